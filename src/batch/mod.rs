@@ -1,0 +1,1 @@
+//! The two batch contexts (see batch-modes issue).

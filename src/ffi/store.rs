@@ -1,0 +1,454 @@
+//! `npk_store`: open, close, and every plain operation on a store.
+
+use std::ffi::{c_char, c_void};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::ffi::args::{
+    dst_arg, dtype_arg, layout_arg, out, path_arg, slice_arg, src_arg, str_arg,
+};
+use crate::ffi::types::*;
+use crate::ffi::{guard, npk_status};
+use crate::store::view::ReadView;
+use crate::store::{OpenOptions, Store};
+
+const STORE_MAGIC: u64 = 0x6e70_6b5f_7374_6f72;
+
+/// An open store. Thread-safe: any number of threads may share one handle and call any function
+/// on it concurrently (writes are serialised inside). Created by `npk_open`, destroyed by
+/// `npk_close`.
+pub struct npk_store {
+    magic: u64,
+    pub(crate) store: Store,
+}
+
+/// A live handle, or invalid argument for NULL or a handle that was already closed.
+pub(crate) fn store_arg<'a>(p: *const npk_store) -> Result<&'a Store> {
+    if p.is_null() {
+        return Err(Error::invalid("store handle is NULL"));
+    }
+    // SAFETY: non-NULL; the C contract is a handle from npk_open not yet closed. The magic check
+    // catches some misuse (a closed or foreign pointer) but cannot catch all.
+    let h = unsafe { &*p };
+    if h.magic != STORE_MAGIC {
+        return Err(Error::invalid("store handle is not an open npk_store"));
+    }
+    Ok(&h.store)
+}
+
+/// Opens (or with NPK_OPEN_CREATE creates) the store in directory `path`. A writer takes the
+/// store's lock (NPK_LOCKED if another handle holds it) and completes any commit a crash
+/// interrupted; NPK_OPEN_READ_ONLY takes no lock.
+#[no_mangle]
+pub extern "C" fn npk_open(
+    path: *const c_char,
+    flags: u32,
+    out_store: *mut *mut npk_store,
+) -> npk_status {
+    guard(|| {
+        let path = path_arg(path, "path")?;
+        let slot = out(out_store, "out_store")?;
+        let known = NPK_OPEN_CREATE | NPK_OPEN_READ_ONLY | NPK_OPEN_DURABLE;
+        if flags & !known != 0 {
+            return Err(Error::invalid(format!(
+                "unknown open flags {:#x}",
+                flags & !known
+            )));
+        }
+        let store = Store::open(
+            path,
+            OpenOptions {
+                create: flags & NPK_OPEN_CREATE != 0,
+                read_only: flags & NPK_OPEN_READ_ONLY != 0,
+                durable: flags & NPK_OPEN_DURABLE != 0,
+            },
+        )?;
+        *slot = Box::into_raw(Box::new(npk_store {
+            magic: STORE_MAGIC,
+            store,
+        }));
+        Ok(())
+    })
+}
+
+/// Closes a handle (NULL is fine). Everything committed is already on disk; the writer lock is
+/// released once any batch begun on this store has also ended.
+#[no_mangle]
+pub extern "C" fn npk_close(store: *mut npk_store) -> npk_status {
+    guard(|| {
+        if store.is_null() {
+            return Ok(());
+        }
+        store_arg(store)?;
+        // SAFETY: a live handle from npk_open (checked above); the caller gives up ownership.
+        let mut h = unsafe { Box::from_raw(store) };
+        h.magic = 0;
+        drop(h);
+        Ok(())
+    })
+}
+
+/// Creates or replaces array `name` with `ndim`/`shape` elements of `dtype` read from `data`.
+/// `strides` (bytes, one per dimension) may be NULL for C-contiguous data; any strides work,
+/// including Fortran order and negative ones. The data is copied before the call returns.
+#[no_mangle]
+pub extern "C" fn npk_save(
+    store: *mut npk_store,
+    name: *const c_char,
+    dtype: npk_dtype,
+    ndim: u32,
+    shape: *const u64,
+    data: *const c_void,
+    strides: *const i64,
+) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        let name = str_arg(name, "name")?;
+        let dtype = dtype_arg(dtype)?;
+        let src = src_arg(
+            data,
+            layout_arg(ndim, shape, strides, dtype.size())?,
+            "data",
+        )?;
+        s.save(name, dtype, &src)
+    })
+}
+
+/// Reads array `name` into `data`. `dtype`, `ndim` and `shape` state what the caller expects
+/// and must match the array's logical shape (NPK_DTYPE_MISMATCH / NPK_SHAPE_MISMATCH
+/// otherwise); `strides` may be NULL (C order) or describe any layout, e.g. Fortran order.
+#[no_mangle]
+pub extern "C" fn npk_load(
+    store: *mut npk_store,
+    name: *const c_char,
+    dtype: npk_dtype,
+    ndim: u32,
+    shape: *const u64,
+    data: *mut c_void,
+    strides: *const i64,
+) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        let name = str_arg(name, "name")?;
+        let dtype = dtype_arg(dtype)?;
+        let mut dst = dst_arg(
+            data,
+            layout_arg(ndim, shape, strides, dtype.size())?,
+            "data",
+        )?;
+        s.load(name, dtype, &mut dst)
+    })
+}
+
+/// Appends rows: `shape` is (rows, rest of the array's shape). NPK_NOT_FOUND if the array does
+/// not exist yet: save it first.
+#[no_mangle]
+pub extern "C" fn npk_append(
+    store: *mut npk_store,
+    name: *const c_char,
+    dtype: npk_dtype,
+    ndim: u32,
+    shape: *const u64,
+    data: *const c_void,
+    strides: *const i64,
+) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        let name = str_arg(name, "name")?;
+        let dtype = dtype_arg(dtype)?;
+        let src = src_arg(
+            data,
+            layout_arg(ndim, shape, strides, dtype.size())?,
+            "data",
+        )?;
+        s.append(name, dtype, &src)
+    })
+}
+
+/// Overwrites the rows at `indices` (logical; negative counts from the end) with `data` of
+/// shape (count, rest of the array's shape), in place.
+#[no_mangle]
+pub extern "C" fn npk_replace_rows(
+    store: *mut npk_store,
+    name: *const c_char,
+    indices: *const i64,
+    count: u64,
+    dtype: npk_dtype,
+    ndim: u32,
+    shape: *const u64,
+    data: *const c_void,
+    strides: *const i64,
+) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        let name = str_arg(name, "name")?;
+        let idx = slice_arg(indices, count, "indices")?;
+        let dtype = dtype_arg(dtype)?;
+        let src = src_arg(
+            data,
+            layout_arg(ndim, shape, strides, dtype.size())?,
+            "data",
+        )?;
+        s.replace_rows(name, idx, dtype, &src)
+    })
+}
+
+/// Reads the rows at `indices` (logical; negative from the end) into `data` of shape
+/// (count, rest of the array's shape).
+#[no_mangle]
+pub extern "C" fn npk_get_rows(
+    store: *mut npk_store,
+    name: *const c_char,
+    indices: *const i64,
+    count: u64,
+    dtype: npk_dtype,
+    ndim: u32,
+    shape: *const u64,
+    data: *mut c_void,
+    strides: *const i64,
+) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        let name = str_arg(name, "name")?;
+        let idx = slice_arg(indices, count, "indices")?;
+        let dtype = dtype_arg(dtype)?;
+        let mut dst = dst_arg(
+            data,
+            layout_arg(ndim, shape, strides, dtype.size())?,
+            "data",
+        )?;
+        s.get_rows(name, idx, dtype, &mut dst)
+    })
+}
+
+/// Removes arrays (files and catalogue entries), all of them or, if one is missing, none.
+#[no_mangle]
+pub extern "C" fn npk_drop(
+    store: *mut npk_store,
+    names: *const *const c_char,
+    count: u64,
+) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        let ptrs = slice_arg(names, count, "names")?;
+        let names = ptrs
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| str_arg(p, &format!("names[{i}]")))
+            .collect::<Result<Vec<_>>>()?;
+        if names.is_empty() {
+            return Err(Error::invalid("no array names given"));
+        }
+        s.drop_arrays(&names)
+    })
+}
+
+/// Marks rows deleted (logical indices, negative from the end). The array's logical shape
+/// shrinks at once; the bytes stay in the file until `npk_compact`.
+#[no_mangle]
+pub extern "C" fn npk_drop_rows(
+    store: *mut npk_store,
+    name: *const c_char,
+    indices: *const i64,
+    count: u64,
+) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        let name = str_arg(name, "name")?;
+        let idx = slice_arg(indices, count, "indices")?;
+        s.drop_rows(name, idx)
+    })
+}
+
+/// Rewrites an array without its deleted rows (NumPack's `update`); `name` NULL does every
+/// array that has deleted rows or is segmented, in one commit.
+#[no_mangle]
+pub extern "C" fn npk_compact(store: *mut npk_store, name: *const c_char) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        let name = if name.is_null() {
+            None
+        } else {
+            Some(str_arg(name, "name")?)
+        };
+        s.compact(name)
+    })
+}
+
+/// Copies array `src` (its live rows) to the new name `dst` (NPK_ALREADY_EXISTS if taken).
+#[no_mangle]
+pub extern "C" fn npk_clone(
+    store: *mut npk_store,
+    src: *const c_char,
+    dst: *const c_char,
+) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        s.clone_array(str_arg(src, "src")?, str_arg(dst, "dst")?)
+    })
+}
+
+/// Sets `*out_exists` to 1 if array `name` exists, else 0.
+#[no_mangle]
+pub extern "C" fn npk_has(
+    store: *mut npk_store,
+    name: *const c_char,
+    out_exists: *mut i32,
+) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        let name = str_arg(name, "name")?;
+        crate::store::check_name(name)?;
+        *out(out_exists, "out_exists")? = s.has(name) as i32;
+        Ok(())
+    })
+}
+
+/// Writes the array names, sorted, each followed by NUL, into `buf` (`buf_len` bytes) and sets
+/// `*out_needed` to the bytes needed and `*out_count` to the number of names. With `buf` NULL it
+/// only reports sizes; if `buf_len` is too small it returns NPK_BUFFER_TOO_SMALL, still setting
+/// both out-parameters.
+#[no_mangle]
+pub extern "C" fn npk_list(
+    store: *mut npk_store,
+    buf: *mut c_char,
+    buf_len: u64,
+    out_needed: *mut u64,
+    out_count: *mut u64,
+) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        let needed_slot = out(out_needed, "out_needed")?;
+        let count_slot = out(out_count, "out_count")?;
+        let names = s.list();
+        let needed: u64 = names.iter().map(|n| n.len() as u64 + 1).sum();
+        *needed_slot = needed;
+        *count_slot = names.len() as u64;
+        if buf.is_null() {
+            return Ok(());
+        }
+        if buf_len < needed {
+            return Err(Error::new(
+                ErrorKind::BufferTooSmall,
+                format!("npk_list needs {needed} bytes, buf_len is {buf_len}"),
+            ));
+        }
+        let mut pos = 0usize;
+        for n in names {
+            // SAFETY: buf has buf_len >= needed writable bytes (caller contract, size checked).
+            unsafe {
+                std::ptr::copy_nonoverlapping(n.as_ptr(), buf.cast::<u8>().add(pos), n.len());
+                *buf.add(pos + n.len()) = 0;
+            }
+            pos += n.len() + 1;
+        }
+        Ok(())
+    })
+}
+
+/// Fills `*out_info` with the array's dtype, logical shape, size and modify time.
+#[no_mangle]
+pub extern "C" fn npk_info(
+    store: *mut npk_store,
+    name: *const c_char,
+    out_info: *mut npk_array_info,
+) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        let name = str_arg(name, "name")?;
+        let slot = out(out_info, "out_info")?;
+        let info = s.info(name)?;
+        let mut shape = [0u64; NPK_MAX_DIMS];
+        shape[..info.shape.len()].copy_from_slice(&info.shape);
+        *slot = npk_array_info {
+            dtype: info.dtype.code() as npk_dtype,
+            ndim: info.shape.len() as u32,
+            shape,
+            nbytes: info.nbytes,
+            modify_time_us: info.modify_time_us,
+            physical_rows: info.physical_rows,
+            segmented: info.segmented as i32,
+        };
+        Ok(())
+    })
+}
+
+/// Re-reads the store so a read-only handle sees other processes' commits (a writer handle
+/// always sees its own; for it this does nothing).
+#[no_mangle]
+pub extern "C" fn npk_refresh(store: *mut npk_store) -> npk_status {
+    guard(|| store_arg(store)?.refresh())
+}
+
+/// The item size in bytes of a dtype code, 0 for an unknown code.
+#[no_mangle]
+pub extern "C" fn npk_dtype_size(dtype: npk_dtype) -> u64 {
+    dtype_arg(dtype).map(|d| d.size() as u64).unwrap_or(0)
+}
+
+pub(crate) fn fill_view(
+    v: &mut npk_view,
+    data: *mut c_void,
+    dtype: crate::format::DType,
+    shape: &[u64],
+    writable: bool,
+) {
+    let item = dtype.size();
+    v.data = data;
+    v.dtype = dtype.code() as npk_dtype;
+    v.ndim = shape.len() as u32;
+    v.shape = [0; NPK_MAX_DIMS];
+    v.strides = [0; NPK_MAX_DIMS];
+    v.shape[..shape.len()].copy_from_slice(shape);
+    let strides = crate::layout::c_strides(shape, item);
+    v.strides[..shape.len()].copy_from_slice(&strides);
+    v.itemsize = item as u64;
+    v.nbytes = shape.iter().product::<u64>() * item as u64;
+    v.writable = writable as i32;
+}
+
+/// A read-only view of the array's committed content: a shared mapping of its data file when it
+/// has no deleted rows (no copy; "lazy load"), otherwise a private copy of its live rows. The
+/// view is a snapshot: later commits replace files and do not change it, but in-place writes
+/// (`npk_replace_rows`, writable batches) to the same file are visible through a mapping.
+/// Release it with `npk_view_release`; the store may be closed before.
+#[no_mangle]
+pub extern "C" fn npk_view_open(
+    store: *mut npk_store,
+    name: *const c_char,
+    out_view: *mut npk_view,
+) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        let name = str_arg(name, "name")?;
+        let slot = out(out_view, "out_view")?;
+        let view = Box::new(s.view(name)?);
+        let data = view.as_ptr() as *mut c_void;
+        let (dtype, shape) = (view.dtype, view.shape.clone());
+        // SAFETY: `npk_view` is plain data; all-zero is valid, fields are set just below.
+        let mut v: npk_view = unsafe { std::mem::zeroed() };
+        fill_view(&mut v, data, dtype, &shape, false);
+        v.owner = Box::into_raw(view).cast();
+        *slot = v;
+        Ok(())
+    })
+}
+
+/// Releases a read-only view and zeroes it (NULL, a zeroed view, or a batch view: nothing to do).
+#[no_mangle]
+pub extern "C" fn npk_view_release(view: *mut npk_view) -> npk_status {
+    guard(|| {
+        if view.is_null() {
+            return Ok(());
+        }
+        // SAFETY: non-NULL; caller contract is a view filled by this library.
+        let v = unsafe { &mut *view };
+        if v.writable == 0 && !v.owner.is_null() {
+            // SAFETY: `owner` of a read-only view is the Box<ReadView> made in npk_view_open,
+            // released once because we zero it right after.
+            drop(unsafe { Box::from_raw(v.owner.cast::<ReadView>()) });
+        }
+        // SAFETY: zero is a valid npk_view.
+        *v = unsafe { std::mem::zeroed() };
+        Ok(())
+    })
+}

@@ -1,0 +1,70 @@
+//! Plain C types shared by the entry points: dtype codes, open flags, the view and info structs.
+
+use std::ffi::c_void;
+
+/// NumPack's dtype codes, identical to the `dtype` byte of `metadata.npkm`.
+pub type npk_dtype = i32;
+pub const NPK_BOOL: npk_dtype = 0;
+pub const NPK_UINT8: npk_dtype = 1;
+pub const NPK_UINT16: npk_dtype = 2;
+pub const NPK_UINT32: npk_dtype = 3;
+pub const NPK_UINT64: npk_dtype = 4;
+pub const NPK_INT8: npk_dtype = 5;
+pub const NPK_INT16: npk_dtype = 6;
+pub const NPK_INT32: npk_dtype = 7;
+pub const NPK_INT64: npk_dtype = 8;
+pub const NPK_FLOAT16: npk_dtype = 9;
+pub const NPK_FLOAT32: npk_dtype = 10;
+pub const NPK_FLOAT64: npk_dtype = 11;
+/// Two float32, real then imaginary (C99 `float complex`).
+pub const NPK_COMPLEX64: npk_dtype = 12;
+/// Two float64, real then imaginary (C99 `double complex`).
+pub const NPK_COMPLEX128: npk_dtype = 13;
+
+/// The largest rank an array may have (NumPy's classic limit).
+pub const NPK_MAX_DIMS: usize = 32;
+
+/// `npk_open` flags, OR-ed together.
+/// Create the directory and an empty store if missing.
+pub const NPK_OPEN_CREATE: u32 = 1;
+/// Take no lock; every write returns NPK_READ_ONLY. Any number of readers may coexist with one writer.
+pub const NPK_OPEN_READ_ONLY: u32 = 2;
+/// fsync data, metadata and directory before each commit returns (survives power loss).
+pub const NPK_OPEN_DURABLE: u32 = 4;
+
+/// An array's memory as the library hands it out: a read-only view (`npk_view_open`) or a batch
+/// view (`npk_batch_load`). `shape` and `strides` are valid for the first `ndim` entries;
+/// strides are in bytes (NumPy's convention) and describe C order. `data` is NULL for an array
+/// with zero elements. Lifetime: a read-only view lives until `npk_view_release`; a batch view
+/// until `npk_batch_end`/`npk_batch_abort`, or, in a cache batch, until that array is saved again
+/// from another buffer with another shape or dtype. Using `data` after that is undefined behaviour.
+#[repr(C)]
+pub struct npk_view {
+    pub data: *mut c_void,
+    pub dtype: npk_dtype,
+    pub ndim: u32,
+    pub shape: [u64; NPK_MAX_DIMS],
+    pub strides: [i64; NPK_MAX_DIMS],
+    pub itemsize: u64,
+    pub nbytes: u64,
+    /// 1 when writes through `data` are allowed (batch views), 0 for read-only views.
+    pub writable: i32,
+    /// Private to the library: what `npk_view_release` frees. Do not touch.
+    pub owner: *mut c_void,
+}
+
+/// What `npk_info` reports, in the logical view (dropped rows are not counted).
+#[repr(C)]
+pub struct npk_array_info {
+    pub dtype: npk_dtype,
+    pub ndim: u32,
+    pub shape: [u64; NPK_MAX_DIMS],
+    /// Logical size in bytes: product of shape times the item size.
+    pub nbytes: u64,
+    /// Last modification, microseconds since the Unix epoch.
+    pub modify_time_us: u64,
+    /// Rows in the data file, dropped ones included (equals shape[0] after `npk_compact`).
+    pub physical_rows: u64,
+    /// 1 for a segmented array written by numpack 0.7.0 (readable; compact it to write in place).
+    pub segmented: i32,
+}

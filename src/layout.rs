@@ -1,0 +1,372 @@
+//! User buffers described the NumPy way: shape plus signed byte strides. The file is always C
+//! order; these helpers move rows between a C-order byte stream and a buffer of any layout, so a
+//! Fortran or Julia caller can hand over its column-major array as it is.
+
+use crate::error::{Error, Result};
+use crate::format::metadata::element_count;
+use crate::format::MAX_DIMS;
+
+/// Shape and optional byte strides of a user buffer (None = C-contiguous).
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub shape: Vec<u64>,
+    pub strides: Vec<i64>,
+    pub itemsize: usize,
+}
+
+impl Layout {
+    /// Validates rank, sizes and strides; computes C-contiguous strides when none are given.
+    pub fn new(shape: &[u64], strides: Option<&[i64]>, itemsize: usize) -> Result<Layout> {
+        if shape.len() > MAX_DIMS {
+            return Err(Error::invalid(format!(
+                "rank {} exceeds NPK_MAX_DIMS ({MAX_DIMS})",
+                shape.len()
+            )));
+        }
+        let count = element_count(shape)
+            .ok_or_else(|| Error::invalid(format!("shape {shape:?} overflows 64 bits")))?;
+        if count
+            .checked_mul(itemsize as u64)
+            .is_none_or(|b| b > isize::MAX as u64)
+        {
+            return Err(Error::invalid(format!(
+                "shape {shape:?} is larger than the address space"
+            )));
+        }
+        let strides = match strides {
+            Some(s) => {
+                if s.len() != shape.len() {
+                    return Err(Error::invalid("strides must have one entry per dimension"));
+                }
+                s.to_vec()
+            }
+            None => c_strides(shape, itemsize),
+        };
+        let layout = Layout {
+            shape: shape.to_vec(),
+            strides,
+            itemsize,
+        };
+        layout.extent()?;
+        Ok(layout)
+    }
+
+    pub fn element_count(&self) -> u64 {
+        self.shape.iter().product()
+    }
+
+    pub fn byte_len(&self) -> u64 {
+        self.element_count() * self.itemsize as u64
+    }
+
+    /// Rows in the first dimension; a 0-d array is one row of one element.
+    pub fn rows(&self) -> u64 {
+        self.shape.first().copied().unwrap_or(1)
+    }
+
+    pub fn row_bytes(&self) -> u64 {
+        self.shape.iter().skip(1).product::<u64>() * self.itemsize as u64
+    }
+
+    pub fn is_c_contiguous(&self) -> bool {
+        // Strides of length-1 dimensions never matter, as in NumPy's flags.c_contiguous.
+        let c = c_strides(&self.shape, self.itemsize);
+        self.element_count() == 0
+            || self
+                .shape
+                .iter()
+                .zip(&self.strides)
+                .zip(c)
+                .all(|((&n, &s), c)| n <= 1 || s == c)
+    }
+
+    /// Byte range touched, relative to element 0: (lowest offset, one past the highest byte).
+    /// Errors when the offsets overflow, so the FFI can build a slice without wrapping.
+    pub fn extent(&self) -> Result<(i64, i64)> {
+        if self.element_count() == 0 {
+            return Ok((0, 0));
+        }
+        let overflow = || {
+            Error::invalid(format!(
+                "strides {:?} overflow the address space",
+                self.strides
+            ))
+        };
+        let (mut lo, mut hi) = (0i64, 0i64);
+        for (&n, &s) in self.shape.iter().zip(&self.strides) {
+            let span = i64::try_from(n - 1)
+                .ok()
+                .and_then(|m| m.checked_mul(s))
+                .ok_or_else(overflow)?;
+            if span < 0 {
+                lo = lo.checked_add(span).ok_or_else(overflow)?;
+            } else {
+                hi = hi.checked_add(span).ok_or_else(overflow)?;
+            }
+        }
+        let hi = hi.checked_add(self.itemsize as i64).ok_or_else(overflow)?;
+        Ok((lo, hi))
+    }
+}
+
+pub fn c_strides(shape: &[u64], itemsize: usize) -> Vec<i64> {
+    let mut strides = vec![0i64; shape.len()];
+    let mut acc = itemsize as i64;
+    for i in (0..shape.len()).rev() {
+        strides[i] = acc;
+        acc = acc.saturating_mul(shape[i].max(1) as i64);
+    }
+    strides
+}
+
+/// A borrowed user buffer to read from. `origin` is the index of element 0 in `data`, which may
+/// be past the start when strides are negative.
+pub struct Src<'a> {
+    pub data: &'a [u8],
+    pub origin: usize,
+    pub layout: Layout,
+}
+
+/// A borrowed user buffer to write into.
+pub struct Dst<'a> {
+    pub data: &'a mut [u8],
+    pub origin: usize,
+    pub layout: Layout,
+}
+
+impl<'a> Src<'a> {
+    /// A C-contiguous buffer.
+    pub fn contiguous(data: &'a [u8], shape: &[u64], itemsize: usize) -> Result<Src<'a>> {
+        let layout = Layout::new(shape, None, itemsize)?;
+        check_len(data.len(), &layout, 0)?;
+        Ok(Src {
+            data,
+            origin: 0,
+            layout,
+        })
+    }
+
+    /// The whole buffer as C-order bytes when it already is one, so callers can skip a copy.
+    pub fn as_c_bytes(&self) -> Option<&'a [u8]> {
+        self.layout.is_c_contiguous().then(|| {
+            let len = self.layout.byte_len() as usize;
+            &self.data[self.origin..self.origin + len]
+        })
+    }
+
+    /// Copies rows `first..first + out.len() / row_bytes` in C order into `out`.
+    pub fn gather_rows(&self, first: u64, out: &mut [u8]) {
+        walk_rows(&self.layout, first, out.len(), |off, pos, n| {
+            let off = (self.origin as i64 + off) as usize;
+            out[pos..pos + n].copy_from_slice(&self.data[off..off + n]);
+        });
+    }
+}
+
+impl<'a> Dst<'a> {
+    pub fn contiguous(data: &'a mut [u8], shape: &[u64], itemsize: usize) -> Result<Dst<'a>> {
+        let layout = Layout::new(shape, None, itemsize)?;
+        check_len(data.len(), &layout, 0)?;
+        Ok(Dst {
+            data,
+            origin: 0,
+            layout,
+        })
+    }
+
+    pub fn as_c_bytes_mut(&mut self) -> Option<&mut [u8]> {
+        if self.layout.is_c_contiguous() {
+            let len = self.layout.byte_len() as usize;
+            Some(&mut self.data[self.origin..self.origin + len])
+        } else {
+            None
+        }
+    }
+
+    /// Copies C-order bytes of rows `first..` from `input` into the buffer.
+    pub fn scatter_rows(&mut self, first: u64, input: &[u8]) {
+        let origin = self.origin as i64;
+        let data = &mut *self.data;
+        walk_rows(&self.layout, first, input.len(), |off, pos, n| {
+            let off = (origin + off) as usize;
+            data[off..off + n].copy_from_slice(&input[pos..pos + n]);
+        });
+    }
+}
+
+/// Checks that a slice of `len` bytes, with element 0 at `origin`, holds every element.
+pub fn check_len(len: usize, layout: &Layout, origin: usize) -> Result<()> {
+    let (lo, hi) = layout.extent()?;
+    let fits = (origin as i64).checked_add(lo).is_some_and(|l| l >= 0)
+        && (origin as i64)
+            .checked_add(hi)
+            .is_some_and(|h| h as u64 <= len as u64);
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "buffer of {len} bytes does not hold shape {:?} with strides {:?}",
+            layout.shape, layout.strides
+        )))
+    }
+}
+
+/// Visits the elements of rows `first..` in C order, `total` bytes in all, calling
+/// `f(offset of a run in the buffer relative to element 0, position in the C-order stream,
+/// run length)` once per contiguous run, so contiguous rows cost one memcpy.
+fn walk_rows(layout: &Layout, first: u64, total: usize, mut f: impl FnMut(i64, usize, usize)) {
+    if total == 0 {
+        return;
+    }
+    let item = layout.itemsize;
+    let (row_shape, row_strides, stride0) = if layout.shape.is_empty() {
+        (&[][..], &[][..], 0)
+    } else {
+        (&layout.shape[1..], &layout.strides[1..], layout.strides[0])
+    };
+    // Fold trailing dimensions that are contiguous with each other into one run.
+    let mut run = item;
+    let mut inner = row_shape.len();
+    while inner > 0 && (row_strides[inner - 1] == run as i64 || row_shape[inner - 1] == 1) {
+        run *= row_shape[inner - 1] as usize;
+        inner -= 1;
+    }
+    let outer_shape = &row_shape[..inner];
+    let outer_strides = &row_strides[..inner];
+    let row_bytes = layout.row_bytes() as usize;
+    let rows = total / row_bytes.max(1);
+    let mut pos = 0usize;
+    let mut idx = vec![0u64; outer_shape.len()];
+    for r in 0..rows as u64 {
+        let row_off = (first + r) as i64 * stride0;
+        if outer_shape.is_empty() {
+            f(row_off, pos, run);
+            pos += run;
+            continue;
+        }
+        idx.iter_mut().for_each(|i| *i = 0);
+        'elements: loop {
+            let off = row_off
+                + idx
+                    .iter()
+                    .zip(outer_strides)
+                    .map(|(&i, &s)| i as i64 * s)
+                    .sum::<i64>();
+            f(off, pos, run);
+            pos += run;
+            let mut d = idx.len();
+            loop {
+                if d == 0 {
+                    break 'elements;
+                }
+                d -= 1;
+                idx[d] += 1;
+                if idx[d] < outer_shape[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fortran_strides(shape: &[u64], item: usize) -> Vec<i64> {
+        let mut s = Vec::new();
+        let mut acc = item as i64;
+        for &n in shape {
+            s.push(acc);
+            acc *= n as i64;
+        }
+        s
+    }
+
+    #[test]
+    fn gathers_fortran_order_as_c_order() {
+        // A 2x3 array of u8 stored column-major: element (i,j) = 10*i + j.
+        let col_major = [0u8, 10, 1, 11, 2, 12];
+        let layout = Layout::new(&[2, 3], Some(&fortran_strides(&[2, 3], 1)), 1).unwrap();
+        let src = Src {
+            data: &col_major,
+            origin: 0,
+            layout,
+        };
+        let mut out = [0u8; 6];
+        src.gather_rows(0, &mut out);
+        assert_eq!(out, [0, 1, 2, 10, 11, 12]);
+        let mut second = [0u8; 3];
+        src.gather_rows(1, &mut second);
+        assert_eq!(second, [10, 11, 12]);
+    }
+
+    #[test]
+    fn negative_strides_reverse_rows() {
+        let data = [1u8, 2, 3, 4, 5, 6];
+        // Element 0 is the last row: rows reversed.
+        let layout = Layout::new(&[3, 2], Some(&[-2, 1]), 1).unwrap();
+        check_len(data.len(), &layout, 4).unwrap();
+        let src = Src {
+            data: &data,
+            origin: 4,
+            layout,
+        };
+        let mut out = [0u8; 6];
+        src.gather_rows(0, &mut out);
+        assert_eq!(out, [5, 6, 3, 4, 1, 2]);
+    }
+
+    #[test]
+    fn scatter_into_strided_3d_round_trips() {
+        let shape = [3u64, 4, 5];
+        let item = 2;
+        let n = 60 * item;
+        let c: Vec<u8> = (0..n as u32).map(|v| v as u8).collect();
+        let mut buf = vec![0u8; n];
+        let layout = Layout::new(&shape, Some(&fortran_strides(&shape, item)), item).unwrap();
+        let mut dst = Dst {
+            data: &mut buf,
+            origin: 0,
+            layout: layout.clone(),
+        };
+        dst.scatter_rows(0, &c);
+        let src = Src {
+            data: &buf,
+            origin: 0,
+            layout,
+        };
+        let mut back = vec![0u8; n];
+        src.gather_rows(0, &mut back);
+        assert_eq!(back, c);
+        assert_ne!(buf, c, "column-major bytes must differ from C order");
+    }
+
+    #[test]
+    fn rejects_buffers_too_small_and_overflowing_strides() {
+        let layout = Layout::new(&[4, 4], None, 8).unwrap();
+        assert!(check_len(127, &layout, 0).is_err());
+        assert!(check_len(128, &layout, 0).is_ok());
+        assert!(Layout::new(&[3, 3], Some(&[i64::MAX, 8]), 8).is_err());
+        assert!(Layout::new(&[u64::MAX, 2], None, 8).is_err());
+        assert!(Layout::new(&[2], Some(&[8, 8]), 8).is_err());
+    }
+
+    #[test]
+    fn zero_d_is_one_row_of_one_element() {
+        let layout = Layout::new(&[], None, 4).unwrap();
+        assert_eq!(
+            (layout.rows(), layout.row_bytes(), layout.byte_len()),
+            (1, 4, 4)
+        );
+        let src = Src {
+            data: &[1, 2, 3, 4],
+            origin: 0,
+            layout,
+        };
+        let mut out = [0u8; 4];
+        src.gather_rows(0, &mut out);
+        assert_eq!(out, [1, 2, 3, 4]);
+    }
+}

@@ -1,0 +1,140 @@
+//! Reading and writing an array's bytes: physical rows in one file or across numpack 0.7.0's
+//! segments, with logical rows (dropped rows skipped) mapped through the bitmap.
+
+use std::fs::File;
+
+use crate::error::{Error, IoContext, Result};
+use crate::layout::Src;
+use crate::store::fsutil::{self, FileId};
+use crate::store::snapshot::{ArrayState, DataFiles};
+
+/// Open files of one array, checked to be the files its snapshot describes.
+pub struct DataReader {
+    /// (file, first byte of the array it holds, bytes it holds)
+    parts: Vec<(File, u64, u64)>,
+}
+
+/// Returns None when a path now names another file than the snapshot saw: a commit replaced it,
+/// and the caller must read a newer snapshot.
+pub fn open_reader(state: &ArrayState) -> Result<Option<DataReader>> {
+    let open = |path: &std::path::Path, id: FileId| -> Result<Option<File>> {
+        let file = match fsutil::open_read(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(format!("cannot open {}", path.display()), &e)),
+        };
+        let meta = file
+            .metadata()
+            .ctx(format_args!("cannot stat {}", path.display()))?;
+        Ok((FileId::of(&meta) == id).then_some(file))
+    };
+    let mut parts = Vec::new();
+    match &state.data {
+        DataFiles::Single { path, id } => match open(path, *id)? {
+            Some(f) => parts.push((f, 0, state.meta.size_bytes)),
+            None => return Ok(None),
+        },
+        DataFiles::Segmented { segments, .. } => {
+            let mut start = 0;
+            for (path, id, seg) in segments {
+                match open(path, *id)? {
+                    Some(f) => parts.push((f, start, seg.bytes)),
+                    None => return Ok(None),
+                }
+                start += seg.bytes;
+            }
+        }
+    }
+    Ok(Some(DataReader { parts }))
+}
+
+impl DataReader {
+    /// The single data file, when the array has one.
+    pub fn single(&self) -> Option<&File> {
+        match self.parts.as_slice() {
+            [(f, 0, _)] => Some(f),
+            _ => None,
+        }
+    }
+
+    pub fn read_at(&self, mut buf: &mut [u8], mut offset: u64) -> Result<()> {
+        for (file, start, len) in &self.parts {
+            if buf.is_empty() {
+                break;
+            }
+            let end = start + len;
+            if offset >= end {
+                continue;
+            }
+            let n = ((end - offset) as usize).min(buf.len());
+            let (now, rest) = buf.split_at_mut(n);
+            fsutil::read_exact_at(file, now, offset - start).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    Error::corrupt(format!(
+                        "a data file shrank under the store: {} bytes expected at offset {}",
+                        n,
+                        offset - start
+                    ))
+                } else {
+                    Error::io("cannot read array data", &e)
+                }
+            })?;
+            buf = rest;
+            offset += n as u64;
+        }
+        if buf.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::corrupt("read past the end of an array's data"))
+        }
+    }
+
+    /// Logical rows `first..first + out.len() / row_bytes`, C order, dropped rows skipped.
+    pub fn read_rows(&self, state: &ArrayState, first: u64, out: &mut [u8]) -> Result<()> {
+        let row = state.row_bytes();
+        if out.is_empty() {
+            return Ok(());
+        }
+        let Some(bitmap) = &state.bitmap else {
+            return self.read_at(out, first * row);
+        };
+        let count = out.len() as u64 / row;
+        let (mut logical, mut pos) = (0u64, 0usize);
+        for (start, len) in bitmap.alive_runs() {
+            let (run_lo, run_hi) = (logical, logical + len);
+            logical = run_hi;
+            let lo = first.max(run_lo);
+            let hi = (first + count).min(run_hi);
+            if lo < hi {
+                let bytes = ((hi - lo) * row) as usize;
+                self.read_at(&mut out[pos..pos + bytes], (start + lo - run_lo) * row)?;
+                pos += bytes;
+            }
+            if run_hi >= first + count {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes the rows of `src` in C order at byte `offset` of `file`, in bounded chunks when the
+/// buffer is strided so memory use does not grow with the array.
+pub fn write_src(file: &File, src: &Src, offset: u64) -> std::io::Result<()> {
+    if let Some(bytes) = src.as_c_bytes() {
+        return fsutil::write_all_at(file, bytes, offset);
+    }
+    let row = src.layout.row_bytes().max(1);
+    let rows = src.layout.rows();
+    let per_chunk = ((8 << 20) / row).max(1);
+    let mut chunk = vec![0u8; (per_chunk.min(rows) * row) as usize];
+    let mut r = 0;
+    while r < rows {
+        let n = per_chunk.min(rows - r);
+        let bytes = &mut chunk[..(n * row) as usize];
+        src.gather_rows(r, bytes);
+        fsutil::write_all_at(file, bytes, offset + r * row)?;
+        r += n;
+    }
+    Ok(())
+}

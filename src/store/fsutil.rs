@@ -1,0 +1,118 @@
+//! Thin wrappers over the file operations the store needs, each refusing symlinks so a crafted
+//! store directory can never make us read or write outside it.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use crate::error::{Error, IoContext, Result};
+
+/// Identity of a file, so a reader can tell that a path now names another file than the one its
+/// snapshot saw (a commit renamed a new one over it).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    pub fn of(meta: &std::fs::Metadata) -> FileId {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+pub fn open_read(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+pub fn open_rw(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// A new file that must not exist yet (staging names are unique; an old one is garbage).
+pub fn create_new(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// lstat that turns "is a symlink or not a regular file" into `corrupt`.
+pub fn regular_file_meta(path: &Path) -> Result<Option<std::fs::Metadata>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => Ok(Some(m)),
+        Ok(m) if m.file_type().is_symlink() => Err(Error::corrupt(format!(
+            "{} is a symbolic link; refusing to follow it out of the store",
+            path.display()
+        ))),
+        Ok(_) => Err(Error::corrupt(format!(
+            "{} is not a regular file",
+            path.display()
+        ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("cannot stat {}", path.display()), &e)),
+    }
+}
+
+/// Reads a whole small file (metadata, bitmap, commit record), refusing symlinks.
+pub fn read_small(path: &Path) -> Result<Option<Vec<u8>>> {
+    let file = match open_read(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(Error::corrupt(format!(
+                "{} is a symbolic link; refusing to follow it out of the store",
+                path.display()
+            )))
+        }
+        Err(e) => return Err(Error::io(format!("cannot open {}", path.display()), &e)),
+    };
+    let len = file
+        .metadata()
+        .ctx(format_args!("cannot stat {}", path.display()))?
+        .len();
+    let mut buf = vec![0u8; len as usize];
+    read_exact_at(&file, &mut buf, 0).ctx(format_args!("cannot read {}", path.display()))?;
+    Ok(Some(buf))
+}
+
+pub fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    file.read_exact_at(buf, offset)
+}
+
+pub fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+    file.write_all_at(buf, offset)
+}
+
+pub fn fsync_dir(dir: &Path) -> Result<()> {
+    let d = File::open(dir).ctx(format_args!("cannot open directory {}", dir.display()))?;
+    d.sync_all()
+        .ctx(format_args!("cannot fsync directory {}", dir.display()))
+}
+
+pub fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+pub fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}

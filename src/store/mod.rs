@@ -1,0 +1,822 @@
+//! The safe Rust store: NumPack's directory layout, every structural change committed through
+//! `commit::Txn`, reads served from an immutable `Snapshot`.
+
+pub mod commit;
+pub mod data;
+pub mod fsutil;
+pub mod lock;
+pub mod snapshot;
+pub mod view;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard, RwLock};
+
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::format::metadata::{self, byte_size, ArrayMeta, METADATA_FILE};
+use crate::format::names::{self, bitmap_file_name, data_file_name};
+use crate::format::{Bitmap, DType};
+use crate::layout::{Dst, Src};
+use commit::Txn;
+use data::DataReader;
+use fsutil::FileId;
+use lock::WriterLock;
+use snapshot::{ArrayState, DataFiles, Snapshot};
+
+#[derive(Copy, Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// Create the directory and an empty catalogue when missing.
+    pub create: bool,
+    /// Take no lock, refuse every write.
+    pub read_only: bool,
+    /// fsync data, metadata and directory before a commit returns.
+    pub durable: bool,
+}
+
+/// What `info` reports: the logical view, as a reader sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArrayInfo {
+    pub dtype: DType,
+    pub shape: Vec<u64>,
+    pub nbytes: u64,
+    pub modify_time_us: u64,
+    pub physical_rows: u64,
+    pub segmented: bool,
+}
+
+pub(crate) struct Inner {
+    pub(crate) dir: PathBuf,
+    pub(crate) read_only: bool,
+    pub(crate) durable: bool,
+    _lock: Option<WriterLock>,
+    snap: RwLock<Arc<Snapshot>>,
+    /// Serialises this handle's writers; held across a whole commit.
+    write: Mutex<()>,
+    batch_open: AtomicBool,
+}
+
+/// A store handle. Cloning shares it; it is `Send + Sync`, so threads may share one handle.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// Proof that the caller holds the store's write mutex.
+pub(crate) struct WriteGuard<'a> {
+    _guard: MutexGuard<'a, ()>,
+}
+
+impl Store {
+    pub fn open(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Store> {
+        let dir = path.as_ref().to_path_buf();
+        if opts.read_only && opts.create {
+            return Err(Error::invalid(
+                "a store cannot be opened both read-only and create",
+            ));
+        }
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() || (m.file_type().is_symlink() && dir.is_dir()) => {}
+            Ok(_) => {
+                return Err(Error::invalid(format!(
+                    "{} is not a directory",
+                    dir.display()
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && opts.create => {
+                std::fs::create_dir_all(&dir).ctx(format_args!(
+                    "cannot create store directory {}",
+                    dir.display()
+                ))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("store directory {} does not exist", dir.display()),
+                ))
+            }
+            Err(e) => return Err(Error::io(format!("cannot stat {}", dir.display()), &e)),
+        }
+        let lock = if opts.read_only {
+            None
+        } else {
+            let lock = WriterLock::acquire(&dir)?;
+            commit::recover(&dir)?;
+            if opts.create && fsutil::regular_file_meta(&dir.join(METADATA_FILE))?.is_none() {
+                let txn = Txn::new(&dir, opts.durable);
+                txn.commit(&metadata::encode(&Default::default()))?;
+            }
+            Some(lock)
+        };
+        let snap = snapshot::load(&dir)?;
+        if lock.is_some() {
+            trim_interrupted_appends(&snap)?;
+        }
+        Ok(Store {
+            inner: Arc::new(Inner {
+                dir,
+                read_only: opts.read_only,
+                durable: opts.durable,
+                _lock: lock,
+                snap: RwLock::new(Arc::new(snap)),
+                write: Mutex::new(()),
+                batch_open: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
+    }
+
+    pub(crate) fn snapshot(&self) -> Arc<Snapshot> {
+        self.inner.snap.read().clone()
+    }
+
+    // ---- reads -------------------------------------------------------------------------------
+
+    pub fn has(&self, name: &str) -> bool {
+        self.snapshot().arrays.contains_key(name)
+    }
+
+    pub fn list(&self) -> Vec<String> {
+        self.snapshot().arrays.keys().cloned().collect()
+    }
+
+    pub fn info(&self, name: &str) -> Result<ArrayInfo> {
+        check_name(name)?;
+        let snap = self.snapshot();
+        let st = snap.get(name)?;
+        let shape = st.logical_shape();
+        Ok(ArrayInfo {
+            dtype: st.meta.dtype,
+            nbytes: shape.iter().product::<u64>() * st.meta.dtype.size() as u64,
+            shape,
+            modify_time_us: st.meta.modify_time_us,
+            physical_rows: st.physical_rows(),
+            segmented: st.meta.is_segmented(),
+        })
+    }
+
+    /// Picks up commits made by another process (a writer handle sees its own at once).
+    pub fn refresh(&self) -> Result<()> {
+        if self.inner.read_only {
+            let snap = snapshot::load(&self.inner.dir)?;
+            *self.inner.snap.write() = Arc::new(snap);
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on an array's state and open data files, re-reading the snapshot if a commit
+    /// replaced the files since it was taken, so a read never mixes two commits.
+    pub(crate) fn with_reader<T>(
+        &self,
+        name: &str,
+        mut f: impl FnMut(&ArrayState, &DataReader) -> Result<T>,
+    ) -> Result<T> {
+        check_name(name)?;
+        for _ in 0..100 {
+            let snap = self.snapshot();
+            let st = snap.get(name)?;
+            if let Some(reader) = data::open_reader(st)? {
+                return f(st, &reader);
+            }
+            if self.inner.read_only {
+                self.refresh()?;
+            } else {
+                // Our own commit is between its renames and its snapshot swap: wait it out.
+                drop(self.inner.write.lock());
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Busy,
+            format!("array {name:?} kept being replaced while it was read"),
+        ))
+    }
+
+    pub fn load(&self, name: &str, dtype: DType, dst: &mut Dst) -> Result<()> {
+        self.with_reader(name, |st, reader| {
+            check_dtype(st, dtype)?;
+            let shape = st.logical_shape();
+            if dst.layout.shape != shape {
+                return Err(Error::new(
+                    ErrorKind::ShapeMismatch,
+                    format!(
+                        "array {name:?} has shape {shape:?}, the destination has shape {:?}",
+                        dst.layout.shape
+                    ),
+                ));
+            }
+            let rows = st.logical_rows().max(if shape.is_empty() { 1 } else { 0 });
+            if let Some(bytes) = dst.as_c_bytes_mut() {
+                return reader.read_rows(st, 0, bytes);
+            }
+            for_chunks(rows, st.row_bytes(), |first, chunk| {
+                reader.read_rows(st, first, chunk)?;
+                dst.scatter_rows(first, chunk);
+                Ok(())
+            })
+        })
+    }
+
+    /// Rows by logical index (negative counts from the end) into a buffer of shape
+    /// (indices.len(), rest of the array's shape).
+    pub fn get_rows(&self, name: &str, indices: &[i64], dtype: DType, dst: &mut Dst) -> Result<()> {
+        self.with_reader(name, |st, reader| {
+            check_dtype(st, dtype)?;
+            let mut want = st.logical_shape();
+            if want.is_empty() {
+                return Err(zero_d(name));
+            }
+            want[0] = indices.len() as u64;
+            if dst.layout.shape != want {
+                return Err(Error::new(
+                    ErrorKind::ShapeMismatch,
+                    format!(
+                        "getting {} rows of array {name:?} needs a destination of shape {want:?}, got {:?}",
+                        indices.len(),
+                        dst.layout.shape
+                    ),
+                ));
+            }
+            let phys = physical_rows(name, st, indices)?;
+            let row = st.row_bytes() as usize;
+            let mut tmp = vec![0u8; row];
+            let mut i = 0usize;
+            for (start, len) in coalesce(&phys) {
+                let len = len as usize;
+                if let Some(out) = dst.as_c_bytes_mut() {
+                    reader.read_at(&mut out[i * row..(i + len) * row], start * row as u64)?;
+                } else {
+                    for k in 0..len {
+                        reader.read_at(&mut tmp, (start + k as u64) * row as u64)?;
+                        dst.scatter_rows((i + k) as u64, &tmp);
+                    }
+                }
+                i += len;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn view(&self, name: &str) -> Result<view::ReadView> {
+        self.with_reader(name, view::ReadView::new)
+    }
+
+    // ---- writes ------------------------------------------------------------------------------
+
+    /// Takes the write mutex after checking that plain writes are allowed now.
+    fn writer(&self) -> Result<WriteGuard<'_>> {
+        if self.inner.read_only {
+            return Err(Error::new(
+                ErrorKind::ReadOnly,
+                format!("store {} is open read-only", self.inner.dir.display()),
+            ));
+        }
+        let guard = self.inner.write.lock();
+        if self.inner.batch_open.load(Ordering::Acquire) {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!(
+                    "a batch is open on store {}; end or abort it before writing outside it",
+                    self.inner.dir.display()
+                ),
+            ));
+        }
+        Ok(WriteGuard { _guard: guard })
+    }
+
+    /// The write mutex for a batch, which is allowed to write while it is open.
+    pub(crate) fn batch_writer(&self) -> WriteGuard<'_> {
+        WriteGuard {
+            _guard: self.inner.write.lock(),
+        }
+    }
+
+    /// Marks a batch open; fails with busy when one already is.
+    pub(crate) fn begin_batch(&self) -> Result<()> {
+        if self.inner.read_only {
+            return Err(Error::new(
+                ErrorKind::ReadOnly,
+                format!(
+                    "store {} is open read-only; a batch needs a writer",
+                    self.inner.dir.display()
+                ),
+            ));
+        }
+        let _g = self.inner.write.lock();
+        if self.inner.batch_open.swap(true, Ordering::AcqRel) {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!(
+                    "a batch is already open on store {}",
+                    self.inner.dir.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn end_batch(&self) {
+        self.inner.batch_open.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn txn(&self) -> Txn {
+        Txn::new(&self.inner.dir, self.inner.durable)
+    }
+
+    /// Publishes `next` through `txn`: on success disk and memory both hold it; on failure both
+    /// keep the previous state.
+    pub(crate) fn commit(&self, _w: &WriteGuard, txn: Txn, next: Snapshot) -> Result<()> {
+        txn.commit(&metadata::encode(&next.catalog()))?;
+        *self.inner.snap.write() = Arc::new(next);
+        Ok(())
+    }
+
+    /// Writes `src` as the whole new content of `name` into a staged file and returns its state;
+    /// the files it replaces are scheduled for removal in `txn`.
+    pub(crate) fn stage_array(
+        &self,
+        txn: &mut Txn,
+        current: &Snapshot,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+        fill: impl FnOnce(&File) -> std::io::Result<()>,
+    ) -> Result<ArrayState> {
+        let file_name = data_file_name(name);
+        let (file, staged) = txn.stage(&file_name)?;
+        fill(&file).ctx(format_args!(
+            "cannot write {} (staged for {file_name})",
+            staged.display()
+        ))?;
+        let id = FileId::of(
+            &file
+                .metadata()
+                .ctx(format_args!("cannot stat {}", staged.display()))?,
+        );
+        if let Some(old) = current.arrays.get(name) {
+            retire(txn, old);
+        }
+        Ok(ArrayState {
+            meta: ArrayMeta::new(name, dtype, shape.to_vec(), fsutil::now_micros()),
+            bitmap: None,
+            data: DataFiles::Single {
+                path: self.inner.dir.join(file_name),
+                id,
+            },
+        })
+    }
+
+    /// Creates or replaces an array.
+    pub fn save(&self, name: &str, dtype: DType, src: &Src) -> Result<()> {
+        check_name(name)?;
+        check_itemsize(dtype, src)?;
+        let w = self.writer()?;
+        self.save_locked(&w, name, dtype, src)
+    }
+
+    pub(crate) fn save_locked(
+        &self,
+        w: &WriteGuard,
+        name: &str,
+        dtype: DType,
+        src: &Src,
+    ) -> Result<()> {
+        let current = self.snapshot();
+        let mut txn = self.txn();
+        let state = self.stage_array(&mut txn, &current, name, dtype, &src.layout.shape, |f| {
+            data::write_src(f, src, 0)
+        })?;
+        let mut next = (*current).clone();
+        next.arrays.insert(name.to_string(), state);
+        self.commit(w, txn, next)
+    }
+
+    /// Appends rows (shape (n, rest of the array's shape)) at the end of an array, in place:
+    /// the new catalogue is the commit, and an interrupted append leaves only bytes past the
+    /// array's end, which readers ignore and the next writer trims.
+    pub fn append(&self, name: &str, dtype: DType, src: &Src) -> Result<()> {
+        check_name(name)?;
+        check_itemsize(dtype, src)?;
+        let w = self.writer()?;
+        let current = self.snapshot();
+        let st = current.get(name)?;
+        check_dtype(st, dtype)?;
+        if st.meta.shape.is_empty() {
+            return Err(zero_d(name));
+        }
+        if src.layout.shape.is_empty() || src.layout.shape[1..] != st.meta.shape[1..] {
+            return Err(Error::new(
+                ErrorKind::ShapeMismatch,
+                format!(
+                    "cannot append shape {:?} to array {name:?} of shape {:?}: the trailing dimensions must match",
+                    src.layout.shape,
+                    st.logical_shape()
+                ),
+            ));
+        }
+        let file = self.open_for_update(st)?;
+        let offset = st.meta.size_bytes;
+        let added = src.layout.shape[0];
+        let new_rows = st.meta.shape[0].checked_add(added);
+        let mut meta = st.meta.clone();
+        meta.shape[0] = new_rows.ok_or_else(|| Error::invalid("row count overflows"))?;
+        meta.size_bytes = byte_size(&meta.shape, dtype)
+            .ok_or_else(|| Error::invalid(format!("appending to {name:?} overflows its size")))?;
+        meta.modify_time_us = fsutil::now_micros();
+        let undo = |e: Error| {
+            let _ = file.set_len(offset);
+            e
+        };
+        data::write_src(&file, src, offset)
+            .ctx(format_args!("cannot append to {}", data_file_name(name)))
+            .map_err(undo)?;
+        if self.inner.durable {
+            file.sync_data()
+                .ctx(format_args!("cannot fsync {}", data_file_name(name)))
+                .map_err(undo)?;
+        }
+        let mut txn = self.txn();
+        let mut state = st.clone();
+        state.meta = meta;
+        if let Some(b) = &st.bitmap {
+            let mut grown = (**b).clone();
+            grown.grow(state.meta.shape[0]);
+            self.stage_bitmap(&mut txn, name, &grown).map_err(undo)?;
+            state.bitmap = Some(Arc::new(grown));
+        }
+        let mut next = (*current).clone();
+        next.arrays.insert(name.to_string(), state);
+        self.commit(&w, txn, next).map_err(undo)
+    }
+
+    /// Overwrites rows in place (not atomic: a crash may leave some of them written).
+    pub fn replace_rows(&self, name: &str, indices: &[i64], dtype: DType, src: &Src) -> Result<()> {
+        check_name(name)?;
+        check_itemsize(dtype, src)?;
+        let w = self.writer()?;
+        let current = self.snapshot();
+        let st = current.get(name)?;
+        check_dtype(st, dtype)?;
+        if st.meta.shape.is_empty() {
+            return Err(zero_d(name));
+        }
+        let mut want = st.meta.shape.clone();
+        want[0] = indices.len() as u64;
+        if src.layout.shape != want {
+            return Err(Error::new(
+                ErrorKind::ShapeMismatch,
+                format!(
+                    "replacing {} rows of array {name:?} needs values of shape {want:?}, got {:?}",
+                    indices.len(),
+                    src.layout.shape
+                ),
+            ));
+        }
+        let phys = physical_rows(name, st, indices)?;
+        let file = self.open_for_update(st)?;
+        let row = st.row_bytes();
+        let mut buf = vec![0u8; (row as usize).saturating_mul(64.min(indices.len()))];
+        let mut i = 0u64;
+        for (start, len) in coalesce(&phys) {
+            let mut done = 0;
+            while done < len {
+                let n = (len - done).min(64);
+                let bytes = &mut buf[..(n * row) as usize];
+                src.gather_rows(i + done, bytes);
+                fsutil::write_all_at(&file, bytes, (start + done) * row).ctx(format_args!(
+                    "cannot write rows of {}",
+                    data_file_name(name)
+                ))?;
+                done += n;
+            }
+            i += len;
+        }
+        if self.inner.durable {
+            file.sync_data()
+                .ctx(format_args!("cannot fsync {}", data_file_name(name)))?;
+        }
+        self.touch(&w, &[name])
+    }
+
+    /// Records new modify times for arrays changed in place.
+    pub(crate) fn touch(&self, w: &WriteGuard, names: &[&str]) -> Result<()> {
+        let current = self.snapshot();
+        let mut next = (*current).clone();
+        let now = fsutil::now_micros();
+        for name in names {
+            if let Some(st) = next.arrays.get_mut(*name) {
+                st.meta.modify_time_us = now;
+            }
+        }
+        self.commit(w, self.txn(), next)
+    }
+
+    /// Opens an array's single data file for writing in place, refusing segmented arrays.
+    pub(crate) fn open_for_update(&self, st: &ArrayState) -> Result<File> {
+        let DataFiles::Single { path, id } = &st.data else {
+            return Err(Error::invalid(format!(
+                "array {:?} is stored in segments (numpack 0.7.0); compact it first to write it in place",
+                st.meta.name
+            )));
+        };
+        let file = fsutil::open_rw(path).ctx(format_args!("cannot open {}", path.display()))?;
+        let found = FileId::of(
+            &file
+                .metadata()
+                .ctx(format_args!("cannot stat {}", path.display()))?,
+        );
+        if found != *id {
+            return Err(Error::corrupt(format!(
+                "{} was replaced behind the store's back",
+                path.display()
+            )));
+        }
+        Ok(file)
+    }
+
+    fn stage_bitmap(&self, txn: &mut Txn, name: &str, bitmap: &Bitmap) -> Result<()> {
+        let (file, path) = txn.stage(&bitmap_file_name(name))?;
+        fsutil::write_all_at(&file, &bitmap.encode(), 0)
+            .ctx(format_args!("cannot write {}", path.display()))
+    }
+
+    /// Drops whole arrays, all or none.
+    pub fn drop_arrays(&self, names: &[&str]) -> Result<()> {
+        for n in names {
+            check_name(n)?;
+        }
+        let w = self.writer()?;
+        let current = self.snapshot();
+        let mut next = (*current).clone();
+        let mut txn = self.txn();
+        for name in names {
+            let st = next
+                .arrays
+                .remove(*name)
+                .ok_or_else(|| Error::not_found(name))?;
+            retire(&mut txn, &st);
+        }
+        self.commit(&w, txn, next)
+    }
+
+    /// Marks rows (logical indices, negative from the end) deleted in the bitmap; the data file
+    /// and the physical shape stay, as in NumPack.
+    pub fn drop_rows(&self, name: &str, indices: &[i64]) -> Result<()> {
+        check_name(name)?;
+        let w = self.writer()?;
+        let current = self.snapshot();
+        let st = current.get(name)?;
+        if st.meta.shape.is_empty() {
+            return Err(zero_d(name));
+        }
+        let phys = physical_rows(name, st, indices)?;
+        let mut bitmap = st
+            .bitmap
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(|| Bitmap::all_alive(st.meta.shape[0]));
+        bitmap.drop_physical(&phys);
+        let mut txn = self.txn();
+        self.stage_bitmap(&mut txn, name, &bitmap)?;
+        let mut state = st.clone();
+        state.bitmap = Some(Arc::new(bitmap));
+        state.meta.modify_time_us = fsutil::now_micros();
+        let mut next = (*current).clone();
+        next.arrays.insert(name.to_string(), state);
+        self.commit(&w, txn, next)
+    }
+
+    /// Rewrites arrays without their dropped rows (NumPack's `update`), and consolidates
+    /// segmented arrays into one file. `None` compacts every array that needs it, in one commit.
+    pub fn compact(&self, name: Option<&str>) -> Result<()> {
+        if let Some(n) = name {
+            check_name(n)?;
+        }
+        let w = self.writer()?;
+        let current = self.snapshot();
+        let names: Vec<String> = match name {
+            Some(n) => {
+                current.get(n)?;
+                vec![n.to_string()]
+            }
+            None => current
+                .arrays
+                .values()
+                .filter(|s| s.bitmap.is_some() || s.meta.is_segmented())
+                .map(|s| s.meta.name.clone())
+                .collect(),
+        };
+        let mut txn = self.txn();
+        let mut next = (*current).clone();
+        for n in names {
+            let st = current.get(&n)?;
+            if st.bitmap.is_none() && !st.meta.is_segmented() {
+                continue;
+            }
+            let state = self.stage_copy(&mut txn, &current, st, &n)?;
+            next.arrays.insert(n, state);
+        }
+        self.commit(&w, txn, next)
+    }
+
+    /// Stages the logical content of `st` as array `as_name` (compact, clone). The caller holds
+    /// the write mutex, so the files cannot be replaced under us.
+    fn stage_copy(
+        &self,
+        txn: &mut Txn,
+        current: &Snapshot,
+        st: &ArrayState,
+        as_name: &str,
+    ) -> Result<ArrayState> {
+        let reader = data::open_reader(st)?.ok_or_else(|| {
+            Error::corrupt(format!(
+                "the data of array {:?} was replaced behind the store's back",
+                st.meta.name
+            ))
+        })?;
+        let shape = st.logical_shape();
+        let rows = st.logical_rows().max(if shape.is_empty() { 1 } else { 0 });
+        let row = st.row_bytes();
+        let mut copy_err = None;
+        let staged = self.stage_array(txn, current, as_name, st.meta.dtype, &shape, |file| {
+            for_chunks(rows, row, |first, chunk| {
+                reader.read_rows(st, first, chunk)?;
+                fsutil::write_all_at(file, chunk, first * row).map_err(|e| {
+                    Error::io(format!("cannot write the copy of {:?}", st.meta.name), &e)
+                })
+            })
+            .map_err(|e| {
+                let io = std::io::Error::other(e.message.clone());
+                copy_err = Some(e);
+                io
+            })
+        });
+        match copy_err {
+            Some(e) => Err(e),
+            None => staged,
+        }
+    }
+
+    /// Copies an array's logical content (dropped rows left out) to a new name.
+    pub fn clone_array(&self, src: &str, dst: &str) -> Result<()> {
+        check_name(src)?;
+        check_name(dst)?;
+        let w = self.writer()?;
+        let current = self.snapshot();
+        let st = current.get(src)?;
+        if current.arrays.contains_key(dst) {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("cannot clone {src:?} to {dst:?}: an array named {dst:?} already exists"),
+            ));
+        }
+        let mut txn = self.txn();
+        let state = self.stage_copy(&mut txn, &current, st, dst)?;
+        let mut next = (*current).clone();
+        next.arrays.insert(dst.to_string(), state);
+        self.commit(&w, txn, next)
+    }
+}
+
+/// Schedules removal of every file of an array that a commit drops or replaces.
+pub(crate) fn retire(txn: &mut Txn, st: &ArrayState) {
+    let name = &st.meta.name;
+    if st.bitmap.is_some() {
+        txn.remove(&bitmap_file_name(name));
+    }
+    match &st.data {
+        DataFiles::Single { .. } => txn.remove(&data_file_name(name)),
+        DataFiles::Segmented { segments, .. } => {
+            txn.remove(&st.meta.data_file);
+            for (_, _, seg) in segments {
+                txn.remove(&seg.file);
+            }
+            if let Some((_, _, seg)) = segments.first() {
+                if let Some((folder, _)) = seg.file.split_once('/') {
+                    txn.remove_dir(folder);
+                }
+            }
+        }
+    }
+}
+
+/// A writer that crashed mid-append leaves bytes past an array's end: cut them off, so the file
+/// size matches the shape again for NumPack too.
+fn trim_interrupted_appends(snap: &Snapshot) -> Result<()> {
+    for st in snap.arrays.values() {
+        if let DataFiles::Single { path, .. } = &st.data {
+            let len = std::fs::symlink_metadata(path)
+                .ctx(format_args!("cannot stat {}", path.display()))?
+                .len();
+            if len > st.meta.size_bytes {
+                let f =
+                    fsutil::open_rw(path).ctx(format_args!("cannot open {}", path.display()))?;
+                f.set_len(st.meta.size_bytes)
+                    .ctx(format_args!("cannot trim {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    names::validate_name(name).map_err(Error::invalid)
+}
+
+fn check_itemsize(dtype: DType, src: &Src) -> Result<()> {
+    if src.layout.itemsize != dtype.size() {
+        return Err(Error::invalid(format!(
+            "buffer item size {} does not match {} ({} bytes)",
+            src.layout.itemsize,
+            dtype.name(),
+            dtype.size()
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_dtype(st: &ArrayState, dtype: DType) -> Result<()> {
+    if st.meta.dtype != dtype {
+        return Err(Error::new(
+            ErrorKind::DtypeMismatch,
+            format!(
+                "array {:?} holds {}, the caller asked for {}",
+                st.meta.name,
+                st.meta.dtype.name(),
+                dtype.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn zero_d(name: &str) -> Error {
+    Error::new(
+        ErrorKind::ShapeMismatch,
+        format!("array {name:?} is 0-d: it has no rows"),
+    )
+}
+
+/// Logical indices (negative from the end) to physical rows, range-checked.
+pub(crate) fn physical_rows(name: &str, st: &ArrayState, indices: &[i64]) -> Result<Vec<u64>> {
+    let n = st.logical_rows();
+    indices
+        .iter()
+        .map(|&i| {
+            let logical = if i < 0 {
+                n.checked_sub(i.unsigned_abs())
+            } else {
+                Some(i as u64)
+            };
+            let logical = logical.filter(|&l| l < n).ok_or_else(|| {
+                Error::invalid(format!(
+                    "row index {i} is out of range for array {name:?} with {n} rows"
+                ))
+            })?;
+            Ok(match &st.bitmap {
+                Some(b) => b.physical(logical).expect("logical < alive rows"),
+                None => logical,
+            })
+        })
+        .collect()
+}
+
+/// Runs of consecutive rows: (first, count), in the order given.
+fn coalesce(rows: &[u64]) -> Vec<(u64, u64)> {
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for &r in rows {
+        match runs.last_mut() {
+            Some((s, n)) if *s + *n == r => *n += 1,
+            _ => runs.push((r, 1)),
+        }
+    }
+    runs
+}
+
+/// Calls `f(first_row, chunk)` over `rows` rows in chunks of at most 8 MiB.
+pub(crate) fn for_chunks(
+    rows: u64,
+    row_bytes: u64,
+    mut f: impl FnMut(u64, &mut [u8]) -> Result<()>,
+) -> Result<()> {
+    if rows == 0 || row_bytes == 0 {
+        return Ok(());
+    }
+    let per = ((8u64 << 20) / row_bytes).max(1).min(rows);
+    let mut chunk = vec![0u8; (per * row_bytes) as usize];
+    let mut first = 0;
+    while first < rows {
+        let n = per.min(rows - first);
+        f(first, &mut chunk[..(n * row_bytes) as usize])?;
+        first += n;
+    }
+    Ok(())
+}

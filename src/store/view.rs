@@ -1,0 +1,84 @@
+//! Read-only views: a shared mapping of the data file when the array is one contiguous file
+//! with no dropped rows (zero copy, "lazy load"), otherwise an aligned copy of the live rows, so
+//! a view never shows a dropped row.
+
+use memmap2::{Mmap, MmapOptions};
+
+use crate::buf::AlignedBuf;
+use crate::error::{Error, Result};
+use crate::format::DType;
+use crate::store::data::DataReader;
+use crate::store::for_chunks;
+use crate::store::snapshot::ArrayState;
+
+enum Memory {
+    Empty,
+    Mapped(Mmap),
+    Copied(AlignedBuf),
+}
+
+pub struct ReadView {
+    pub dtype: DType,
+    pub shape: Vec<u64>,
+    memory: Memory,
+}
+
+impl ReadView {
+    pub(crate) fn new(st: &ArrayState, reader: &DataReader) -> Result<ReadView> {
+        let shape = st.logical_shape();
+        let len = shape.iter().product::<u64>() * st.meta.dtype.size() as u64;
+        let memory = if len == 0 {
+            Memory::Empty
+        } else if let (Some(file), None) = (reader.single(), &st.bitmap) {
+            // SAFETY: the mapping is read-only and private to this view; the library never
+            // forms Rust references into it beyond `as_ptr`. Another process writing the file
+            // in place (replace rows) changes what the caller reads, as documented.
+            let map = unsafe { MmapOptions::new().len(len as usize).map(file) }
+                .map_err(|e| Error::io(format!("cannot map array {:?}", st.meta.name), &e))?;
+            Memory::Mapped(map)
+        } else {
+            let mut buf = AlignedBuf::zeroed(len as usize)?;
+            let row = st.row_bytes();
+            let rows = st.logical_rows().max(if shape.is_empty() { 1 } else { 0 });
+            let out = buf.as_mut_slice();
+            for_chunks(rows, row, |first, chunk| {
+                reader.read_rows(st, first, chunk)?;
+                let at = (first * row) as usize;
+                out[at..at + chunk.len()].copy_from_slice(chunk);
+                Ok(())
+            })?;
+            Memory::Copied(buf)
+        };
+        Ok(ReadView {
+            dtype: st.meta.dtype,
+            shape,
+            memory,
+        })
+    }
+
+    /// NULL for a zero-size array.
+    pub fn as_ptr(&self) -> *const u8 {
+        match &self.memory {
+            Memory::Empty => std::ptr::null(),
+            Memory::Mapped(m) => m.as_ptr(),
+            Memory::Copied(b) => b.as_ptr(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.memory {
+            Memory::Empty => 0,
+            Memory::Mapped(m) => m.len(),
+            Memory::Copied(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when the view maps the file (no copy was made).
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.memory, Memory::Mapped(_))
+    }
+}
