@@ -35,6 +35,14 @@
 
 #define NPK_VERSION_PATCH 0
 
+// An open batch on one store. One batch per store at a time. Use a batch from one thread at a
+// time (calls from several threads are serialised, never corrupt, but views are not
+// synchronised for you). While it is open, plain writes on its store return NPK_BUSY and plain
+// reads see the last committed state (a writable batch writes in place, so its changes are
+// visible to readers of the same files at once). The store handle may be closed before the
+// batch ends; the batch keeps the store open until then.
+typedef struct npk_batch npk_batch;
+
 // An open store. Thread-safe: any number of threads may share one handle and call any function
 // on it concurrently (writes are serialised inside). Created by `npk_open`, destroyed by
 // `npk_close`.
@@ -46,21 +54,6 @@ typedef int32_t npk_status;
 
 // NumPack's dtype codes, identical to the `dtype` byte of `metadata.npkm`.
 typedef int32_t npk_dtype;
-
-// What `npk_info` reports, in the logical view (dropped rows are not counted).
-typedef struct {
-  npk_dtype dtype;
-  uint32_t ndim;
-  uint64_t shape[NPK_MAX_DIMS];
-  // Logical size in bytes: product of shape times the item size.
-  uint64_t nbytes;
-  // Last modification, microseconds since the Unix epoch.
-  uint64_t modify_time_us;
-  // Rows in the data file, dropped ones included (equals shape[0] after `npk_compact`).
-  uint64_t physical_rows;
-  // 1 for a segmented array written by numpack 0.7.0 (readable; compact it to write in place).
-  int32_t segmented;
-} npk_array_info;
 
 // An array's memory as the library hands it out: a read-only view (`npk_view_open`) or a batch
 // view (`npk_batch_load`). `shape` and `strides` are valid for the first `ndim` entries;
@@ -81,6 +74,21 @@ typedef struct {
   // Private to the library: what `npk_view_release` frees. Do not touch.
   void *owner;
 } npk_view;
+
+// What `npk_info` reports, in the logical view (dropped rows are not counted).
+typedef struct {
+  npk_dtype dtype;
+  uint32_t ndim;
+  uint64_t shape[NPK_MAX_DIMS];
+  // Logical size in bytes: product of shape times the item size.
+  uint64_t nbytes;
+  // Last modification, microseconds since the Unix epoch.
+  uint64_t modify_time_us;
+  // Rows in the data file, dropped ones included (equals shape[0] after `npk_compact`).
+  uint64_t physical_rows;
+  // 1 for a segmented array written by numpack 0.7.0 (readable; compact it to write in place).
+  int32_t segmented;
+} npk_array_info;
 
 #define NPK_OK 0
 
@@ -158,6 +166,55 @@ typedef struct {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Begins a cache batch (NumPack's `batch_mode()`): `npk_batch_load` reads an array once into
+// memory and returns a writable view of it; `npk_batch_save` puts an array into the cache
+// (a new shape or dtype is fine). Only arrays passed to `npk_batch_save` are written, all in
+// one commit at `npk_batch_end`: arrays changed through a view but never saved are not.
+// `memory_limit_mb` (0 = none) is soft: past it, the least recently used other arrays leave
+// memory (changed ones are first written to staged files, invisible until the commit) and are
+// read again on their next load, which invalidates their earlier views.
+// NPK_BUSY if a batch is already open on the store; NPK_READ_ONLY on a read-only handle.
+npk_status npk_batch_begin(npk_store *store, uint64_t memory_limit_mb, npk_batch **out_batch);
+
+// Begins a writable batch (NumPack's `writable_batch_mode()`): `npk_batch_load` maps the
+// array's data file shared and writable and returns a view into the mapping (no copy; memory
+// use does not grow with the array). Writes through it go to the file in place (not atomic: a
+// crash may leave part of them). Shapes and dtypes cannot change. An array with dropped rows
+// is compacted (one commit) when first loaded, so a view never shows a dropped row.
+npk_status npk_writable_batch_begin(npk_store *store, npk_batch **out_batch);
+
+// Fills `*out_view` with the array's memory inside the batch (see npk_view for its lifetime:
+// until the batch ends or aborts, or, in a cache batch, until the array is saved from another
+// buffer or evicted under the memory limit). A second load of the same name returns the same
+// pointer without touching the disk. NPK_NOT_FOUND for a missing array.
+npk_status npk_batch_load(npk_batch *batch, const char *name, npk_view *out_view);
+
+// Saves an array in the batch. Cache batch: passing a view's own `data` (same dtype and shape,
+// strides NULL or C order) marks it changed without a copy; any other buffer is copied before
+// the call returns, and its shape and dtype may differ from the stored array's (appending rows
+// by saving a longer array is fine); earlier views of that array become invalid. Writable batch:
+// the view's own pointer is a no-op; another buffer of the same dtype and shape is copied into
+// the mapping; a different shape (NPK_SHAPE_MISMATCH) or dtype (NPK_DTYPE_MISMATCH) is refused.
+npk_status npk_batch_save(npk_batch *batch,
+                          const char *name,
+                          npk_dtype dtype,
+                          uint32_t ndim,
+                          const uint64_t *shape,
+                          const void *data,
+                          const int64_t *strides);
+
+// Ends the batch. Cache batch: writes every saved array and commits them together (after a
+// crash at any instant a reopen shows all of them new or all old). Writable batch: msyncs
+// every mapping (synchronously on a durable store), unmaps, and records modify times.
+// On success the handle is freed and every view is invalid. On failure nothing new is
+// committed, the handle stays open with its contents, and the caller may retry or abort.
+npk_status npk_batch_end(npk_batch *batch);
+
+// Discards the batch and frees the handle (NULL is fine). A cache batch leaves the store
+// exactly as it was; a writable batch unmaps without recording modify times, but writes already
+// made through its views are in the files and stay there.
+npk_status npk_batch_abort(npk_batch *batch);
 
 // The message of this thread's last failed call ("" if none). The pointer stays valid until the
 // next failing call on this thread; copy it if you need it longer.

@@ -1,1 +1,66 @@
-//! The two batch contexts (see batch-modes issue).
+//! NumPack's two batch modes. A cache batch keeps arrays in memory and commits every changed
+//! one together at the end; a writable batch maps data files shared and writable so changes go
+//! straight to the page cache. Both hold the store's batch flag, so plain writes on the store
+//! return busy while they are open, and both end in `end` (commit) or `abort`.
+
+pub mod cache;
+pub mod writable;
+
+use crate::error::Result;
+use crate::format::DType;
+use crate::layout::Src;
+
+pub use cache::CacheBatch;
+pub use writable::WritableBatch;
+
+/// An array's memory inside a batch. `ptr` is null for an array with no elements.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchView {
+    pub ptr: *mut u8,
+    pub dtype: DType,
+    pub shape: Vec<u64>,
+    pub writable: bool,
+}
+
+/// Either batch, behind one handle.
+pub enum Batch {
+    Cache(CacheBatch),
+    Writable(WritableBatch),
+}
+
+impl Batch {
+    pub fn load(&mut self, name: &str) -> Result<BatchView> {
+        match self {
+            Batch::Cache(b) => b.load(name),
+            Batch::Writable(b) => b.load(name),
+        }
+    }
+
+    pub fn save(&mut self, name: &str, dtype: DType, src: &Src) -> Result<()> {
+        match self {
+            Batch::Cache(b) => b.save(name, dtype, src),
+            Batch::Writable(b) => b.save(name, dtype, src),
+        }
+    }
+
+    /// Commits (cache) or flushes (writable). On failure the batch stays open and usable.
+    pub fn end(&mut self) -> Result<()> {
+        match self {
+            Batch::Cache(b) => b.end(),
+            Batch::Writable(b) => b.end(),
+        }
+    }
+
+    /// Discards the batch. A writable batch cannot take back what was written through its views.
+    pub fn abort(self) {
+        match self {
+            Batch::Cache(b) => b.abort(),
+            Batch::Writable(b) => b.abort(),
+        }
+    }
+}
+
+/// Address of element 0 of a source buffer, to recognise a batch's own view being saved back.
+pub(crate) fn src_ptr(src: &Src) -> *const u8 {
+    src.data.as_ptr().wrapping_add(src.origin)
+}

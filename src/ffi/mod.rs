@@ -8,6 +8,7 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 pub mod args;
+pub mod batch;
 pub mod status;
 pub mod store;
 pub mod types;

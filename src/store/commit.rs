@@ -265,6 +265,7 @@ pub struct Txn {
     durable: bool,
     staged: Vec<(String, String)>,
     removals: Vec<Op>,
+    seq: u64,
     done: bool,
 }
 
@@ -277,13 +278,17 @@ impl Txn {
             durable,
             staged: Vec::new(),
             removals: Vec::new(),
+            seq: 0,
             done: false,
         }
     }
 
-    /// Creates the staged file that will replace `target` at commit.
+    /// Creates the staged file that will replace `target` at commit; a file staged earlier for
+    /// the same target in this transaction is discarded.
     pub fn stage(&mut self, target: &str) -> Result<(File, PathBuf)> {
-        let name = format!("{STAGE_PREFIX}{}-{}", self.txid, self.staged.len());
+        self.unstage(target);
+        self.seq += 1;
+        let name = format!("{STAGE_PREFIX}{}-{}", self.txid, self.seq);
         let path = self.dir.join(&name);
         let file = fsutil::create_new(&path).ctx(format_args!(
             "cannot create staging file {}",
@@ -291,6 +296,24 @@ impl Txn {
         ))?;
         self.staged.push((name, target.to_string()));
         Ok((file, path))
+    }
+
+    /// Forgets and deletes what was staged for `target`, if anything.
+    pub fn unstage(&mut self, target: &str) {
+        self.staged.retain(|(staged, to)| {
+            if to == target {
+                let _ = fsutil::remove_if_exists(&self.dir.join(staged));
+            }
+            to != target
+        });
+    }
+
+    /// The staged file for `target`, if one is staged.
+    pub fn staged_path(&self, target: &str) -> Option<PathBuf> {
+        self.staged
+            .iter()
+            .find(|(_, to)| to == target)
+            .map(|(staged, _)| self.dir.join(staged))
     }
 
     pub fn remove(&mut self, target: &str) {
@@ -306,7 +329,17 @@ impl Txn {
     }
 
     /// Stages `metadata` as the new catalogue and makes every staged change visible at once.
-    pub fn commit(mut self, metadata: &[u8]) -> Result<()> {
+    /// If it fails before the decision, the store is unchanged and the other staged files are
+    /// kept, so the caller may retry (a batch end) or drop the transaction to discard them.
+    pub fn commit(&mut self, metadata: &[u8]) -> Result<()> {
+        let result = self.try_commit(metadata);
+        if result.is_err() && !self.done {
+            self.unstage(METADATA_FILE);
+        }
+        result
+    }
+
+    fn try_commit(&mut self, metadata: &[u8]) -> Result<()> {
         let (meta_file, meta_path) = self.stage(METADATA_FILE)?;
         fsutil::write_all_at(&meta_file, metadata, 0)
             .ctx(format_args!("cannot write {}", meta_path.display()))?;

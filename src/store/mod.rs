@@ -105,7 +105,7 @@ impl Store {
             let lock = WriterLock::acquire(&dir)?;
             commit::recover(&dir)?;
             if opts.create && fsutil::regular_file_meta(&dir.join(METADATA_FILE))?.is_none() {
-                let txn = Txn::new(&dir, opts.durable);
+                let mut txn = Txn::new(&dir, opts.durable);
                 txn.commit(&metadata::encode(&Default::default()))?;
             }
             Some(lock)
@@ -333,7 +333,12 @@ impl Store {
 
     /// Publishes `next` through `txn`: on success disk and memory both hold it; on failure both
     /// keep the previous state.
-    pub(crate) fn commit(&self, _w: &WriteGuard, txn: Txn, next: Snapshot) -> Result<()> {
+    pub(crate) fn commit(&self, _w: &WriteGuard, mut txn: Txn, next: Snapshot) -> Result<()> {
+        self.commit_with(_w, &mut txn, next)
+    }
+
+    /// As `commit`, keeping `txn` (and its staged files) alive on failure for a retry.
+    pub(crate) fn commit_with(&self, _w: &WriteGuard, txn: &mut Txn, next: Snapshot) -> Result<()> {
         txn.commit(&metadata::encode(&next.catalog()))?;
         *self.inner.snap.write() = Arc::new(next);
         Ok(())
@@ -601,6 +606,10 @@ impl Store {
             check_name(n)?;
         }
         let w = self.writer()?;
+        self.compact_locked(&w, name)
+    }
+
+    pub(crate) fn compact_locked(&self, w: &WriteGuard, name: Option<&str>) -> Result<()> {
         let current = self.snapshot();
         let names: Vec<String> = match name {
             Some(n) => {
@@ -624,7 +633,7 @@ impl Store {
             let state = self.stage_copy(&mut txn, &current, st, &n)?;
             next.arrays.insert(n, state);
         }
-        self.commit(&w, txn, next)
+        self.commit(w, txn, next)
     }
 
     /// Stages the logical content of `st` as array `as_name` (compact, clone). The caller holds

@@ -1,0 +1,283 @@
+//! The cache batch (NumPack's `batch_mode`). Loads read an array once into an aligned buffer
+//! and hand out its address; saves either mark that buffer changed (the view's own pointer) or
+//! copy the caller's buffer at once (ADIOS2 users find deferred reads of their buffers
+//! error-prone, so we never read a caller's buffer after the call). Only arrays passed to
+//! `save` are written at `end`, all in one commit. Past the soft memory limit, changed arrays
+//! are written to staged files (part of the coming commit, invisible until then) and dropped
+//! from memory; unchanged ones are just dropped.
+
+use std::collections::HashMap;
+
+use crate::batch::{src_ptr, BatchView};
+use crate::buf::AlignedBuf;
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::format::metadata::ArrayMeta;
+use crate::format::names::data_file_name;
+use crate::format::DType;
+use crate::layout::{Dst, Src};
+use crate::store::commit::Txn;
+use crate::store::fsutil::{self, FileId};
+use crate::store::snapshot::{ArrayState, DataFiles};
+use crate::store::{check_name, retire, Store};
+
+enum Content {
+    Memory(AlignedBuf),
+    /// Written to the transaction's staged file for the array; re-read on the next load.
+    Spilled,
+}
+
+struct Entry {
+    dtype: DType,
+    shape: Vec<u64>,
+    content: Content,
+    /// Saved in this batch: written at `end`.
+    changed: bool,
+    /// For eviction under the memory limit: lower is older.
+    last_use: u64,
+}
+
+impl Entry {
+    fn bytes(&self) -> u64 {
+        match &self.content {
+            Content::Memory(b) => b.len() as u64,
+            Content::Spilled => 0,
+        }
+    }
+}
+
+pub struct CacheBatch {
+    store: Store,
+    limit_bytes: u64,
+    entries: HashMap<String, Entry>,
+    txn: Txn,
+    clock: u64,
+    finished: bool,
+}
+
+impl CacheBatch {
+    /// `memory_limit_mb` 0 means no limit.
+    pub fn begin(store: &Store, memory_limit_mb: u64) -> Result<CacheBatch> {
+        store.begin_batch()?;
+        Ok(CacheBatch {
+            store: store.clone(),
+            limit_bytes: memory_limit_mb.saturating_mul(1 << 20),
+            entries: HashMap::new(),
+            txn: store.txn(),
+            clock: 0,
+            finished: false,
+        })
+    }
+
+    /// Bytes of array data held in memory now.
+    pub fn cached_bytes(&self) -> u64 {
+        self.entries.values().map(Entry::bytes).sum()
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    pub fn load(&mut self, name: &str) -> Result<BatchView> {
+        check_name(name)?;
+        let now = self.tick();
+        if !self.entries.contains_key(name) {
+            let info = self.store.info(name)?;
+            let mut buf = AlignedBuf::zeroed(info.nbytes as usize)?;
+            let mut dst = Dst::contiguous(buf.as_mut_slice(), &info.shape, info.dtype.size())?;
+            self.store.load(name, info.dtype, &mut dst)?;
+            self.entries.insert(
+                name.to_string(),
+                Entry {
+                    dtype: info.dtype,
+                    shape: info.shape,
+                    content: Content::Memory(buf),
+                    changed: false,
+                    last_use: now,
+                },
+            );
+        }
+        let target = data_file_name(name);
+        let staged = self.txn.staged_path(&target);
+        let entry = self.entries.get_mut(name).expect("inserted above");
+        entry.last_use = now;
+        if let Content::Spilled = entry.content {
+            let path = staged.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("spilled array {name:?} has no staged file"),
+                )
+            })?;
+            let mut buf = AlignedBuf::zeroed(entry_len(entry.dtype, &entry.shape))?;
+            let file =
+                fsutil::open_read(&path).ctx(format_args!("cannot reopen {}", path.display()))?;
+            fsutil::read_exact_at(&file, buf.as_mut_slice(), 0)
+                .ctx(format_args!("cannot re-read {}", path.display()))?;
+            entry.content = Content::Memory(buf);
+        }
+        let view = view_of(entry);
+        self.enforce_limit(name)?;
+        Ok(view)
+    }
+
+    pub fn save(&mut self, name: &str, dtype: DType, src: &Src) -> Result<()> {
+        check_name(name)?;
+        if src.layout.itemsize != dtype.size() {
+            return Err(Error::invalid("buffer item size does not match the dtype"));
+        }
+        let now = self.tick();
+        let own = self.entries.get(name).and_then(|e| match &e.content {
+            Content::Memory(b) if !b.is_empty() => Some((b.as_ptr(), e.dtype, e.shape.clone())),
+            _ => None,
+        });
+        let same_view = own.is_some_and(|(ptr, d, shape)| {
+            ptr == src_ptr(src)
+                && d == dtype
+                && shape == src.layout.shape
+                && src.layout.is_c_contiguous()
+        });
+        if !same_view {
+            // Copy now: the caller may reuse its buffer the moment we return. The source may be
+            // our own old buffer, so the old entry is replaced only after the copy.
+            let mut buf = AlignedBuf::zeroed(src.layout.byte_len() as usize)?;
+            match src.as_c_bytes() {
+                Some(bytes) => buf.as_mut_slice().copy_from_slice(bytes),
+                None => src.gather_rows(0, buf.as_mut_slice()),
+            }
+            self.txn.unstage(&data_file_name(name));
+            self.entries.insert(
+                name.to_string(),
+                Entry {
+                    dtype,
+                    shape: src.layout.shape.clone(),
+                    content: Content::Memory(buf),
+                    changed: true,
+                    last_use: now,
+                },
+            );
+        } else {
+            let e = self.entries.get_mut(name).expect("own view exists");
+            e.changed = true;
+            e.last_use = now;
+        }
+        self.enforce_limit(name)
+    }
+
+    /// Spills or evicts the least recently used arrays other than `keep` until under the limit.
+    fn enforce_limit(&mut self, keep: &str) -> Result<()> {
+        if self.limit_bytes == 0 {
+            return Ok(());
+        }
+        while self.cached_bytes() > self.limit_bytes {
+            let victim = self
+                .entries
+                .iter()
+                .filter(|(n, e)| n.as_str() != keep && e.bytes() > 0)
+                .min_by_key(|(_, e)| e.last_use)
+                .map(|(n, _)| n.clone());
+            let Some(victim) = victim else { break };
+            let entry = self.entries.get_mut(&victim).expect("found above");
+            if entry.changed {
+                let Content::Memory(buf) = &entry.content else {
+                    unreachable!()
+                };
+                let (file, path) = self.txn.stage(&data_file_name(&victim))?;
+                fsutil::write_all_at(&file, buf.as_slice(), 0).ctx(format_args!(
+                    "cannot spill array {victim:?} to {}",
+                    path.display()
+                ))?;
+                entry.content = Content::Spilled;
+            } else {
+                self.entries.remove(&victim);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every changed array and commits them together. On failure nothing is visible,
+    /// and the batch (with its memory and spilled files) stays usable for a retry or an abort.
+    pub fn end(&mut self) -> Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        if self.entries.values().all(|e| !e.changed) {
+            self.finish();
+            return Ok(());
+        }
+        let store = self.store.clone();
+        let w = store.batch_writer();
+        let current = store.snapshot();
+        let mut next = (*current).clone();
+        let now = fsutil::now_micros();
+        for (name, entry) in self.entries.iter().filter(|(_, e)| e.changed) {
+            let target = data_file_name(name);
+            if let Content::Memory(buf) = &entry.content {
+                let (file, path) = self.txn.stage(&target)?;
+                fsutil::write_all_at(&file, buf.as_slice(), 0).ctx(format_args!(
+                    "cannot write array {name:?} to {}",
+                    path.display()
+                ))?;
+            }
+            let path = self
+                .txn
+                .staged_path(&target)
+                .expect("staged above or when spilled");
+            let meta = std::fs::symlink_metadata(&path)
+                .ctx(format_args!("cannot stat {}", path.display()))?;
+            if let Some(old) = current.arrays.get(name) {
+                retire(&mut self.txn, old);
+            }
+            next.arrays.insert(
+                name.clone(),
+                ArrayState {
+                    meta: ArrayMeta::new(name, entry.dtype, entry.shape.clone(), now),
+                    bitmap: None,
+                    data: DataFiles::Single {
+                        path: self.store.path().join(&target),
+                        id: FileId::of(&meta),
+                    },
+                },
+            );
+        }
+        store.commit_with(&w, &mut self.txn, next)?;
+        drop(w);
+        self.finish();
+        Ok(())
+    }
+
+    fn finish(&mut self) {
+        self.finished = true;
+        self.entries.clear();
+        self.store.end_batch();
+    }
+
+    /// Discards every change; staged files are removed when the transaction drops.
+    pub fn abort(mut self) {
+        self.finish();
+    }
+}
+
+impl Drop for CacheBatch {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.store.end_batch();
+        }
+    }
+}
+
+fn entry_len(dtype: DType, shape: &[u64]) -> usize {
+    (shape.iter().product::<u64>() * dtype.size() as u64) as usize
+}
+
+fn view_of(entry: &mut Entry) -> BatchView {
+    let ptr = match &mut entry.content {
+        Content::Memory(b) if !b.is_empty() => b.as_mut_ptr(),
+        _ => std::ptr::null_mut(),
+    };
+    BatchView {
+        ptr,
+        dtype: entry.dtype,
+        shape: entry.shape.clone(),
+        writable: true,
+    }
+}

@@ -1,0 +1,194 @@
+//! The writable batch (NumPack's `writable_batch_mode`): each loaded array's data file is
+//! mapped shared and writable, and the caller writes straight into the page cache. Memory use
+//! does not grow with the array; the kernel writes pages back. `end` msyncs (synchronously for a
+//! durable store), unmaps, and records modify times. Shape and dtype cannot change here.
+//!
+//! An array with dropped rows is compacted (one commit) before it is mapped, so the view never
+//! shows a dropped row as live. A segmented array (numpack 0.7.0) is consolidated the same way.
+
+use std::collections::HashMap;
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use crate::batch::{src_ptr, BatchView};
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::format::DType;
+use crate::layout::Src;
+use crate::store::{check_dtype, check_name, Store};
+
+struct Mapped {
+    map: Option<MmapRaw>,
+    dtype: DType,
+    shape: Vec<u64>,
+}
+
+impl Mapped {
+    fn ptr(&self) -> *mut u8 {
+        self.map
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |m| m.as_mut_ptr())
+    }
+}
+
+pub struct WritableBatch {
+    store: Store,
+    maps: HashMap<String, Mapped>,
+    finished: bool,
+}
+
+impl WritableBatch {
+    pub fn begin(store: &Store) -> Result<WritableBatch> {
+        store.begin_batch()?;
+        Ok(WritableBatch {
+            store: store.clone(),
+            maps: HashMap::new(),
+            finished: false,
+        })
+    }
+
+    pub fn load(&mut self, name: &str) -> Result<BatchView> {
+        check_name(name)?;
+        if !self.maps.contains_key(name) {
+            let mapped = self.map_array(name)?;
+            self.maps.insert(name.to_string(), mapped);
+        }
+        let m = &self.maps[name];
+        Ok(BatchView {
+            ptr: m.ptr(),
+            dtype: m.dtype,
+            shape: m.shape.clone(),
+            writable: true,
+        })
+    }
+
+    fn map_array(&self, name: &str) -> Result<Mapped> {
+        let snap = self.store.snapshot();
+        let st = snap.get(name)?;
+        if st.bitmap.is_some() || st.meta.is_segmented() {
+            let w = self.store.batch_writer();
+            self.store.compact_locked(&w, Some(name))?;
+        }
+        let snap = self.store.snapshot();
+        let st = snap.get(name)?;
+        let file = self.store.open_for_update(st)?;
+        let len = st.meta.size_bytes;
+        let map = if len == 0 {
+            None
+        } else {
+            // SAFETY: a shared mapping of exactly the array's bytes, which the file holds (the
+            // snapshot checked its size). Other processes may write the same file; we only hand
+            // out the raw pointer and never form Rust references into the mapping.
+            let map = MmapOptions::new()
+                .len(len as usize)
+                .map_raw(&file)
+                .map_err(|e| Error::io(format!("cannot map array {name:?} writable"), &e))?;
+            Some(map)
+        };
+        Ok(Mapped {
+            map,
+            dtype: st.meta.dtype,
+            shape: st.logical_shape(),
+        })
+    }
+
+    /// The view's own pointer: nothing to do. Another buffer of the same dtype and shape: copied
+    /// into the mapping. Anything that would change dtype or shape is refused.
+    pub fn save(&mut self, name: &str, dtype: DType, src: &Src) -> Result<()> {
+        let view = self.load(name)?;
+        if view.dtype != dtype {
+            let snap = self.store.snapshot();
+            check_dtype(snap.get(name)?, dtype)?;
+            return Err(Error::new(
+                ErrorKind::DtypeMismatch,
+                format!("array {name:?}: dtype cannot change in a writable batch"),
+            ));
+        }
+        if view.shape != src.layout.shape {
+            return Err(Error::new(
+                ErrorKind::ShapeMismatch,
+                format!(
+                    "array {name:?} has shape {:?}; a writable batch cannot change it to {:?} (use a cache batch to append or reshape)",
+                    view.shape, src.layout.shape
+                ),
+            ));
+        }
+        if view.ptr.is_null()
+            || std::ptr::eq(src_ptr(src), view.ptr) && src.layout.is_c_contiguous()
+        {
+            return Ok(());
+        }
+        let len = src.layout.byte_len() as usize;
+        // A source inside the mapping itself (another offset of the same view) is first copied
+        // out, so the mapping is never borrowed mutably while the source borrows it.
+        let (map_lo, map_hi) = (view.ptr as usize, view.ptr as usize + len);
+        let (src_lo, src_hi) = (
+            src.data.as_ptr() as usize,
+            src.data.as_ptr() as usize + src.data.len(),
+        );
+        let owned;
+        let bytes: &[u8] = if src_lo < map_hi && map_lo < src_hi {
+            let mut tmp = vec![0u8; len];
+            src.gather_rows(0, &mut tmp);
+            owned = tmp;
+            &owned
+        } else if let Some(bytes) = src.as_c_bytes() {
+            bytes
+        } else {
+            let mut tmp = vec![0u8; len];
+            src.gather_rows(0, &mut tmp);
+            owned = tmp;
+            &owned
+        };
+        // SAFETY: the mapping is `len` bytes long, lives as long as the batch, and does not
+        // overlap `bytes` (checked above).
+        let mapped = unsafe { std::slice::from_raw_parts_mut(view.ptr, len) };
+        mapped.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Flushes every mapping, unmaps, and records modify times. On failure the mappings stay
+    /// and the batch stays open.
+    pub fn end(&mut self) -> Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        let durable = self.store.inner.durable;
+        for (name, m) in &self.maps {
+            if let Some(map) = &m.map {
+                let r = if durable {
+                    map.flush()
+                } else {
+                    map.flush_async()
+                };
+                r.ctx(format_args!("cannot flush array {name:?}"))?;
+            }
+        }
+        let names: Vec<&str> = self.maps.keys().map(String::as_str).collect();
+        if !names.is_empty() {
+            let w = self.store.batch_writer();
+            self.store.touch(&w, &names)?;
+        }
+        self.finish();
+        Ok(())
+    }
+
+    fn finish(&mut self) {
+        self.finished = true;
+        self.maps.clear();
+        self.store.end_batch();
+    }
+
+    /// Unmaps without recording modify times. Writes already made through views stay in the
+    /// files: a writable batch writes in place and cannot take them back.
+    pub fn abort(mut self) {
+        self.finish();
+    }
+}
+
+impl Drop for WritableBatch {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.store.end_batch();
+        }
+    }
+}

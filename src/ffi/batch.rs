@@ -1,0 +1,202 @@
+//! `npk_batch`: both batch modes behind one handle, ended by `npk_batch_end` or `npk_batch_abort`.
+
+use std::ffi::{c_char, c_void};
+
+use parking_lot::Mutex;
+
+use crate::batch::{Batch, CacheBatch, WritableBatch};
+use crate::error::{Error, Result};
+use crate::ffi::args::{dtype_arg, layout_arg, out, src_arg, str_arg};
+use crate::ffi::store::{fill_view, npk_store, store_arg};
+use crate::ffi::types::*;
+use crate::ffi::{guard, npk_status};
+
+const BATCH_MAGIC: u64 = 0x6e70_6b5f_6261_7463;
+
+/// An open batch on one store. One batch per store at a time. Use a batch from one thread at a
+/// time (calls from several threads are serialised, never corrupt, but views are not
+/// synchronised for you). While it is open, plain writes on its store return NPK_BUSY and plain
+/// reads see the last committed state (a writable batch writes in place, so its changes are
+/// visible to readers of the same files at once). The store handle may be closed before the
+/// batch ends; the batch keeps the store open until then.
+pub struct npk_batch {
+    magic: u64,
+    batch: Mutex<Option<Batch>>,
+}
+
+fn batch_arg<'a>(p: *const npk_batch) -> Result<&'a npk_batch> {
+    if p.is_null() {
+        return Err(Error::invalid("batch handle is NULL"));
+    }
+    // SAFETY: non-NULL; the C contract is a handle from a batch begin, not yet ended. The magic
+    // check catches some misuse (an ended or foreign pointer) but cannot catch all.
+    let h = unsafe { &*p };
+    if h.magic != BATCH_MAGIC {
+        return Err(Error::invalid("batch handle is not an open npk_batch"));
+    }
+    Ok(h)
+}
+
+fn begin(
+    store: *mut npk_store,
+    out_batch: *mut *mut npk_batch,
+    make: impl FnOnce(&crate::Store) -> Result<Batch>,
+) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        let slot = out(out_batch, "out_batch")?;
+        let batch = make(s)?;
+        *slot = Box::into_raw(Box::new(npk_batch {
+            magic: BATCH_MAGIC,
+            batch: Mutex::new(Some(batch)),
+        }));
+        Ok(())
+    })
+}
+
+/// Begins a cache batch (NumPack's `batch_mode()`): `npk_batch_load` reads an array once into
+/// memory and returns a writable view of it; `npk_batch_save` puts an array into the cache
+/// (a new shape or dtype is fine). Only arrays passed to `npk_batch_save` are written, all in
+/// one commit at `npk_batch_end`: arrays changed through a view but never saved are not.
+/// `memory_limit_mb` (0 = none) is soft: past it, the least recently used other arrays leave
+/// memory (changed ones are first written to staged files, invisible until the commit) and are
+/// read again on their next load, which invalidates their earlier views.
+/// NPK_BUSY if a batch is already open on the store; NPK_READ_ONLY on a read-only handle.
+#[no_mangle]
+pub extern "C" fn npk_batch_begin(
+    store: *mut npk_store,
+    memory_limit_mb: u64,
+    out_batch: *mut *mut npk_batch,
+) -> npk_status {
+    begin(store, out_batch, |s| {
+        CacheBatch::begin(s, memory_limit_mb).map(Batch::Cache)
+    })
+}
+
+/// Begins a writable batch (NumPack's `writable_batch_mode()`): `npk_batch_load` maps the
+/// array's data file shared and writable and returns a view into the mapping (no copy; memory
+/// use does not grow with the array). Writes through it go to the file in place (not atomic: a
+/// crash may leave part of them). Shapes and dtypes cannot change. An array with dropped rows
+/// is compacted (one commit) when first loaded, so a view never shows a dropped row.
+#[no_mangle]
+pub extern "C" fn npk_writable_batch_begin(
+    store: *mut npk_store,
+    out_batch: *mut *mut npk_batch,
+) -> npk_status {
+    begin(store, out_batch, |s| {
+        WritableBatch::begin(s).map(Batch::Writable)
+    })
+}
+
+/// Fills `*out_view` with the array's memory inside the batch (see npk_view for its lifetime:
+/// until the batch ends or aborts, or, in a cache batch, until the array is saved from another
+/// buffer or evicted under the memory limit). A second load of the same name returns the same
+/// pointer without touching the disk. NPK_NOT_FOUND for a missing array.
+#[no_mangle]
+pub extern "C" fn npk_batch_load(
+    batch: *mut npk_batch,
+    name: *const c_char,
+    out_view: *mut npk_view,
+) -> npk_status {
+    guard(|| {
+        let b = batch_arg(batch)?;
+        let name = str_arg(name, "name")?;
+        let slot = out(out_view, "out_view")?;
+        let mut guard = b.batch.lock();
+        let inner = guard
+            .as_mut()
+            .ok_or_else(|| Error::invalid("batch has ended"))?;
+        let view = inner.load(name)?;
+        // SAFETY: npk_view is plain data; all-zero is valid, fields are set just below.
+        let mut v: npk_view = unsafe { std::mem::zeroed() };
+        fill_view(
+            &mut v,
+            view.ptr.cast(),
+            view.dtype,
+            &view.shape,
+            view.writable,
+        );
+        *slot = v;
+        Ok(())
+    })
+}
+
+/// Saves an array in the batch. Cache batch: passing a view's own `data` (same dtype and shape,
+/// strides NULL or C order) marks it changed without a copy; any other buffer is copied before
+/// the call returns, and its shape and dtype may differ from the stored array's (appending rows
+/// by saving a longer array is fine); earlier views of that array become invalid. Writable batch:
+/// the view's own pointer is a no-op; another buffer of the same dtype and shape is copied into
+/// the mapping; a different shape (NPK_SHAPE_MISMATCH) or dtype (NPK_DTYPE_MISMATCH) is refused.
+#[no_mangle]
+pub extern "C" fn npk_batch_save(
+    batch: *mut npk_batch,
+    name: *const c_char,
+    dtype: npk_dtype,
+    ndim: u32,
+    shape: *const u64,
+    data: *const c_void,
+    strides: *const i64,
+) -> npk_status {
+    guard(|| {
+        let b = batch_arg(batch)?;
+        let name = str_arg(name, "name")?;
+        let dtype = dtype_arg(dtype)?;
+        let src = src_arg(
+            data,
+            layout_arg(ndim, shape, strides, dtype.size())?,
+            "data",
+        )?;
+        let mut guard = b.batch.lock();
+        let inner = guard
+            .as_mut()
+            .ok_or_else(|| Error::invalid("batch has ended"))?;
+        inner.save(name, dtype, &src)
+    })
+}
+
+/// Ends the batch. Cache batch: writes every saved array and commits them together (after a
+/// crash at any instant a reopen shows all of them new or all old). Writable batch: msyncs
+/// every mapping (synchronously on a durable store), unmaps, and records modify times.
+/// On success the handle is freed and every view is invalid. On failure nothing new is
+/// committed, the handle stays open with its contents, and the caller may retry or abort.
+#[no_mangle]
+pub extern "C" fn npk_batch_end(batch: *mut npk_batch) -> npk_status {
+    guard(|| {
+        let b = batch_arg(batch)?;
+        {
+            let mut guard = b.batch.lock();
+            let inner = guard
+                .as_mut()
+                .ok_or_else(|| Error::invalid("batch has ended"))?;
+            inner.end()?;
+            guard.take();
+        }
+        free(batch);
+        Ok(())
+    })
+}
+
+/// Discards the batch and frees the handle (NULL is fine). A cache batch leaves the store
+/// exactly as it was; a writable batch unmaps without recording modify times, but writes already
+/// made through its views are in the files and stay there.
+#[no_mangle]
+pub extern "C" fn npk_batch_abort(batch: *mut npk_batch) -> npk_status {
+    guard(|| {
+        if batch.is_null() {
+            return Ok(());
+        }
+        let b = batch_arg(batch)?;
+        if let Some(inner) = b.batch.lock().take() {
+            inner.abort();
+        }
+        free(batch);
+        Ok(())
+    })
+}
+
+fn free(batch: *mut npk_batch) {
+    // SAFETY: a live handle from a batch begin (checked by the caller), freed exactly once: the
+    // magic is cleared first so a second end/abort on this pointer is refused, as far as it can be.
+    let mut h = unsafe { Box::from_raw(batch) };
+    h.magic = 0;
+}
