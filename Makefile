@@ -26,6 +26,7 @@ test-rust:
 
 test-c: lib
 	$(MAKE) -C c_tests run
+	$(MAKE) -C c_tests/batch run
 
 test-interop: lib
 	bash scripts/setup-python.sh
@@ -34,3 +35,5 @@ test-interop: lib
 clean:
 	$(CARGO) clean
 	$(MAKE) -C c_tests clean
+	$(MAKE) -C c_tests/batch clean
+	$(MAKE) -C examples clean
