@@ -1,0 +1,171 @@
+//! numpack 0.7.0 stores arrays over 256 MiB as segments behind a JSON manifest (format.md §5).
+//! 0.7.0 cannot be installed here, so these stores are built byte for byte as it writes them.
+
+use numpack::format::metadata::{encode, ArrayMeta, Catalog};
+use numpack::format::DType;
+use numpack::layout::Dst;
+use numpack::{ErrorKind, OpenOptions, Store};
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("npk-seg-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+/// A (rows, 3) int32 array `x` with element (r, c) = 10 * r + c, split into segments of the
+/// given row counts.
+fn segmented_store(dir: &std::path::Path, split: &[u64]) -> Vec<i32> {
+    let rows: u64 = split.iter().sum();
+    let values: Vec<i32> = (0..rows as i32)
+        .flat_map(|r| (0..3).map(move |c| 10 * r + c))
+        .collect();
+    std::fs::create_dir_all(dir.join("data_x_segments")).unwrap();
+    let mut segs = Vec::new();
+    let mut first = 0usize;
+    for (i, &n) in split.iter().enumerate() {
+        let file = format!("data_x_segments/seg_{i:06}.npkd");
+        let part = &values[first * 3..(first + n as usize) * 3];
+        let bytes: Vec<u8> = part.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(dir.join(&file), &bytes).unwrap();
+        segs.push(format!(
+            "{{\"file\":\"{file}\",\"rows\":{n},\"bytes\":{}}}",
+            bytes.len()
+        ));
+        first += n as usize;
+    }
+    let manifest = format!("{{\"version\":1,\"segments\":[{}]}}", segs.join(","));
+    std::fs::write(dir.join("data_x.npkseg"), manifest).unwrap();
+    let mut meta = ArrayMeta::new("x", DType::I32, vec![rows, 3], 1);
+    meta.data_file = "data_x.npkseg".into();
+    let mut catalog = Catalog::default();
+    catalog.arrays.insert("x".into(), meta);
+    std::fs::write(dir.join("metadata.npkm"), encode(&catalog)).unwrap();
+    values
+}
+
+fn load_i32(s: &Store, name: &str) -> Vec<i32> {
+    let info = s.info(name).unwrap();
+    let mut bytes = vec![0u8; info.nbytes as usize];
+    s.load(
+        name,
+        DType::I32,
+        &mut Dst::contiguous(&mut bytes, &info.shape, 4).unwrap(),
+    )
+    .unwrap();
+    bytes
+        .chunks(4)
+        .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn segmented_arrays_read_across_segment_boundaries() {
+    let dir = tmp("read");
+    let values = segmented_store(&dir, &[3, 1, 4]);
+    let s = Store::open(
+        &dir,
+        OpenOptions {
+            read_only: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let info = s.info("x").unwrap();
+    assert_eq!((info.shape.clone(), info.segmented), (vec![8, 3], true));
+    assert_eq!(load_i32(&s, "x"), values);
+
+    // Rows straddling segments, and negative indices.
+    let mut short = vec![0u8; 3 * 12];
+    assert!(
+        Dst::contiguous(&mut short, &[4, 3], 4).is_err(),
+        "a 36-byte buffer cannot hold (4,3) i32"
+    );
+    let mut out = vec![0u8; 4 * 12];
+    s.get_rows(
+        "x",
+        &[2, 3, 4, -1],
+        DType::I32,
+        &mut Dst::contiguous(&mut out, &[4, 3], 4).unwrap(),
+    )
+    .unwrap();
+    let got: Vec<i32> = out
+        .chunks(4)
+        .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(got, vec![20, 21, 22, 30, 31, 32, 40, 41, 42, 70, 71, 72]);
+
+    let view = s.view("x").unwrap();
+    assert!(
+        !view.is_mapped(),
+        "segments cannot be one mapping: the view is a copy"
+    );
+    // SAFETY: the view holds 8*3 i32 until dropped.
+    let viewed = unsafe { std::slice::from_raw_parts(view.as_ptr().cast::<i32>(), 24) };
+    assert_eq!(viewed, values.as_slice());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn writes_in_place_refuse_segments_until_compacted_into_one_file() {
+    let dir = tmp("compact");
+    let values = segmented_store(&dir, &[2, 2]);
+    let s = Store::open(&dir, OpenOptions::default()).unwrap();
+    let row = [0u8; 12];
+    let src = numpack::layout::Src::contiguous(&row, &[1, 3], 4).unwrap();
+    let err = s.append("x", DType::I32, &src).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidArgument);
+    assert!(
+        err.message.contains("segments") && err.message.contains("\"x\""),
+        "{}",
+        err.message
+    );
+
+    s.drop_rows("x", &[1]).unwrap();
+    s.compact(None).unwrap();
+    assert!(!s.info("x").unwrap().segmented);
+    assert!(!dir.join("data_x.npkseg").exists() && !dir.join("data_x_segments").exists());
+    let mut expect = values.clone();
+    expect.drain(3..6);
+    assert_eq!(load_i32(&s, "x"), expect);
+    s.append("x", DType::I32, &src).unwrap();
+    assert_eq!(s.info("x").unwrap().shape, vec![4, 3]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_manifest_that_disagrees_with_the_metadata_is_corrupt() {
+    let dir = tmp("corrupt");
+    segmented_store(&dir, &[2, 2]);
+    std::fs::write(dir.join("data_x_segments/seg_000001.npkd"), [0u8; 5]).unwrap();
+    let err = Store::open(
+        &dir,
+        OpenOptions {
+            read_only: true,
+            ..Default::default()
+        },
+    )
+    .err()
+    .unwrap();
+    assert_eq!(err.kind, ErrorKind::Corrupt);
+    assert!(err.message.contains("seg_000001"), "{}", err.message);
+
+    segmented_store(&dir, &[2, 2]);
+    let manifest = std::fs::read_to_string(dir.join("data_x.npkseg")).unwrap();
+    std::fs::write(
+        dir.join("data_x.npkseg"),
+        manifest.replace("data_x_segments/seg_000000", "../../etc/passwd"),
+    )
+    .unwrap();
+    let err = Store::open(
+        &dir,
+        OpenOptions {
+            read_only: true,
+            ..Default::default()
+        },
+    )
+    .err()
+    .unwrap();
+    assert_eq!(err.kind, ErrorKind::Corrupt);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
