@@ -205,24 +205,33 @@ impl CacheBatch {
             return Ok(());
         }
         let store = self.store.clone();
-        let w = store.batch_writer();
+        let w = store.batch_writer()?;
         let current = store.snapshot();
         let mut next = (*current).clone();
         let now = fsutil::now_micros();
         for (name, entry) in self.entries.iter().filter(|(_, e)| e.changed) {
             let target = data_file_name(name);
-            if let Content::Memory(buf) = &entry.content {
-                let (file, path) = self.txn.stage(&target)?;
-                fsutil::write_all_at(&file, buf.as_slice(), 0).ctx(format_args!(
-                    "cannot write array {name:?} to {}",
-                    path.display()
-                ))?;
-            }
-            let path = self
-                .txn
-                .staged_path(&target)
-                .expect("staged above or when spilled");
-            let meta = std::fs::symlink_metadata(&path)
+            let (file, path) = match &entry.content {
+                Content::Memory(buf) => {
+                    let (file, path) = self.txn.stage(&target)?;
+                    fsutil::write_all_at(&file, buf.as_slice(), 0).ctx(format_args!(
+                        "cannot write array {name:?} to {}",
+                        path.display()
+                    ))?;
+                    (file, path)
+                }
+                Content::Spilled => {
+                    let path = self
+                        .txn
+                        .staged_path(&target)
+                        .expect("a spilled array has a staged file");
+                    let file = fsutil::open_rw(&path)
+                        .ctx(format_args!("cannot reopen {}", path.display()))?;
+                    (file, path)
+                }
+            };
+            let meta = file
+                .metadata()
                 .ctx(format_args!("cannot stat {}", path.display()))?;
             if let Some(old) = current.arrays.get(name) {
                 retire(&mut self.txn, old);
@@ -235,6 +244,7 @@ impl CacheBatch {
                     data: DataFiles::Single {
                         path: self.store.path().join(&target),
                         id: FileId::of(&meta),
+                        file: std::sync::Arc::new(file),
                     },
                 },
             );

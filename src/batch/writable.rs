@@ -65,7 +65,7 @@ impl WritableBatch {
         let snap = self.store.snapshot();
         let st = snap.get(name)?;
         if st.bitmap.is_some() || st.meta.is_segmented() {
-            let w = self.store.batch_writer();
+            let w = self.store.batch_writer()?;
             self.store.compact_locked(&w, Some(name))?;
         }
         let snap = self.store.snapshot();
@@ -165,7 +165,7 @@ impl WritableBatch {
         }
         let names: Vec<&str> = self.maps.keys().map(String::as_str).collect();
         if !names.is_empty() {
-            let w = self.store.batch_writer();
+            let w = self.store.batch_writer()?;
             self.store.touch(&w, &names)?;
         }
         self.finish();

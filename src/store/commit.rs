@@ -97,6 +97,12 @@ impl Record {
         if fnv1a(body) != u64::from_le_bytes(sum.try_into().unwrap()) {
             return Err("commit record checksum does not match".into());
         }
+        let version = u32::from_le_bytes(body[4..8].try_into().unwrap());
+        if version != RECORD_VERSION {
+            return Err(format!(
+                "commit record has version {version}, this library reads {RECORD_VERSION}"
+            ));
+        }
         let mut pos = 8usize;
         let u32_at = |pos: &mut usize| -> std::result::Result<u32, String> {
             let b = body.get(*pos..*pos + 4).ok_or("commit record truncated")?;
@@ -131,7 +137,12 @@ impl Record {
                 k => return Err(format!("commit record has unknown operation {k}")),
             };
             let ok = match &op {
-                Op::Rename { from, to } => from.starts_with(STAGE_PREFIX) && safe_relative(to),
+                Op::Rename { from, to } => {
+                    from.starts_with(STAGE_PREFIX)
+                        && !from.contains('/')
+                        && safe_relative(from)
+                        && safe_relative(to)
+                }
                 Op::Remove { path } | Op::RemoveDir { path } => safe_relative(path),
             };
             if !ok {
@@ -159,36 +170,38 @@ pub fn read_record(dir: &Path) -> Result<Option<Record>> {
 }
 
 /// Applies a decided record. Idempotent: a rename whose staged file is gone was already done.
+/// Removals are best effort: once the catalogue is renamed the commit is complete, and a file
+/// that cannot be removed (a foreign file in a segment folder, say) is only clutter.
 fn apply(dir: &Path, record: &Record) -> Result<()> {
     for op in &record.ops {
         match op {
             Op::Rename { from, to } => {
                 let src = dir.join(from);
                 if fsutil::regular_file_meta(&src)?.is_some() {
+                    fsutil::check_subdir(dir, to)?;
                     std::fs::rename(&src, dir.join(to))
                         .ctx(format_args!("cannot rename {} to {to}", src.display()))?;
                 }
             }
-            Op::Remove { path } => fsutil::remove_if_exists(&dir.join(path))
-                .ctx(format_args!("cannot remove {}", dir.join(path).display()))?,
-            Op::RemoveDir { path } => match std::fs::remove_dir(dir.join(path)) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(Error::io(
-                        format!("cannot remove directory {}", dir.join(path).display()),
-                        &e,
-                    ))
+            Op::Remove { path } => {
+                if fsutil::check_subdir(dir, path).is_ok() {
+                    let _ = fsutil::remove_if_exists(&dir.join(path));
                 }
-                _ => {}
-            },
+            }
+            Op::RemoveDir { path } => {
+                if fsutil::check_subdir(dir, &format!("{path}/x")).is_ok() {
+                    let _ = std::fs::remove_dir(dir.join(path));
+                }
+            }
         }
     }
     Ok(())
 }
 
-/// Run by a writer at open, holding the lock: finish a decided commit, sweep staged garbage.
-/// Returns true when a commit was rolled forward.
-pub fn recover(dir: &Path) -> Result<bool> {
-    let rolled = match read_record(dir)? {
+/// Completes a decided commit whose record is still on disk (a crash, or a failure after the
+/// decision), without touching staged files of transactions still being prepared.
+pub fn finish_pending(dir: &Path) -> Result<bool> {
+    match read_record(dir)? {
         Some(record) => {
             apply(dir, &record)?;
             fsutil::fsync_dir(dir)?;
@@ -196,17 +209,24 @@ pub fn recover(dir: &Path) -> Result<bool> {
                 "cannot remove {}",
                 dir.join(COMMIT_FILE).display()
             ))?;
-            true
+            Ok(true)
         }
-        None => false,
-    };
+        None => Ok(false),
+    }
+}
+
+/// Run by a writer at open, holding the lock: finish a decided commit, sweep staged garbage.
+/// Returns true when a commit was rolled forward.
+pub fn recover(dir: &Path) -> Result<bool> {
+    let rolled = finish_pending(dir)?;
     let entries = std::fs::read_dir(dir).ctx(format_args!("cannot list {}", dir.display()))?;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.starts_with(STAGE_PREFIX) || name == COMMIT_TMP {
-            fsutil::remove_if_exists(&entry.path())
-                .ctx(format_args!("cannot remove {}", entry.path().display()))?;
+            // Best effort: garbage we cannot remove (a directory planted under such a name)
+            // must not lock every writer out of the store.
+            let _ = fsutil::remove_if_exists(&entry.path());
         }
     }
     Ok(rolled)
@@ -233,21 +253,30 @@ impl Resolver {
 
     /// The path holding `name` in the resolved state, or None when the commit removes it.
     pub fn resolve(&self, dir: &Path, name: &str) -> Option<PathBuf> {
+        let candidates = self.candidates(dir, name)?;
+        candidates
+            .iter()
+            .find(|p| p.exists())
+            .or(candidates.last())
+            .cloned()
+    }
+
+    /// Where to look for `name`, in order: its staged file while the record still lists one,
+    /// then its final path. A live writer may rename the staged file between our look and our
+    /// open; once it is gone, the rename is done and the final path holds the same file.
+    pub fn candidates(&self, dir: &Path, name: &str) -> Option<Vec<PathBuf>> {
+        let mut paths = Vec::new();
         if let Some(record) = &self.record {
             for op in &record.ops {
                 match op {
-                    Op::Rename { from, to } if to == name => {
-                        let staged = dir.join(from);
-                        if staged.exists() {
-                            return Some(staged);
-                        }
-                    }
-                    Op::Remove { path } if path == name => return None,
+                    Op::Rename { from, to } if to == name => paths.push(dir.join(from)),
+                    Op::Remove { path } if path == name && paths.is_empty() => return None,
                     _ => {}
                 }
             }
         }
-        Some(dir.join(name))
+        paths.push(dir.join(name));
+        Some(paths)
     }
 
     pub fn txid(&self) -> Option<&str> {
@@ -434,6 +463,12 @@ impl Txn {
         Ok(())
     }
 
+    /// True once the commit is decided: from then on it happens, even if `commit` reported an
+    /// error while applying it (the record on disk finishes it).
+    pub fn is_decided(&self) -> bool {
+        self.done
+    }
+
     #[cfg(test)]
     pub fn txid(&self) -> &str {
         &self.txid
@@ -447,5 +482,656 @@ impl Drop for Txn {
                 let _ = fsutil::remove_if_exists(&self.dir.join(staged));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    static DIRS: AtomicU64 = AtomicU64::new(0);
+
+    fn tmp(name: &str) -> PathBuf {
+        let n = DIRS.fetch_add(1, Ordering::Relaxed);
+        let p =
+            std::env::temp_dir().join(format!("npk-commit-unit-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn sample() -> Record {
+        Record {
+            txid: "1a2b-5f5e100-7".into(),
+            ops: vec![
+                Op::Rename {
+                    from: format!("{STAGE_PREFIX}1a2b-5f5e100-7-1"),
+                    to: "data_é.npkd".into(),
+                },
+                Op::Rename {
+                    from: format!("{STAGE_PREFIX}1a2b-5f5e100-7-2"),
+                    to: METADATA_FILE.into(),
+                },
+                Op::Remove {
+                    path: "deleted_é.npkb".into(),
+                },
+                Op::Remove {
+                    path: "data_s_segments/seg_000000.npkd".into(),
+                },
+                Op::RemoveDir {
+                    path: "data_s_segments".into(),
+                },
+            ],
+        }
+    }
+
+    /// `body` with a correct checksum appended, so a test reaches the check after it.
+    fn seal(mut body: Vec<u8>) -> Vec<u8> {
+        let sum = fnv1a(&body);
+        body.extend_from_slice(&sum.to_le_bytes());
+        body
+    }
+
+    fn body_of(record: &Record) -> Vec<u8> {
+        let mut b = record.encode();
+        b.truncate(b.len() - 8);
+        b
+    }
+
+    #[test]
+    fn records_round_trip() {
+        for record in [
+            sample(),
+            Record {
+                txid: String::new(),
+                ops: vec![],
+            },
+            Record {
+                txid: "t".into(),
+                ops: vec![Op::Rename {
+                    from: STAGE_PREFIX.into(),
+                    to: "x".into(),
+                }],
+            },
+        ] {
+            let bytes = record.encode();
+            assert_eq!(&bytes[..4], b"NPKC");
+            assert_eq!(&bytes[4..8], &1u32.to_le_bytes());
+            assert_eq!(Record::decode(&bytes), Ok(record));
+        }
+    }
+
+    #[test]
+    fn decode_rejects_a_bad_magic() {
+        let good = sample().encode();
+        for i in 0..4 {
+            let mut body = body_of(&sample());
+            body[i] ^= 0x20;
+            // Sealed again, so only the magic is wrong.
+            let err = Record::decode(&seal(body)).unwrap_err();
+            assert!(err.contains("NPKC"), "{err}");
+            let mut bad = good.clone();
+            bad[i] = b'X';
+            assert!(Record::decode(&bad).is_err());
+        }
+        assert!(Record::decode(b"").is_err());
+        assert!(Record::decode(&good[8..]).is_err());
+    }
+
+    #[test]
+    fn decode_rejects_a_bad_checksum() {
+        let good = sample().encode();
+        let n = good.len();
+        for i in n - 8..n {
+            let mut bad = good.clone();
+            bad[i] ^= 1;
+            let err = Record::decode(&bad).unwrap_err();
+            assert!(err.contains("checksum"), "{err}");
+        }
+        // A changed body under the old checksum.
+        let mut bad = good.clone();
+        bad[12] ^= 1;
+        assert!(Record::decode(&bad).unwrap_err().contains("checksum"));
+    }
+
+    #[test]
+    fn every_flipped_byte_is_rejected_or_harmless() {
+        let record = sample();
+        let good = record.encode();
+        let mut accepted = 0;
+        for i in 0..good.len() {
+            for mask in [0x01u8, 0x80, 0xFF, 0x2E] {
+                let mut bad = good.clone();
+                bad[i] ^= mask;
+                match std::panic::catch_unwind(|| Record::decode(&bad)) {
+                    Err(_) => panic!("decode panicked with byte {i} ^ {mask:#x}"),
+                    Ok(Err(_)) => {}
+                    Ok(Ok(r)) => {
+                        assert_eq!(r, record, "byte {i} ^ {mask:#x} decoded to another record");
+                        accepted += 1;
+                    }
+                }
+            }
+        }
+        // No byte of an NPKC record is free: each change is caught.
+        assert_eq!(accepted, 0);
+    }
+
+    #[test]
+    fn every_truncation_is_rejected() {
+        let good = sample().encode();
+        for n in 0..good.len() {
+            assert!(Record::decode(&good[..n]).is_err(), "cut at {n}");
+        }
+        // Also with a valid checksum over the cut body: the structure itself is checked.
+        let body = body_of(&sample());
+        for n in 0..body.len() {
+            let cut = seal(body[..n].to_vec());
+            let r = std::panic::catch_unwind(|| Record::decode(&cut))
+                .unwrap_or_else(|_| panic!("decode panicked on a body cut at {n}"));
+            assert!(r.is_err(), "body cut at {n} decoded: {r:?}");
+        }
+    }
+
+    #[test]
+    fn decode_rejects_trailing_bytes_unknown_ops_and_bad_lengths() {
+        let mut body = body_of(&sample());
+        body.push(0);
+        assert!(Record::decode(&seal(body))
+            .unwrap_err()
+            .contains("trailing"));
+        let mut extra = sample().encode();
+        extra.push(0);
+        assert!(Record::decode(&extra).is_err());
+
+        // One op of an unknown kind.
+        let mut body = body_of(&Record {
+            txid: "t".into(),
+            ops: vec![Op::Remove { path: "a".into() }],
+        });
+        let kind_at = 8 + 4 + 1 + 4;
+        assert_eq!(body[kind_at], 2);
+        for k in [0u8, 4, 255] {
+            body[kind_at] = k;
+            assert!(Record::decode(&seal(body.clone()))
+                .unwrap_err()
+                .contains("unknown operation"));
+        }
+
+        // A huge string length must be refused, not allocated or overflowed.
+        for len in [u32::MAX, u32::MAX - 3, 1 << 30] {
+            let mut body = b"NPKC".to_vec();
+            body.extend_from_slice(&1u32.to_le_bytes());
+            body.extend_from_slice(&len.to_le_bytes());
+            body.extend_from_slice(&[0u8; 16]);
+            assert!(Record::decode(&seal(body)).is_err());
+        }
+        // A huge op count with nothing behind it.
+        let mut body = b"NPKC".to_vec();
+        body.extend_from_slice(&1u32.to_le_bytes());
+        body.extend_from_slice(&0u32.to_le_bytes());
+        body.extend_from_slice(&u32::MAX.to_le_bytes());
+        body.extend_from_slice(&[0u8; 4]);
+        assert!(Record::decode(&seal(body)).is_err());
+
+        // Paths must be UTF-8.
+        let mut body = body_of(&Record {
+            txid: "t".into(),
+            ops: vec![Op::Remove { path: "ab".into() }],
+        });
+        let n = body.len();
+        body[n - 1] = 0xFF;
+        assert!(Record::decode(&seal(body)).unwrap_err().contains("UTF-8"));
+    }
+
+    fn one_op(op: Op) -> std::result::Result<Record, String> {
+        Record::decode(
+            &Record {
+                txid: "t".into(),
+                ops: vec![op],
+            }
+            .encode(),
+        )
+    }
+
+    #[test]
+    fn a_rename_must_come_from_a_staged_file() {
+        for from in [
+            "data_a.npkd",
+            "",
+            METADATA_FILE,
+            ".npk-stage",
+            "x.npk-stage-1",
+        ] {
+            let err = one_op(Op::Rename {
+                from: from.into(),
+                to: "data_a.npkd".into(),
+            })
+            .unwrap_err();
+            assert!(err.contains("outside the store"), "{from:?}: {err}");
+        }
+    }
+
+    const HOSTILE: &[&str] = &[
+        "",
+        ".",
+        "..",
+        "../x",
+        "x/..",
+        "a/../b",
+        "a/./b",
+        "/etc/passwd",
+        "/",
+        "/a",
+        "a/",
+        "a//b",
+        "a/b/c",
+        "a/b/c/d",
+        "x\0y",
+    ];
+
+    #[test]
+    fn paths_outside_the_store_are_rejected() {
+        for &bad in HOSTILE {
+            let ops = [
+                Op::Rename {
+                    from: format!("{STAGE_PREFIX}t-1"),
+                    to: bad.into(),
+                },
+                Op::Remove { path: bad.into() },
+                Op::RemoveDir { path: bad.into() },
+            ];
+            for op in ops {
+                let what = format!("{op:?}");
+                let err = one_op(op).unwrap_err();
+                assert!(err.contains("outside the store"), "{what}: {err}");
+            }
+        }
+        // What real commits use is accepted.
+        for good in [
+            "data_a.npkd",
+            METADATA_FILE,
+            "deleted_a.npkb",
+            "data_s_segments/seg_000001.npkd",
+            "data_s_segments",
+            "..a",
+            "a..",
+        ] {
+            assert!(one_op(Op::Remove { path: good.into() }).is_ok(), "{good}");
+            assert!(one_op(Op::Rename {
+                from: format!("{STAGE_PREFIX}t-1"),
+                to: good.into()
+            })
+            .is_ok());
+        }
+    }
+
+    /// The staged side of a rename is only checked for its prefix, so a record can name any
+    /// file on the machine through `.npk-stage-x/../..`; and the one allowed sub-folder may be
+    /// a symbolic link. Recovery then moves or deletes files outside the store.
+    #[test]
+    fn a_hostile_record_cannot_reach_outside_the_store() {
+        let mut accepted = Vec::new();
+        for from in [
+            format!("{STAGE_PREFIX}x/../../victim"),
+            format!("{STAGE_PREFIX}x/y"),
+            format!("{STAGE_PREFIX}x/../{STAGE_PREFIX}y"),
+        ] {
+            let op = Op::Rename {
+                from,
+                to: "data_a.npkd".into(),
+            };
+            if one_op(op.clone()).is_ok() {
+                accepted.push(op);
+            }
+        }
+
+        let root = tmp("hostile");
+        let store = root.join("store");
+        let outside = root.join("outside");
+        std::fs::create_dir_all(store.join(format!("{STAGE_PREFIX}x"))).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("victim"), b"precious").unwrap();
+        std::fs::write(outside.join("victim2"), b"precious").unwrap();
+        std::os::unix::fs::symlink(&outside, store.join("data_s_segments")).unwrap();
+        let record = Record {
+            txid: "t".into(),
+            ops: vec![
+                Op::Rename {
+                    from: format!("{STAGE_PREFIX}x/../../outside/victim"),
+                    to: "data_a.npkd".into(),
+                },
+                Op::Remove {
+                    path: "data_s_segments/victim2".into(),
+                },
+            ],
+        };
+        std::fs::write(store.join(COMMIT_FILE), record.encode()).unwrap();
+        let _ = recover(&store);
+        let left = names(&outside);
+        let in_store = names(&store);
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(
+            (left, accepted),
+            (vec!["victim".to_string(), "victim2".to_string()], vec![]),
+            "recovery touched files outside the store (store now holds {in_store:?}), \
+             or decode accepted hostile renames"
+        );
+    }
+
+    #[test]
+    fn staged_names_carry_the_txid_and_txids_are_unique() {
+        let dir = tmp("txid");
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..100 {
+            let mut txn = Txn::new(&dir, false);
+            assert!(seen.insert(txn.txid().to_string()));
+            let (_, p) = txn.stage("data_a.npkd").unwrap();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                name.starts_with(&format!("{STAGE_PREFIX}{}-", txn.txid())),
+                "{name}"
+            );
+            assert_eq!(p.parent(), Some(dir.as_path()));
+        }
+        assert_eq!(
+            names(&dir),
+            Vec::<String>::new(),
+            "dropped txns leave nothing"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_dropped_txn_removes_what_it_staged_and_unstage_removes_at_once() {
+        let dir = tmp("drop");
+        std::fs::write(dir.join("data_a.npkd"), b"old").unwrap();
+        let mut txn = Txn::new(&dir, false);
+        let (f, a) = txn.stage("data_a.npkd").unwrap();
+        fsutil::write_all_at(&f, b"new", 0).unwrap();
+        let (_, b) = txn.stage("data_b.npkd").unwrap();
+        let (_, b2) = txn.stage("data_b.npkd").unwrap();
+        assert!(!b.exists() && b2.exists());
+        txn.unstage("data_a.npkd");
+        assert!(!a.exists());
+        assert_eq!(txn.staged_path("data_a.npkd"), None);
+        txn.remove("data_a.npkd");
+        drop(txn);
+        assert_eq!(names(&dir), vec!["data_a.npkd"]);
+        assert_eq!(std::fs::read(dir.join("data_a.npkd")).unwrap(), b"old");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_commit_renames_then_removes_and_leaves_no_protocol_files() {
+        for durable in [false, true] {
+            let dir = tmp("apply");
+            for f in [
+                "data_a.npkd",
+                "data_c.npkd",
+                "deleted_a.npkb",
+                METADATA_FILE,
+            ] {
+                std::fs::write(dir.join(f), b"old").unwrap();
+            }
+            std::fs::create_dir(dir.join("data_s_segments")).unwrap();
+            std::fs::write(dir.join("data_s_segments/seg_000000.npkd"), b"s").unwrap();
+            let mut txn = Txn::new(&dir, durable);
+            let (f, _) = txn.stage("data_a.npkd").unwrap();
+            fsutil::write_all_at(&f, b"new a", 0).unwrap();
+            let (f, _) = txn.stage("data_n.npkd").unwrap();
+            fsutil::write_all_at(&f, b"new n", 0).unwrap();
+            txn.remove("data_a.npkd"); // replaced above: must survive as the new file
+            txn.remove("data_c.npkd");
+            txn.remove("deleted_a.npkb");
+            txn.remove("data_never_existed.npkd");
+            txn.remove("data_s_segments/seg_000000.npkd");
+            txn.remove_dir("data_s_segments");
+            txn.remove_dir("no_such_dir");
+            txn.commit(b"new meta").unwrap();
+            assert_eq!(
+                names(&dir),
+                vec!["data_a.npkd", "data_n.npkd", METADATA_FILE],
+                "durable={durable}"
+            );
+            assert_eq!(std::fs::read(dir.join("data_a.npkd")).unwrap(), b"new a");
+            assert_eq!(std::fs::read(dir.join("data_n.npkd")).unwrap(), b"new n");
+            assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"new meta");
+            drop(txn);
+            assert_eq!(
+                names(&dir).len(),
+                3,
+                "a committed txn's drop removes nothing"
+            );
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_catalogue_only_commit_needs_no_record() {
+        let dir = tmp("meta-only");
+        std::fs::write(dir.join(METADATA_FILE), b"old").unwrap();
+        // The record's temp name is unusable: a commit that needs a record must fail, one that
+        // only replaces the catalogue must not care.
+        std::fs::create_dir(dir.join(COMMIT_TMP)).unwrap();
+        let mut txn = Txn::new(&dir, false);
+        txn.commit(b"new").unwrap();
+        assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"new");
+        assert_eq!(names(&dir), vec![COMMIT_TMP, METADATA_FILE]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_commit_failing_before_the_decision_can_be_retried_or_dropped() {
+        for retry in [true, false] {
+            let dir = tmp("retry");
+            std::fs::write(dir.join(METADATA_FILE), b"old").unwrap();
+            std::fs::write(dir.join("data_a.npkd"), b"old a").unwrap();
+            std::fs::create_dir(dir.join(COMMIT_TMP)).unwrap();
+            std::fs::write(dir.join(COMMIT_TMP).join("x"), b"").unwrap();
+            let mut txn = Txn::new(&dir, false);
+            let (f, staged) = txn.stage("data_a.npkd").unwrap();
+            fsutil::write_all_at(&f, b"new a", 0).unwrap();
+            let err = txn.commit(b"new").unwrap_err();
+            assert!(!err.message.contains("recorded"), "{err}");
+            // Nothing decided: no record, the old files, the staged data kept, no staged
+            // catalogue.
+            assert!(!dir.join(COMMIT_FILE).exists());
+            assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"old");
+            assert_eq!(std::fs::read(dir.join("data_a.npkd")).unwrap(), b"old a");
+            assert_eq!(txn.staged_path("data_a.npkd"), Some(staged.clone()));
+            assert_eq!(txn.staged_path(METADATA_FILE), None);
+            let staged_names: Vec<String> = names(&dir)
+                .into_iter()
+                .filter(|n| n.starts_with(STAGE_PREFIX))
+                .collect();
+            assert_eq!(staged_names.len(), 1, "{staged_names:?}");
+            std::fs::remove_dir_all(dir.join(COMMIT_TMP)).unwrap();
+            if retry {
+                txn.commit(b"new").unwrap();
+                assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"new");
+                assert_eq!(std::fs::read(dir.join("data_a.npkd")).unwrap(), b"new a");
+            } else {
+                drop(txn);
+                assert_eq!(std::fs::read(dir.join("data_a.npkd")).unwrap(), b"old a");
+            }
+            assert_eq!(names(&dir), vec!["data_a.npkd", METADATA_FILE]);
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_failure_after_the_decision_keeps_the_staged_files_for_recovery() {
+        let dir = tmp("post-decision");
+        std::fs::write(dir.join(METADATA_FILE), b"old").unwrap();
+        std::fs::create_dir(dir.join("data_a.npkd")).unwrap();
+        std::fs::write(dir.join("data_a.npkd").join("x"), b"").unwrap();
+        let mut txn = Txn::new(&dir, false);
+        let (f, staged) = txn.stage("data_a.npkd").unwrap();
+        fsutil::write_all_at(&f, b"new a", 0).unwrap();
+        let err = txn.commit(b"new").unwrap_err();
+        assert!(err.message.contains("recorded"), "{err}");
+        drop(txn);
+        assert!(
+            staged.exists(),
+            "a decided commit's staged file was removed"
+        );
+        let record = read_record(&dir).unwrap().unwrap();
+        assert_eq!(record.ops.len(), 2);
+        std::fs::remove_dir_all(dir.join("data_a.npkd")).unwrap();
+        assert!(recover(&dir).unwrap());
+        assert_eq!(std::fs::read(dir.join("data_a.npkd")).unwrap(), b"new a");
+        assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"new");
+        assert_eq!(names(&dir), vec!["data_a.npkd", METADATA_FILE]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn recovery_without_a_record_sweeps_only_protocol_files() {
+        let dir = tmp("sweep");
+        let keep = [
+            METADATA_FILE,
+            "data_a.npkd",
+            ".npk-stage",
+            ".npk-stagex",
+            "x.npk-stage-1",
+            ".npk.commit.tmp2",
+            ".npk.lock",
+        ];
+        for f in keep {
+            std::fs::write(dir.join(f), b"k").unwrap();
+        }
+        for f in [
+            format!("{STAGE_PREFIX}1-2-3-1"),
+            STAGE_PREFIX.to_string(),
+            COMMIT_TMP.to_string(),
+        ] {
+            std::fs::write(dir.join(f), b"garbage").unwrap();
+        }
+        assert!(!recover(&dir).unwrap());
+        let mut want: Vec<String> = keep.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(names(&dir), want);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn recovery_rolls_a_record_forward_from_any_point_idempotently() {
+        let record = |dir: &Path| -> Record {
+            for (f, c) in [
+                (METADATA_FILE, "old meta"),
+                ("data_a.npkd", "old a"),
+                ("data_c.npkd", "old c"),
+                (".npk-stage-t-1", "new a"),
+                (".npk-stage-t-2", "new b"),
+                (".npk-stage-t-3", "new meta"),
+            ] {
+                std::fs::write(dir.join(f), c).unwrap();
+            }
+            Record {
+                txid: "t".into(),
+                ops: vec![
+                    Op::Rename {
+                        from: ".npk-stage-t-1".into(),
+                        to: "data_a.npkd".into(),
+                    },
+                    Op::Rename {
+                        from: ".npk-stage-t-2".into(),
+                        to: "data_b.npkd".into(),
+                    },
+                    Op::Rename {
+                        from: ".npk-stage-t-3".into(),
+                        to: METADATA_FILE.into(),
+                    },
+                    Op::Remove {
+                        path: "data_c.npkd".into(),
+                    },
+                ],
+            }
+        };
+        for applied in 0..=4 {
+            let dir = tmp("roll");
+            let rec = record(&dir);
+            apply(
+                &dir,
+                &Record {
+                    txid: rec.txid.clone(),
+                    ops: rec.ops[..applied].to_vec(),
+                },
+            )
+            .unwrap();
+            std::fs::write(dir.join(COMMIT_FILE), rec.encode()).unwrap();
+            // The resolver shows the final state at every point.
+            let res = Resolver::rolled_forward(rec.clone());
+            assert_eq!(res.txid(), Some("t"));
+            for (name, want) in [
+                ("data_a.npkd", Some("new a")),
+                ("data_b.npkd", Some("new b")),
+                (METADATA_FILE, Some("new meta")),
+                ("data_c.npkd", None),
+            ] {
+                let got = res
+                    .resolve(&dir, name)
+                    .map(|p| std::fs::read_to_string(p).unwrap());
+                assert_eq!(got.as_deref(), want, "{name} after {applied} ops");
+            }
+            assert!(recover(&dir).unwrap());
+            assert!(!recover(&dir).unwrap());
+            assert_eq!(
+                names(&dir),
+                vec!["data_a.npkd", "data_b.npkd", METADATA_FILE],
+                "after {applied} ops"
+            );
+            for (f, c) in [
+                (METADATA_FILE, "new meta"),
+                ("data_a.npkd", "new a"),
+                ("data_b.npkd", "new b"),
+            ] {
+                assert_eq!(std::fs::read_to_string(dir.join(f)).unwrap(), c);
+            }
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn recovery_with_a_corrupt_record_changes_nothing() {
+        let dir = tmp("corrupt");
+        std::fs::write(dir.join(".npk-stage-t-1"), b"staged").unwrap();
+        std::fs::write(dir.join(COMMIT_TMP), b"tmp").unwrap();
+        let mut bytes = Record {
+            txid: "t".into(),
+            ops: vec![Op::Rename {
+                from: ".npk-stage-t-1".into(),
+                to: "data_a.npkd".into(),
+            }],
+        }
+        .encode();
+        bytes[10] ^= 1;
+        std::fs::write(dir.join(COMMIT_FILE), &bytes).unwrap();
+        let before = names(&dir);
+        let err = recover(&dir).unwrap_err();
+        assert_eq!(err.kind, crate::error::ErrorKind::Corrupt);
+        assert_eq!(names(&dir), before);
+        assert_eq!(read_record(&dir).unwrap_err().kind, err.kind);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_direct_resolver_names_files_in_place() {
+        let dir = Path::new("/s");
+        let r = Resolver::direct();
+        assert_eq!(r.txid(), None);
+        assert_eq!(r.resolve(dir, "data_a.npkd"), Some(dir.join("data_a.npkd")));
+        assert_eq!(Resolver::default().txid(), None);
     }
 }

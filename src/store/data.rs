@@ -1,51 +1,36 @@
 //! Reading and writing an array's bytes: physical rows in one file or across numpack 0.7.0's
-//! segments, with logical rows (dropped rows skipped) mapped through the bitmap.
+//! segments, with logical rows (dropped rows skipped) mapped through the bitmap. Reads go
+//! through the snapshot's own descriptors, so they always see the snapshot's commit.
 
 use std::fs::File;
+use std::sync::Arc;
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::layout::Src;
-use crate::store::fsutil::{self, FileId};
+use crate::store::fsutil;
 use crate::store::snapshot::{ArrayState, DataFiles};
 
-/// Open files of one array, checked to be the files its snapshot describes.
 pub struct DataReader {
     /// (file, first byte of the array it holds, bytes it holds)
-    parts: Vec<(File, u64, u64)>,
+    parts: Vec<(Arc<File>, u64, u64)>,
 }
 
-/// Returns None when a path now names another file than the snapshot saw: a commit replaced it,
-/// and the caller must read a newer snapshot.
-pub fn open_reader(state: &ArrayState) -> Result<Option<DataReader>> {
-    let open = |path: &std::path::Path, id: FileId| -> Result<Option<File>> {
-        let file = match fsutil::open_read(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(format!("cannot open {}", path.display()), &e)),
-        };
-        let meta = file
-            .metadata()
-            .ctx(format_args!("cannot stat {}", path.display()))?;
-        Ok((FileId::of(&meta) == id).then_some(file))
-    };
-    let mut parts = Vec::new();
-    match &state.data {
-        DataFiles::Single { path, id } => match open(path, *id)? {
-            Some(f) => parts.push((f, 0, state.meta.size_bytes)),
-            None => return Ok(None),
-        },
+pub fn open_reader(state: &ArrayState) -> DataReader {
+    let parts = match &state.data {
+        DataFiles::Single { file, .. } => vec![(file.clone(), 0, state.meta.size_bytes)],
         DataFiles::Segmented { segments, .. } => {
             let mut start = 0;
-            for (path, id, seg) in segments {
-                match open(path, *id)? {
-                    Some(f) => parts.push((f, start, seg.bytes)),
-                    None => return Ok(None),
-                }
-                start += seg.bytes;
-            }
+            segments
+                .iter()
+                .map(|s| {
+                    let part = (s.file.clone(), start, s.segment.bytes);
+                    start += s.segment.bytes;
+                    part
+                })
+                .collect()
         }
-    }
-    Ok(Some(DataReader { parts }))
+    };
+    DataReader { parts }
 }
 
 impl DataReader {
@@ -71,8 +56,7 @@ impl DataReader {
             fsutil::read_exact_at(file, now, offset - start).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::UnexpectedEof {
                     Error::corrupt(format!(
-                        "a data file shrank under the store: {} bytes expected at offset {}",
-                        n,
+                        "a data file was truncated behind the store's back: {n} bytes expected at offset {}",
                         offset - start
                     ))
                 } else {

@@ -116,3 +116,41 @@ pub fn now_micros() -> u64 {
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0)
 }
+
+/// A path with one folder inside the store (a segment file) must not pass through a symlink:
+/// O_NOFOLLOW only guards the last component.
+pub fn check_subdir(dir: &Path, relative: &str) -> Result<()> {
+    if let Some((folder, _)) = relative.split_once('/') {
+        let path = dir.join(folder);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_dir() => {}
+            Ok(_) => {
+                return Err(Error::corrupt(format!(
+                "{} is not a directory (a symbolic link?); refusing to follow it out of the store",
+                path.display()
+            )))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(format!("cannot stat {}", path.display()), &e)),
+        }
+    }
+    Ok(())
+}
+
+/// A handle keeps one descriptor per array open (so its snapshot stays readable). Raise the
+/// soft limit toward the hard one when a store has more arrays than the default 1024 allows, as
+/// Go's runtime does at start-up; never lower it.
+pub fn ensure_fd_headroom(arrays: usize) {
+    let want = (arrays as u64).saturating_mul(2).saturating_add(256);
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_cur >= want {
+        return;
+    }
+    lim.rlim_cur = want.min(lim.rlim_max);
+    // SAFETY: setrlimit reads the struct; raising the soft limit up to the hard one is allowed.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+}

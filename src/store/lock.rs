@@ -1,6 +1,6 @@
 //! The one-writer-per-store rule: an open-file-description lock on `.npk.lock`. OFD locks belong
 //! to the open file, not the process, so a second writer handle in the same process is refused
-//! too, and a reader can ask whether a writer is alive (F_OFD_GETLK) without taking any lock.
+//! too. Readers never touch the lock.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -62,17 +62,6 @@ impl WriterLock {
         let _ = fsutil::write_all_at(&file, std::process::id().to_string().as_bytes(), 0);
         Ok(WriterLock { _file: file })
     }
-}
-
-/// True when some handle holds the writer lock. Takes no lock itself.
-pub fn writer_alive(dir: &Path) -> bool {
-    let Ok(file) = fsutil::open_read(&dir.join(LOCK_FILE)) else {
-        return false;
-    };
-    let mut fl = flock_struct(libc::F_WRLCK as libc::c_short);
-    // SAFETY: the fd is open for the duration of the call and `fl` is a valid flock.
-    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
-    rc == 0 && fl.l_type != libc::F_UNLCK as libc::c_short
 }
 
 trait NoFollow {

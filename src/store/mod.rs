@@ -56,6 +56,8 @@ pub(crate) struct Inner {
     /// Serialises this handle's writers; held across a whole commit.
     write: Mutex<()>,
     batch_open: AtomicBool,
+    /// A commit was decided but not fully applied: finish it before the next one.
+    pending: AtomicBool,
 }
 
 /// A store handle. Cloning shares it; it is `Send + Sync`, so threads may share one handle.
@@ -110,7 +112,7 @@ impl Store {
             }
             Some(lock)
         };
-        let snap = snapshot::load(&dir)?;
+        let snap = snapshot::load_with(&dir, !opts.read_only)?;
         if lock.is_some() {
             trim_interrupted_appends(&snap)?;
         }
@@ -123,6 +125,7 @@ impl Store {
                 snap: RwLock::new(Arc::new(snap)),
                 write: Mutex::new(()),
                 batch_open: AtomicBool::new(false),
+                pending: AtomicBool::new(false),
             }),
         })
     }
@@ -173,31 +176,16 @@ impl Store {
         Ok(())
     }
 
-    /// Runs `f` on an array's state and open data files, re-reading the snapshot if a commit
-    /// replaced the files since it was taken, so a read never mixes two commits.
+    /// Runs `f` on an array's state and data files, all of one snapshot.
     pub(crate) fn with_reader<T>(
         &self,
         name: &str,
-        mut f: impl FnMut(&ArrayState, &DataReader) -> Result<T>,
+        f: impl FnOnce(&ArrayState, &DataReader) -> Result<T>,
     ) -> Result<T> {
         check_name(name)?;
-        for _ in 0..100 {
-            let snap = self.snapshot();
-            let st = snap.get(name)?;
-            if let Some(reader) = data::open_reader(st)? {
-                return f(st, &reader);
-            }
-            if self.inner.read_only {
-                self.refresh()?;
-            } else {
-                // Our own commit is between its renames and its snapshot swap: wait it out.
-                drop(self.inner.write.lock());
-            }
-        }
-        Err(Error::new(
-            ErrorKind::Busy,
-            format!("array {name:?} kept being replaced while it was read"),
-        ))
+        let snap = self.snapshot();
+        let st = snap.get(name)?;
+        f(st, &data::open_reader(st))
     }
 
     pub fn load(&self, name: &str, dtype: DType, dst: &mut Dst) -> Result<()> {
@@ -280,6 +268,7 @@ impl Store {
             ));
         }
         let guard = self.inner.write.lock();
+        self.finish_pending()?;
         if self.inner.batch_open.load(Ordering::Acquire) {
             return Err(Error::new(
                 ErrorKind::Busy,
@@ -293,10 +282,20 @@ impl Store {
     }
 
     /// The write mutex for a batch, which is allowed to write while it is open.
-    pub(crate) fn batch_writer(&self) -> WriteGuard<'_> {
-        WriteGuard {
-            _guard: self.inner.write.lock(),
+    pub(crate) fn batch_writer(&self) -> Result<WriteGuard<'_>> {
+        let guard = self.inner.write.lock();
+        self.finish_pending()?;
+        Ok(WriteGuard { _guard: guard })
+    }
+
+    /// Completes a commit that was decided but failed while being applied, so the next commit
+    /// never replaces its record. Called with the write mutex held.
+    fn finish_pending(&self) -> Result<()> {
+        if self.inner.pending.load(Ordering::Acquire) {
+            commit::finish_pending(&self.inner.dir)?;
+            self.inner.pending.store(false, Ordering::Release);
         }
+        Ok(())
     }
 
     /// Marks a batch open; fails with busy when one already is.
@@ -337,11 +336,18 @@ impl Store {
         self.commit_with(_w, &mut txn, next)
     }
 
-    /// As `commit`, keeping `txn` (and its staged files) alive on failure for a retry.
+    /// As `commit`, keeping `txn` (and its staged files) alive on failure for a retry. A
+    /// failure after the decision still publishes `next` (it is the committed state now) and
+    /// leaves the rest to `finish_pending`.
     pub(crate) fn commit_with(&self, _w: &WriteGuard, txn: &mut Txn, next: Snapshot) -> Result<()> {
-        txn.commit(&metadata::encode(&next.catalog()))?;
-        *self.inner.snap.write() = Arc::new(next);
-        Ok(())
+        let result = txn.commit(&metadata::encode(&next.catalog()));
+        if result.is_ok() || txn.is_decided() {
+            *self.inner.snap.write() = Arc::new(next);
+        }
+        if result.is_err() && txn.is_decided() {
+            self.inner.pending.store(true, Ordering::Release);
+        }
+        result
     }
 
     /// Writes `src` as the whole new content of `name` into a staged file and returns its state;
@@ -375,6 +381,7 @@ impl Store {
             data: DataFiles::Single {
                 path: self.inner.dir.join(file_name),
                 id,
+                file: Arc::new(file),
             },
         })
     }
@@ -459,7 +466,9 @@ impl Store {
         }
         let mut next = (*current).clone();
         next.arrays.insert(name.to_string(), state);
-        self.commit(&w, txn, next).map_err(undo)
+        // Once decided, the appended rows belong to the committed state: never cut them off.
+        self.commit_with(&w, &mut txn, next)
+            .map_err(|e| if txn.is_decided() { e } else { undo(e) })
     }
 
     /// Overwrites rows in place (not atomic: a crash may leave some of them written).
@@ -524,27 +533,16 @@ impl Store {
         self.commit(w, self.txn(), next)
     }
 
-    /// Opens an array's single data file for writing in place, refusing segmented arrays.
-    pub(crate) fn open_for_update(&self, st: &ArrayState) -> Result<File> {
-        let DataFiles::Single { path, id } = &st.data else {
-            return Err(Error::invalid(format!(
+    /// An array's single data file, for writing in place (a writer's snapshot opens its files
+    /// read-write); segmented arrays are refused.
+    pub(crate) fn open_for_update(&self, st: &ArrayState) -> Result<Arc<File>> {
+        match &st.data {
+            DataFiles::Single { file, .. } => Ok(file.clone()),
+            DataFiles::Segmented { .. } => Err(Error::invalid(format!(
                 "array {:?} is stored in segments (numpack 0.7.0); compact it first to write it in place",
                 st.meta.name
-            )));
-        };
-        let file = fsutil::open_rw(path).ctx(format_args!("cannot open {}", path.display()))?;
-        let found = FileId::of(
-            &file
-                .metadata()
-                .ctx(format_args!("cannot stat {}", path.display()))?,
-        );
-        if found != *id {
-            return Err(Error::corrupt(format!(
-                "{} was replaced behind the store's back",
-                path.display()
-            )));
+            ))),
         }
-        Ok(file)
     }
 
     fn stage_bitmap(&self, txn: &mut Txn, name: &str, bitmap: &Bitmap) -> Result<()> {
@@ -645,12 +643,7 @@ impl Store {
         st: &ArrayState,
         as_name: &str,
     ) -> Result<ArrayState> {
-        let reader = data::open_reader(st)?.ok_or_else(|| {
-            Error::corrupt(format!(
-                "the data of array {:?} was replaced behind the store's back",
-                st.meta.name
-            ))
-        })?;
+        let reader = data::open_reader(st);
         let shape = st.logical_shape();
         let rows = st.logical_rows().max(if shape.is_empty() { 1 } else { 0 });
         let row = st.row_bytes();
@@ -705,11 +698,11 @@ pub(crate) fn retire(txn: &mut Txn, st: &ArrayState) {
         DataFiles::Single { .. } => txn.remove(&data_file_name(name)),
         DataFiles::Segmented { segments, .. } => {
             txn.remove(&st.meta.data_file);
-            for (_, _, seg) in segments {
-                txn.remove(&seg.file);
+            for seg in segments {
+                txn.remove(&seg.segment.file);
             }
-            if let Some((_, _, seg)) = segments.first() {
-                if let Some((folder, _)) = seg.file.split_once('/') {
+            if let Some(seg) = segments.first() {
+                if let Some((folder, _)) = seg.segment.file.split_once('/') {
                     txn.remove_dir(folder);
                 }
             }
@@ -721,14 +714,13 @@ pub(crate) fn retire(txn: &mut Txn, st: &ArrayState) {
 /// size matches the shape again for NumPack too.
 fn trim_interrupted_appends(snap: &Snapshot) -> Result<()> {
     for st in snap.arrays.values() {
-        if let DataFiles::Single { path, .. } = &st.data {
-            let len = std::fs::symlink_metadata(path)
+        if let DataFiles::Single { path, file, .. } = &st.data {
+            let len = file
+                .metadata()
                 .ctx(format_args!("cannot stat {}", path.display()))?
                 .len();
             if len > st.meta.size_bytes {
-                let f =
-                    fsutil::open_rw(path).ctx(format_args!("cannot open {}", path.display()))?;
-                f.set_len(st.meta.size_bytes)
+                file.set_len(st.meta.size_bytes)
                     .ctx(format_args!("cannot trim {}", path.display()))?;
             }
         }

@@ -1,6 +1,9 @@
-//! One committed state of a store, as a reader sees it. Readers take no lock: they read the
-//! catalogue and stat every file, then check that no commit ran meanwhile (no commit record
-//! appeared, `metadata.npkm` is still the same file). A state that fails the check is read again.
+//! One committed state of a store, as a reader sees it. A snapshot holds an open descriptor
+//! for every data file, so it keeps showing its commit however many commits follow (the old
+//! files stay readable while we hold them, and their inode numbers cannot be reused). Readers
+//! take no lock: they open the catalogue, then every file, then check that no commit ran
+//! meanwhile (the commit record is unchanged and `metadata.npkm` is still the file we hold).
+//! A state that fails the check is read again.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -8,26 +11,36 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::metadata::{self, byte_size, ArrayMeta, Catalog, METADATA_FILE};
 use crate::format::names::{bitmap_file_name, data_file_name};
 use crate::format::segments::{self, Segment};
 use crate::format::Bitmap;
 use crate::store::commit::{self, Resolver};
 use crate::store::fsutil::{self, FileId};
-use crate::store::lock;
 
 /// Where an array's bytes live.
 #[derive(Clone, Debug)]
 pub enum DataFiles {
     /// One `data_<name>.npkd`. It may be longer than the array (an interrupted append leaves
     /// bytes past the end); only the first `size_bytes` count.
-    Single { path: PathBuf, id: FileId },
+    Single {
+        path: PathBuf,
+        id: FileId,
+        file: Arc<File>,
+    },
     /// numpack 0.7.0's segments, in row order.
     Segmented {
         manifest: PathBuf,
-        segments: Vec<(PathBuf, FileId, Segment)>,
+        segments: Vec<SegmentFile>,
     },
+}
+
+#[derive(Clone, Debug)]
+pub struct SegmentFile {
+    pub path: PathBuf,
+    pub file: Arc<File>,
+    pub segment: Segment,
 }
 
 #[derive(Clone, Debug)]
@@ -88,125 +101,177 @@ impl Snapshot {
     }
 }
 
-/// How long a reader waits for a live writer's commit before giving up on a consistent read.
-const WRITER_WAIT: Duration = Duration::from_secs(10);
+/// How long a reader keeps re-reading a store that changes under it before giving up.
+const CHANGING_WAIT: Duration = Duration::from_secs(10);
 
-/// Reads the current committed state of `dir`.
+/// Reads the current committed state of `dir` for a reader (files opened read-only).
 pub fn load(dir: &Path) -> Result<Snapshot> {
+    load_with(dir, false)
+}
+
+/// Reads the current committed state; `writable` opens the data files for writing (a writer
+/// updates them in place through the snapshot's descriptors).
+pub fn load_with(dir: &Path, writable: bool) -> Result<Snapshot> {
     let start = Instant::now();
-    let mut last_err = None;
     loop {
-        if start.elapsed() > WRITER_WAIT {
-            return Err(last_err.unwrap_or_else(|| {
-                Error::new(
-                    crate::error::ErrorKind::Busy,
-                    format!(
-                        "store {} kept changing for {WRITER_WAIT:?}; no whole state could be read",
-                        dir.display()
-                    ),
-                )
-            }));
-        }
+        // A record on disk is a decided commit: read the state it leads to, whether its writer
+        // is still applying it or died (then the next writer finishes it).
         let resolver = match commit::read_record(dir)? {
             None => Resolver::direct(),
-            Some(_) if lock::writer_alive(dir) => {
-                // A live writer is between its decision and its last rename: wait for it.
-                std::thread::sleep(Duration::from_micros(500));
-                continue;
-            }
             Some(record) => Resolver::rolled_forward(record),
         };
-        let attempt = read_with(dir, &resolver);
-        // Whatever we read, it only counts if no commit started or finished meanwhile.
-        let stable = match &attempt {
-            Ok(snap) => unchanged(dir, &resolver, snap.metadata_id)?,
-            Err(_) => unchanged(dir, &resolver, None)?,
-        };
-        match attempt {
-            Ok(snap) if stable => return Ok(snap),
-            Err(e) if stable => return Err(e),
-            Err(e) => last_err = Some(e),
-            Ok(_) => {}
+        let (meta_file, meta_id, meta_path) =
+            match open_resolved(dir, &resolver, METADATA_FILE, false) {
+                Ok(Some(f)) => f,
+                Ok(None) => {
+                    return Err(Error::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "{} is not a NumPack store: {METADATA_FILE} is missing",
+                            dir.display()
+                        ),
+                    ))
+                }
+                Err(e) => return Err(e),
+            };
+        let attempt = read_with(dir, &resolver, &meta_file, &meta_path, meta_id, writable);
+        // Whatever we read only counts if no commit started or finished meanwhile; we hold
+        // `meta_file`, so its inode cannot have been reused by a newer catalogue.
+        if unchanged(dir, &resolver, meta_id)? {
+            return attempt;
+        }
+        if start.elapsed() > CHANGING_WAIT {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!(
+                    "store {} kept changing for {CHANGING_WAIT:?}; no whole state could be read",
+                    dir.display()
+                ),
+            ));
         }
         std::thread::sleep(Duration::from_micros(200));
     }
 }
 
-fn unchanged(dir: &Path, resolver: &Resolver, meta_id: Option<FileId>) -> Result<bool> {
+fn unchanged(dir: &Path, resolver: &Resolver, meta_id: FileId) -> Result<bool> {
     let now = commit::read_record(dir).ok().flatten();
     if now.as_ref().map(|r| r.txid.as_str()) != resolver.txid() {
         return Ok(false);
     }
-    if let (Some(id), None) = (meta_id, resolver.txid()) {
-        let current = fsutil::regular_file_meta(&dir.join(METADATA_FILE))?;
-        return Ok(current.map(|m| FileId::of(&m)) == Some(id));
+    if resolver.txid().is_none() {
+        let current = fsutil::regular_file_meta(&dir.join(METADATA_FILE))
+            .ok()
+            .flatten();
+        return Ok(current.map(|m| FileId::of(&m)) == Some(meta_id));
     }
     Ok(true)
 }
 
-fn read_with(dir: &Path, resolver: &Resolver) -> Result<Snapshot> {
-    let meta_path = resolver.resolve(dir, METADATA_FILE).ok_or_else(|| {
-        Error::corrupt(format!(
-            "commit record in {} removes the metadata",
-            dir.display()
-        ))
-    })?;
-    let file = match fsutil::open_read(&meta_path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::new(
-                crate::error::ErrorKind::NotFound,
-                format!(
-                    "{} is not a NumPack store: {} is missing",
-                    dir.display(),
-                    METADATA_FILE
-                ),
-            ))
+/// Opens `name` as the resolver places it (staged file first, then final path); None when
+/// it does not exist in the resolved state.
+fn open_resolved(
+    dir: &Path,
+    resolver: &Resolver,
+    name: &str,
+    writable: bool,
+) -> Result<Option<(File, FileId, PathBuf)>> {
+    for path in resolver.candidates(dir, name).unwrap_or_default() {
+        if let Some((file, id)) = open_checked(&path, writable)? {
+            return Ok(Some((file, id, path)));
         }
+    }
+    Ok(None)
+}
+
+/// Reads a small file (manifest, bitmap) as the resolver places it.
+fn read_resolved(
+    dir: &Path,
+    resolver: &Resolver,
+    name: &str,
+) -> Result<Option<(Vec<u8>, PathBuf)>> {
+    for path in resolver.candidates(dir, name).unwrap_or_default() {
+        if let Some(bytes) = fsutil::read_small(&path)? {
+            return Ok(Some((bytes, path)));
+        }
+    }
+    Ok(None)
+}
+
+/// Opens a store file without following symlinks; None when it does not exist.
+fn open_checked(path: &Path, writable: bool) -> Result<Option<(File, FileId)>> {
+    let opened = if writable {
+        fsutil::open_rw(path)
+    } else {
+        fsutil::open_read(path)
+    };
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             return Err(Error::corrupt(format!(
                 "{} is a symbolic link; refusing to follow it out of the store",
-                meta_path.display()
+                path.display()
             )))
         }
-        Err(e) => {
+        Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
             return Err(Error::io(
-                format!("cannot open {}", meta_path.display()),
+                format!(
+                    "cannot open {}: a handle keeps one descriptor per array open",
+                    path.display()
+                ),
                 &e,
             ))
         }
+        Err(e) => return Err(Error::io(format!("cannot open {}", path.display()), &e)),
     };
-    let stat = file
+    let meta = file
         .metadata()
-        .ctx(format_args!("cannot stat {}", meta_path.display()))?;
-    if !stat.file_type().is_file() {
+        .ctx(format_args!("cannot stat {}", path.display()))?;
+    if !meta.file_type().is_file() {
         return Err(Error::corrupt(format!(
             "{} is not a regular file",
-            meta_path.display()
+            path.display()
         )));
     }
-    let bytes = read_file(&file, stat.len(), &meta_path)?;
+    Ok(Some((file, FileId::of(&meta))))
+}
+
+fn read_with(
+    dir: &Path,
+    resolver: &Resolver,
+    meta_file: &File,
+    meta_path: &Path,
+    meta_id: FileId,
+    writable: bool,
+) -> Result<Snapshot> {
+    let len = meta_file
+        .metadata()
+        .ctx(format_args!("cannot stat {}", meta_path.display()))?
+        .len();
+    let mut bytes = vec![0u8; len as usize];
+    fsutil::read_exact_at(meta_file, &mut bytes, 0)
+        .ctx(format_args!("cannot read {}", meta_path.display()))?;
     let catalog = metadata::decode(&bytes)
         .map_err(|e| Error::corrupt(format!("{}: {e}", meta_path.display())))?;
+    fsutil::ensure_fd_headroom(catalog.arrays.len());
     let mut arrays = BTreeMap::new();
     for (name, meta) in catalog.arrays {
-        let state = read_array(dir, resolver, meta)?;
+        let state = read_array(dir, resolver, meta, writable)?;
         arrays.insert(name, state);
     }
     Ok(Snapshot {
         version: catalog.version,
         arrays,
-        metadata_id: Some(FileId::of(&stat)),
+        metadata_id: Some(meta_id),
     })
 }
 
-fn read_file(file: &File, len: u64, path: &Path) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; len as usize];
-    fsutil::read_exact_at(file, &mut buf, 0).ctx(format_args!("cannot read {}", path.display()))?;
-    Ok(buf)
-}
-
-fn read_array(dir: &Path, resolver: &Resolver, meta: ArrayMeta) -> Result<ArrayState> {
+fn read_array(
+    dir: &Path,
+    resolver: &Resolver,
+    meta: ArrayMeta,
+    writable: bool,
+) -> Result<ArrayState> {
     let name = meta.name.clone();
     let expected = byte_size(&meta.shape, meta.dtype).unwrap_or(u64::MAX);
     let missing = |what: &str| {
@@ -216,10 +281,8 @@ fn read_array(dir: &Path, resolver: &Resolver, meta: ArrayMeta) -> Result<ArrayS
         ))
     };
     let data = if meta.is_segmented() {
-        let manifest = resolver
-            .resolve(dir, &meta.data_file)
+        let (text, manifest) = read_resolved(dir, resolver, &meta.data_file)?
             .ok_or_else(|| missing(&meta.data_file))?;
-        let text = fsutil::read_small(&manifest)?.ok_or_else(|| missing(&meta.data_file))?;
         let text = String::from_utf8(text).map_err(|_| {
             Error::corrupt(format!(
                 "array {name:?}: {} is not UTF-8",
@@ -231,19 +294,27 @@ fn read_array(dir: &Path, resolver: &Resolver, meta: ArrayMeta) -> Result<ArrayS
         let mut out = Vec::new();
         let (mut rows, mut bytes) = (0u64, 0u64);
         for seg in segs {
+            fsutil::check_subdir(dir, &seg.file)?;
             let path = dir.join(&seg.file);
-            let m = fsutil::regular_file_meta(&path)?.ok_or_else(|| missing(&seg.file))?;
-            if m.len() < seg.bytes {
+            let (file, _) = open_checked(&path, writable)?.ok_or_else(|| missing(&seg.file))?;
+            let len = file
+                .metadata()
+                .ctx(format_args!("cannot stat {}", path.display()))?
+                .len();
+            if len < seg.bytes {
                 return Err(Error::corrupt(format!(
-                    "array {name:?}: segment {} holds {} bytes, its manifest says {}",
+                    "array {name:?}: segment {} holds {len} bytes, its manifest says {}",
                     path.display(),
-                    m.len(),
                     seg.bytes
                 )));
             }
             rows = rows.saturating_add(seg.rows);
             bytes = bytes.saturating_add(seg.bytes);
-            out.push((path, FileId::of(&m), seg));
+            out.push(SegmentFile {
+                path,
+                file: Arc::new(file),
+                segment: seg,
+            });
         }
         if bytes != expected || rows != meta.shape.first().copied().unwrap_or(1) {
             return Err(Error::corrupt(format!(
@@ -257,42 +328,305 @@ fn read_array(dir: &Path, resolver: &Resolver, meta: ArrayMeta) -> Result<ArrayS
         }
     } else {
         let file_name = data_file_name(&name);
-        let path = resolver
-            .resolve(dir, &file_name)
+        let (file, id, path) = open_resolved(dir, resolver, &file_name, writable)?
             .ok_or_else(|| missing(&file_name))?;
-        let m = fsutil::regular_file_meta(&path)?.ok_or_else(|| missing(&file_name))?;
-        if m.len() < expected {
+        let len = file
+            .metadata()
+            .ctx(format_args!("cannot stat {}", path.display()))?
+            .len();
+        if len < expected {
             return Err(Error::corrupt(format!(
-                "array {name:?}: {} holds {} bytes but shape {:?} of {} needs {expected}",
+                "array {name:?}: {} holds {len} bytes but shape {:?} of {} needs {expected}",
                 path.display(),
-                m.len(),
                 meta.shape,
                 meta.dtype.name()
             )));
         }
+        // Name the file by its final path even while a record still points at a staged one.
         DataFiles::Single {
-            path,
-            id: FileId::of(&m),
+            path: dir.join(&file_name),
+            id,
+            file: Arc::new(file),
         }
     };
-    let bitmap = match resolver.resolve(dir, &bitmap_file_name(&name)) {
+    let bitmap = match read_resolved(dir, resolver, &bitmap_file_name(&name))? {
         None => None,
-        Some(path) => match fsutil::read_small(&path)? {
-            None => None,
-            Some(bytes) => {
-                let rows = meta.shape.first().copied().unwrap_or(0);
-                if meta.shape.is_empty() {
-                    return Err(Error::corrupt(format!(
-                        "array {name:?} is 0-d but has a deletion bitmap {}",
-                        path.display()
-                    )));
-                }
-                let b = Bitmap::decode(&bytes, rows).map_err(|e| {
-                    Error::corrupt(format!("array {name:?}: {}: {e}", path.display()))
-                })?;
-                Some(Arc::new(b))
+        Some((bytes, path)) => {
+            if meta.shape.is_empty() {
+                return Err(Error::corrupt(format!(
+                    "array {name:?} is 0-d but has a deletion bitmap {}",
+                    path.display()
+                )));
             }
-        },
+            let b = Bitmap::decode(&bytes, meta.shape[0])
+                .map_err(|e| Error::corrupt(format!("array {name:?}: {}: {e}", path.display())))?;
+            Some(Arc::new(b))
+        }
     };
     Ok(ArrayState { meta, bitmap, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::format::DType;
+    use crate::store::commit::{Op, Record, COMMIT_FILE};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static DIRS: AtomicU64 = AtomicU64::new(0);
+
+    fn tmp(name: &str) -> PathBuf {
+        let n = DIRS.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!(
+            "npk-snapshot-unit-{name}-{}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    /// Catalogue bytes for int32 arrays of the given shapes.
+    fn catalog(arrays: &[(&str, &[u64])]) -> Vec<u8> {
+        let mut c = Catalog {
+            version: 1,
+            arrays: BTreeMap::new(),
+        };
+        for (name, shape) in arrays {
+            c.arrays.insert(
+                name.to_string(),
+                ArrayMeta::new(name, DType::I32, shape.to_vec(), 1),
+            );
+        }
+        metadata::encode(&c)
+    }
+
+    /// A store of int32 arrays written by hand: data file = `fill` repeated.
+    fn store(dir: &Path, arrays: &[(&str, &[u64], u8)]) {
+        let cat: Vec<(&str, &[u64])> = arrays.iter().map(|(n, s, _)| (*n, *s)).collect();
+        std::fs::write(dir.join(METADATA_FILE), catalog(&cat)).unwrap();
+        for (name, shape, fill) in arrays {
+            let len = shape.iter().product::<u64>() as usize * 4;
+            std::fs::write(dir.join(data_file_name(name)), vec![*fill; len]).unwrap();
+        }
+    }
+
+    fn shapes(s: &Snapshot) -> Vec<(String, Vec<u64>)> {
+        s.arrays
+            .iter()
+            .map(|(n, st)| (n.clone(), st.meta.shape.clone()))
+            .collect()
+    }
+
+    fn data_path(s: &Snapshot, name: &str) -> PathBuf {
+        match &s.get(name).unwrap().data {
+            DataFiles::Single { path, .. } => path.clone(),
+            DataFiles::Segmented { .. } => panic!("segmented"),
+        }
+    }
+
+    #[test]
+    fn a_plain_store_loads_with_file_identities() {
+        let dir = tmp("plain");
+        store(&dir, &[("a", &[2, 3], 1), ("z", &[], 2)]);
+        let s = load(&dir).unwrap();
+        assert_eq!(
+            shapes(&s),
+            vec![("a".into(), vec![2, 3]), ("z".into(), vec![])]
+        );
+        let m = std::fs::metadata(dir.join(METADATA_FILE)).unwrap();
+        assert_eq!(s.metadata_id, Some(FileId::of(&m)));
+        let DataFiles::Single { path, id, .. } = &s.get("a").unwrap().data else {
+            panic!()
+        };
+        assert_eq!(path, &dir.join("data_a.npkd"));
+        assert_eq!(*id, FileId::of(&std::fs::metadata(path).unwrap()));
+        assert_eq!(s.get("z").unwrap().physical_rows(), 1);
+        assert_eq!(s.get("a").unwrap().row_bytes(), 12);
+        assert_eq!(s.get("nope").unwrap_err().kind, ErrorKind::NotFound);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bytes_past_the_end_are_fine_and_missing_bytes_are_corrupt() {
+        let dir = tmp("sizes");
+        store(&dir, &[("a", &[4], 1)]);
+        let mut long = vec![1u8; 16];
+        long.extend_from_slice(&[9; 7]);
+        std::fs::write(dir.join("data_a.npkd"), &long).unwrap();
+        assert_eq!(load(&dir).unwrap().get("a").unwrap().meta.size_bytes, 16);
+
+        std::fs::write(dir.join("data_a.npkd"), [1u8; 15]).unwrap();
+        let e = load(&dir).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Corrupt, "{e}");
+        assert!(e.message.contains("15 bytes"), "{e}");
+
+        std::fs::remove_file(dir.join("data_a.npkd")).unwrap();
+        assert_eq!(load(&dir).unwrap_err().kind, ErrorKind::Corrupt);
+
+        std::os::unix::fs::symlink("/etc/hostname", dir.join("data_a.npkd")).unwrap();
+        assert_eq!(load(&dir).unwrap_err().kind, ErrorKind::Corrupt);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_or_bad_catalogue_is_reported() {
+        let dir = tmp("catalogue");
+        assert_eq!(load(&dir).unwrap_err().kind, ErrorKind::NotFound);
+        std::fs::write(dir.join(METADATA_FILE), b"NPKB garbage").unwrap();
+        assert_eq!(load(&dir).unwrap_err().kind, ErrorKind::Corrupt);
+        std::fs::remove_file(dir.join(METADATA_FILE)).unwrap();
+        let elsewhere = tmp("catalogue-elsewhere");
+        store(&elsewhere, &[("a", &[1], 1)]);
+        std::os::unix::fs::symlink(elsewhere.join(METADATA_FILE), dir.join(METADATA_FILE)).unwrap();
+        assert_eq!(load(&dir).unwrap_err().kind, ErrorKind::Corrupt);
+        std::fs::remove_file(dir.join(METADATA_FILE)).unwrap();
+        std::fs::create_dir(dir.join(METADATA_FILE)).unwrap();
+        assert!(load(&dir).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&elsewhere).unwrap();
+    }
+
+    /// Old state a=[2], c=[1]; a decided record (not applied) makes it a=[3], b=[1], no c.
+    fn crashed(dir: &Path) -> Record {
+        store(dir, &[("a", &[2], 1), ("c", &[1], 3)]);
+        std::fs::write(dir.join(".npk-stage-t-1"), [5u8; 12]).unwrap();
+        std::fs::write(dir.join(".npk-stage-t-2"), [6u8; 4]).unwrap();
+        std::fs::write(
+            dir.join(".npk-stage-t-3"),
+            catalog(&[("a", &[3]), ("b", &[1])]),
+        )
+        .unwrap();
+        let record = Record {
+            txid: "t".into(),
+            ops: vec![
+                Op::Rename {
+                    from: ".npk-stage-t-1".into(),
+                    to: "data_a.npkd".into(),
+                },
+                Op::Rename {
+                    from: ".npk-stage-t-2".into(),
+                    to: "data_b.npkd".into(),
+                },
+                Op::Rename {
+                    from: ".npk-stage-t-3".into(),
+                    to: METADATA_FILE.into(),
+                },
+                Op::Remove {
+                    path: "data_c.npkd".into(),
+                },
+            ],
+        };
+        std::fs::write(dir.join(COMMIT_FILE), record.encode()).unwrap();
+        record
+    }
+
+    fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_dead_writers_record_is_read_rolled_forward_without_writing() {
+        let dir = tmp("dead");
+        crashed(&dir);
+        let before = listing(&dir);
+        let s = load(&dir).unwrap();
+        assert_eq!(
+            shapes(&s),
+            vec![("a".into(), vec![3]), ("b".into(), vec![1])]
+        );
+        // The snapshot names the final paths but holds the staged files the record moves there.
+        assert_eq!(data_path(&s, "a"), dir.join("data_a.npkd"));
+        assert_eq!(file_id(&s, "a"), id_of(&dir.join(".npk-stage-t-1")));
+        assert_eq!(file_id(&s, "b"), id_of(&dir.join(".npk-stage-t-2")));
+        assert_eq!(listing(&dir), before, "a reader wrote to the store");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_live_writers_record_is_read_rolled_forward_while_it_applies() {
+        let dir = tmp("live");
+        crashed(&dir);
+        let _writer = crate::store::lock::WriterLock::acquire(&dir).unwrap();
+        let before = listing(&dir);
+        // No waiting on the writer: the decided record already says what the state is.
+        let s = load(&dir).unwrap();
+        assert_eq!(
+            shapes(&s),
+            vec![("a".into(), vec![3]), ("b".into(), vec![1])]
+        );
+        assert_eq!(file_id(&s, "a"), id_of(&dir.join(".npk-stage-t-1")));
+        assert_eq!(listing(&dir), before, "a reader wrote to the store");
+        // The writer finishes; the snapshot keeps the same files, now under their final names.
+        commit::recover(&dir).unwrap();
+        assert_eq!(file_id(&s, "a"), id_of(&dir.join("data_a.npkd")));
+        let again = load(&dir).unwrap();
+        assert_eq!(shapes(&again), shapes(&s));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn file_id(s: &Snapshot, name: &str) -> FileId {
+        match &s.get(name).unwrap().data {
+            DataFiles::Single { id, .. } => *id,
+            DataFiles::Segmented { .. } => panic!("segmented"),
+        }
+    }
+
+    fn id_of(path: &Path) -> FileId {
+        FileId::of(&std::fs::metadata(path).unwrap())
+    }
+
+    #[test]
+    fn a_state_read_across_a_commit_is_not_stable() {
+        let dir = tmp("unchanged");
+        store(&dir, &[("a", &[2], 1)]);
+        let s = load(&dir).unwrap();
+        let direct = Resolver::direct();
+        assert!(unchanged(&dir, &direct, s.metadata_id.unwrap()).unwrap());
+        // A commit replaced the catalogue (kept open, so its inode cannot be reused).
+        let _old = std::fs::File::open(dir.join(METADATA_FILE)).unwrap();
+        std::fs::write(dir.join("new"), catalog(&[("a", &[2])])).unwrap();
+        std::fs::rename(dir.join("new"), dir.join(METADATA_FILE)).unwrap();
+        assert!(!unchanged(&dir, &direct, s.metadata_id.unwrap()).unwrap());
+        // A commit decided meanwhile.
+        let other = tmp("unchanged-other");
+        let record = crashed(&other);
+        std::fs::remove_dir_all(&other).unwrap();
+        std::fs::write(dir.join(COMMIT_FILE), record.encode()).unwrap();
+        assert!(!unchanged(&dir, &direct, s.metadata_id.unwrap()).unwrap());
+        let rolled = Resolver::rolled_forward(record);
+        assert!(unchanged(&dir, &rolled, s.metadata_id.unwrap()).unwrap());
+        std::fs::remove_file(dir.join(COMMIT_FILE)).unwrap();
+        assert!(!unchanged(&dir, &rolled, s.metadata_id.unwrap()).unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_bitmap_gives_the_logical_shape() {
+        let dir = tmp("bitmap");
+        store(&dir, &[("a", &[5, 2], 1)]);
+        let mut b = Bitmap::all_alive(5);
+        b.drop_physical(&[0, 3]);
+        std::fs::write(dir.join("deleted_a.npkb"), b.encode()).unwrap();
+        let s = load(&dir).unwrap();
+        let st = s.get("a").unwrap();
+        assert_eq!((st.physical_rows(), st.logical_rows()), (5, 3));
+        assert_eq!(st.logical_shape(), vec![3, 2]);
+        // A bitmap for another row count is corrupt.
+        std::fs::write(dir.join("deleted_a.npkb"), Bitmap::all_alive(70).encode()).unwrap();
+        assert_eq!(load(&dir).unwrap_err().kind, ErrorKind::Corrupt);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

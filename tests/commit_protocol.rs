@@ -1,0 +1,1226 @@
+//! The commit protocol and the store's reliability model (design.md, "Reliability model"),
+//! through the public API: recovery from every on-disk state a crash can leave, read-only opens
+//! of a crashed store, interrupted appends, failed commits, readers racing a writer, the writer
+//! lock and durable mode.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use numpack::batch::CacheBatch;
+use numpack::format::metadata::{self, ArrayMeta, Catalog, METADATA_FILE};
+use numpack::layout::{Dst, Src};
+use numpack::store::commit::{self, Op, Record, Txn, COMMIT_FILE, STAGE_PREFIX};
+use numpack::{DType, ErrorKind, OpenOptions, Store};
+
+const COMMIT_TMP: &str = ".npk.commit.tmp";
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+static DIR_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh, empty directory under the system temp dir, unique per test and per call.
+fn tmp(name: &str) -> PathBuf {
+    let n = DIR_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let p = std::env::temp_dir().join(format!("npk-commit-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+fn open_writer(dir: &Path) -> Store {
+    Store::open(
+        dir,
+        OpenOptions {
+            create: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn open_reader(dir: &Path) -> Store {
+    Store::open(
+        dir,
+        OpenOptions {
+            read_only: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn i32_bytes(value: i32, shape: &[u64]) -> Vec<u8> {
+    let n = shape.iter().product::<u64>() as usize;
+    (0..n).flat_map(|_| value.to_le_bytes()).collect()
+}
+
+fn save_i32(s: &Store, name: &str, shape: &[u64], value: i32) {
+    let bytes = i32_bytes(value, shape);
+    s.save(
+        name,
+        DType::I32,
+        &Src::contiguous(&bytes, shape, 4).unwrap(),
+    )
+    .unwrap();
+}
+
+fn to_i32(bytes: &[u8]) -> Vec<i32> {
+    bytes
+        .chunks(4)
+        .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+/// (logical shape, values) of an int32 array.
+fn load_i32(s: &Store, name: &str) -> (Vec<u64>, Vec<i32>) {
+    let info = s.info(name).unwrap();
+    assert_eq!(info.dtype, DType::I32, "array {name}");
+    let mut bytes = vec![0u8; info.nbytes as usize];
+    s.load(
+        name,
+        DType::I32,
+        &mut Dst::contiguous(&mut bytes, &info.shape, 4).unwrap(),
+    )
+    .unwrap();
+    (info.shape, to_i32(&bytes))
+}
+
+/// Every entry of `dir` (recursively): relative name → (inode, size, mtime, content). Equal
+/// before and after means nothing was created, removed, renamed, rewritten or touched.
+type Fingerprint = BTreeMap<String, (u64, u64, i64, i64, Option<Vec<u8>>)>;
+
+fn fingerprint(dir: &Path) -> Fingerprint {
+    fn walk(root: &Path, dir: &Path, out: &mut Fingerprint) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let m = std::fs::symlink_metadata(e.path()).unwrap();
+            let rel = e
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let content = m.is_file().then(|| std::fs::read(e.path()).unwrap());
+            out.insert(rel, (m.ino(), m.len(), m.mtime(), m.mtime_nsec(), content));
+            if m.is_dir() {
+                walk(root, &e.path(), out);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Staged files, commit record and its temp file: what a finished commit never leaves behind.
+fn protocol_leftovers(dir: &Path) -> Vec<String> {
+    names_in(dir)
+        .into_iter()
+        .filter(|n| n.starts_with(STAGE_PREFIX) || n == COMMIT_FILE || n == COMMIT_TMP)
+        .collect()
+}
+
+/// The arrays a store should show: name → (shape, every element's value).
+type Expect = Vec<(&'static str, Vec<u64>, i32)>;
+
+fn assert_state(s: &Store, want: &Expect, what: &str) {
+    let mut names: Vec<String> = want.iter().map(|(n, _, _)| n.to_string()).collect();
+    names.sort();
+    assert_eq!(s.list(), names, "{what}: array list");
+    for (name, shape, value) in want {
+        let (got_shape, values) = load_i32(s, name);
+        assert_eq!(&got_shape, shape, "{what}: shape of {name}");
+        assert!(
+            values.iter().all(|v| v == value),
+            "{what}: values of {name}: want all {value}, got {values:?}"
+        );
+        // The zero-copy path reads the same file the loader does.
+        let view = s.view(name).unwrap();
+        let bytes = unsafe { std::slice::from_raw_parts(view.as_ptr(), view.len()) };
+        assert_eq!(bytes, i32_bytes(*value, shape), "{what}: view of {name}");
+    }
+}
+
+// ---- 2. recovery from every intermediate state of a multi-file commit ---------------------------
+
+fn old_state() -> Expect {
+    vec![("a", vec![4], 1), ("b", vec![2, 3], 2), ("c", vec![3], 3)]
+}
+
+/// "save a and b with new contents (new shapes) + drop c".
+fn new_state() -> Expect {
+    vec![("a", vec![7], 10), ("b", vec![3, 2, 2], 20)]
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum CrashPoint {
+    /// Staged data files written, the catalogue not staged yet, no record.
+    StagedDataOnly,
+    /// Every file staged (catalogue included), no record.
+    StagedAll,
+    /// `.npk.commit.tmp` half written.
+    TmpRecordPartial,
+    /// `.npk.commit.tmp` complete but not renamed.
+    TmpRecordComplete,
+    /// `.npk.commit` in place, the first `n` operations applied (renames, then removals).
+    Decided(usize),
+}
+
+impl CrashPoint {
+    fn decided(self) -> bool {
+        matches!(self, CrashPoint::Decided(_))
+    }
+}
+
+/// Builds a store in the on-disk state a crash at `point` leaves. The record and the staged
+/// files are the real code's: `Txn` stages and commits, and its apply step is made to fail on
+/// the very first rename (the target is briefly a non-empty directory), which leaves exactly
+/// "decided, nothing applied" on disk. Earlier and later states are derived from that one by
+/// the same file operations the protocol performs.
+fn build_crash_state(point: CrashPoint) -> (PathBuf, Record) {
+    let dir = tmp("crash");
+    {
+        let s = open_writer(&dir);
+        for (name, shape, v) in old_state() {
+            save_i32(&s, name, &shape, v);
+        }
+    }
+    let old_a = std::fs::read(dir.join("data_a.npkd")).unwrap();
+
+    let mut txn = Txn::new(&dir, false);
+    let new = new_state();
+    for (name, shape, v) in &new {
+        let (f, _) = txn.stage(&format!("data_{name}.npkd")).unwrap();
+        use std::os::unix::fs::FileExt;
+        f.write_all_at(&i32_bytes(*v, shape), 0).unwrap();
+    }
+    // What `retire` schedules for replaced and dropped arrays; the two replaced ones are
+    // filtered out by the commit (their rename replaces them).
+    txn.remove("data_a.npkd");
+    txn.remove("data_b.npkd");
+    txn.remove("data_c.npkd");
+    let mut catalog = Catalog {
+        version: 1,
+        arrays: BTreeMap::new(),
+    };
+    for (name, shape, _) in &new {
+        catalog.arrays.insert(
+            name.to_string(),
+            ArrayMeta::new(name, DType::I32, shape.clone(), 1_700_000_000_000_000),
+        );
+    }
+    let meta_bytes = metadata::encode(&catalog);
+
+    // Block the first rename: the commit decides, then fails to apply.
+    std::fs::remove_file(dir.join("data_a.npkd")).unwrap();
+    std::fs::create_dir(dir.join("data_a.npkd")).unwrap();
+    std::fs::write(dir.join("data_a.npkd").join("block"), b"x").unwrap();
+    let err = txn.commit(&meta_bytes).unwrap_err();
+    assert!(
+        err.message.contains("recorded"),
+        "the failure must come after the decision: {err}"
+    );
+    drop(txn); // decided: dropping must not remove the staged files the record names
+    std::fs::remove_dir_all(dir.join("data_a.npkd")).unwrap();
+    std::fs::write(dir.join("data_a.npkd"), &old_a).unwrap();
+
+    let record = commit::read_record(&dir).unwrap().expect("record on disk");
+    // The order the protocol promises: data renames, the catalogue last, then removals; a
+    // file replaced by a rename is not also removed.
+    let kinds: Vec<(String, String)> = record
+        .ops
+        .iter()
+        .map(|op| match op {
+            Op::Rename { from, to } => {
+                assert!(from.starts_with(STAGE_PREFIX), "{from}");
+                ("rename".to_string(), to.clone())
+            }
+            Op::Remove { path } => ("remove".to_string(), path.clone()),
+            Op::RemoveDir { path } => ("rmdir".to_string(), path.clone()),
+        })
+        .collect();
+    let expect_kinds: Vec<(String, String)> = [
+        ("rename", "data_a.npkd"),
+        ("rename", "data_b.npkd"),
+        ("rename", METADATA_FILE),
+        ("remove", "data_c.npkd"),
+    ]
+    .iter()
+    .map(|(k, p)| (k.to_string(), p.to_string()))
+    .collect();
+    assert_eq!(kinds, expect_kinds);
+
+    // Each staged file holds what its target will hold.
+    for op in &record.ops {
+        if let Op::Rename { from, to } = op {
+            let staged = std::fs::read(dir.join(from)).unwrap();
+            if to == METADATA_FILE {
+                assert_eq!(staged, meta_bytes);
+            }
+        }
+    }
+
+    match point {
+        CrashPoint::StagedDataOnly | CrashPoint::StagedAll => {
+            std::fs::remove_file(dir.join(COMMIT_FILE)).unwrap();
+            if point == CrashPoint::StagedDataOnly {
+                let Op::Rename { from, .. } = &record.ops[2] else {
+                    unreachable!()
+                };
+                std::fs::remove_file(dir.join(from)).unwrap();
+            }
+        }
+        CrashPoint::TmpRecordComplete => {
+            std::fs::rename(dir.join(COMMIT_FILE), dir.join(COMMIT_TMP)).unwrap();
+        }
+        CrashPoint::TmpRecordPartial => {
+            let bytes = std::fs::read(dir.join(COMMIT_FILE)).unwrap();
+            std::fs::write(dir.join(COMMIT_TMP), &bytes[..bytes.len() / 2]).unwrap();
+            std::fs::remove_file(dir.join(COMMIT_FILE)).unwrap();
+        }
+        CrashPoint::Decided(n) => {
+            for op in &record.ops[..n] {
+                match op {
+                    Op::Rename { from, to } => {
+                        std::fs::rename(dir.join(from), dir.join(to)).unwrap()
+                    }
+                    Op::Remove { path } => std::fs::remove_file(dir.join(path)).unwrap(),
+                    Op::RemoveDir { path } => std::fs::remove_dir(dir.join(path)).unwrap(),
+                }
+            }
+        }
+    }
+    (dir, record)
+}
+
+#[test]
+fn recovery_from_every_crash_point_of_a_multi_file_commit() {
+    let mut points = vec![
+        CrashPoint::StagedDataOnly,
+        CrashPoint::StagedAll,
+        CrashPoint::TmpRecordPartial,
+        CrashPoint::TmpRecordComplete,
+    ];
+    points.extend((0..=4).map(CrashPoint::Decided));
+    for point in points {
+        let what = format!("{point:?}");
+        let (dir, record) = build_crash_state(point);
+        let want = if point.decided() {
+            new_state()
+        } else {
+            old_state()
+        };
+
+        // A read-only open first: a whole state, and not one byte of the directory changes.
+        let before = fingerprint(&dir);
+        {
+            let r = open_reader(&dir);
+            assert_state(&r, &want, &format!("{what}, read-only"));
+            r.refresh().unwrap();
+            assert_state(&r, &want, &format!("{what}, read-only after refresh"));
+        }
+        assert_eq!(
+            fingerprint(&dir),
+            before,
+            "{what}: a read-only open modified the store"
+        );
+
+        // A writer open recovers: the same state, and nothing of the protocol left behind.
+        {
+            let w = open_writer(&dir);
+            assert_state(&w, &want, &format!("{what}, writer"));
+            assert_eq!(protocol_leftovers(&dir), Vec::<String>::new(), "{what}");
+            let mut files = vec![".npk.lock", "data_a.npkd", "data_b.npkd", METADATA_FILE];
+            if !point.decided() {
+                files.push("data_c.npkd");
+            }
+            files.sort();
+            assert_eq!(names_in(&dir), files, "{what}: files after recovery");
+            for (name, shape, v) in &want {
+                assert_eq!(
+                    std::fs::read(dir.join(format!("data_{name}.npkd"))).unwrap(),
+                    i32_bytes(*v, shape),
+                    "{what}: data file of {name} after recovery"
+                );
+            }
+            // The recovered store keeps working.
+            save_i32(&w, "z", &[2], 5);
+        }
+        let mut want_after = want.clone();
+        want_after.push(("z", vec![2], 5));
+        let r = open_reader(&dir);
+        assert_state(&r, &want_after, &format!("{what}, reopened"));
+        drop(r);
+        // Whatever the record staged is gone once rolled forward or swept.
+        for op in &record.ops {
+            if let Op::Rename { from, .. } = op {
+                assert!(!dir.join(from).exists(), "{what}: {from} left behind");
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn writer_recovery_is_idempotent_when_interrupted_and_repeated() {
+    // A crash during recovery itself leaves a partly applied record again: every such state
+    // must still roll forward on the next open. Applying by hand up to each point and then
+    // recovering twice (the second call has nothing left to do) covers that.
+    for n in 0..=4 {
+        let (dir, _) = build_crash_state(CrashPoint::Decided(n));
+        assert!(
+            commit::recover(&dir).unwrap(),
+            "a record was rolled forward"
+        );
+        let snapshot = fingerprint(&dir);
+        assert!(
+            !commit::recover(&dir).unwrap(),
+            "nothing left to roll forward"
+        );
+        assert_eq!(
+            fingerprint(&dir),
+            snapshot,
+            "a second recovery changes nothing"
+        );
+        assert_state(&open_reader(&dir), &new_state(), &format!("Decided({n})"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn a_reader_of_a_crashed_store_survives_a_writer_recovering_it() {
+    for n in [0, 2] {
+        let (dir, _) = build_crash_state(CrashPoint::Decided(n));
+        let r = open_reader(&dir);
+        assert_state(&r, &new_state(), "reader before the writer");
+        // The reader's snapshot points at staged files; a writer recovering renames them away.
+        // The reader follows (without and with an explicit refresh) and sees the same state.
+        let w = open_writer(&dir);
+        assert_state(&w, &new_state(), "writer");
+        assert_state(&r, &new_state(), "reader after the writer recovered");
+        r.refresh().unwrap();
+        assert_state(&r, &new_state(), "reader refreshed");
+        drop(w);
+        drop(r);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[test]
+fn a_corrupt_commit_record_is_reported_and_nothing_is_touched() {
+    let (dir, _) = build_crash_state(CrashPoint::Decided(1));
+    let mut bytes = std::fs::read(dir.join(COMMIT_FILE)).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::write(dir.join(COMMIT_FILE), &bytes).unwrap();
+    let before = fingerprint(&dir);
+    let ro = Store::open(
+        &dir,
+        OpenOptions {
+            read_only: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(ro.err().unwrap().kind, ErrorKind::Corrupt);
+    let w = Store::open(&dir, OpenOptions::default());
+    assert_eq!(w.err().unwrap().kind, ErrorKind::Corrupt);
+    // The writer took its lock (the lock file's content is its pid) but must not sweep staged
+    // files a decided record may still need, nor apply anything.
+    let mut after = fingerprint(&dir);
+    after.remove(".npk.lock");
+    let mut before_no_lock = before;
+    before_no_lock.remove(".npk.lock");
+    assert_eq!(after, before_no_lock);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---- 3. interrupted append ----------------------------------------------------------------------
+
+#[test]
+fn interrupted_append_is_ignored_by_readers_and_trimmed_by_the_writer() {
+    let dir = tmp("append");
+    {
+        let s = open_writer(&dir);
+        save_i32(&s, "a", &[3, 2], 7);
+        save_i32(&s, "b", &[2], 8);
+    }
+    // A faithful interrupted append: the real append writes the rows in place, then commits the
+    // catalogue; a crash between the two leaves the old catalogue with the longer file.
+    let old_meta = std::fs::read(dir.join(METADATA_FILE)).unwrap();
+    {
+        let s = open_writer(&dir);
+        let rows = i32_bytes(9, &[4, 2]);
+        s.append(
+            "a",
+            DType::I32,
+            &Src::contiguous(&rows, &[4, 2], 4).unwrap(),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.join(METADATA_FILE), &old_meta).unwrap();
+    assert_eq!(
+        std::fs::metadata(dir.join("data_a.npkd")).unwrap().len(),
+        7 * 8
+    );
+    // And some garbage past the end of another array.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("data_b.npkd"))
+            .unwrap();
+        f.write_all(&[0xAB; 5]).unwrap();
+    }
+
+    let want: Expect = vec![("a", vec![3, 2], 7), ("b", vec![2], 8)];
+    let before = fingerprint(&dir);
+    {
+        let r = open_reader(&dir);
+        assert_state(&r, &want, "reader");
+        // Row reads near the end must not see the bytes past it either.
+        let mut out = vec![0u8; 8];
+        r.get_rows(
+            "a",
+            &[-1],
+            DType::I32,
+            &mut Dst::contiguous(&mut out, &[1, 2], 4).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(to_i32(&out), vec![7, 7]);
+    }
+    assert_eq!(fingerprint(&dir), before, "a reader must not trim");
+
+    let w = open_writer(&dir);
+    assert_eq!(
+        std::fs::metadata(dir.join("data_a.npkd")).unwrap().len(),
+        3 * 8
+    );
+    assert_eq!(
+        std::fs::metadata(dir.join("data_b.npkd")).unwrap().len(),
+        2 * 4
+    );
+    assert_state(&w, &want, "writer");
+    // Appending after the trim lands right after the real end.
+    let rows = i32_bytes(7, &[1, 2]);
+    w.append(
+        "a",
+        DType::I32,
+        &Src::contiguous(&rows, &[1, 2], 4).unwrap(),
+    )
+    .unwrap();
+    drop(w);
+    assert_state(
+        &open_reader(&dir),
+        &vec![("a", vec![4, 2], 7), ("b", vec![2], 8)],
+        "after a new append",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---- 4. abandoned and failed commits ------------------------------------------------------------
+
+#[test]
+fn a_txn_dropped_without_commit_removes_its_staged_files() {
+    let dir = tmp("txn-drop");
+    {
+        let s = open_writer(&dir);
+        save_i32(&s, "a", &[2], 1);
+    }
+    let before = fingerprint(&dir);
+    let staged: Vec<PathBuf> = {
+        let mut txn = Txn::new(&dir, false);
+        let (_, p1) = txn.stage("data_a.npkd").unwrap();
+        let (_, p2) = txn.stage("data_n.npkd").unwrap();
+        // Restaging a target discards the earlier staged file at once.
+        let (_, p3) = txn.stage("data_n.npkd").unwrap();
+        assert!(!p2.exists());
+        assert_eq!(txn.staged_path("data_n.npkd"), Some(p3.clone()));
+        txn.remove("data_a.npkd");
+        assert!(p1.exists() && p3.exists());
+        vec![p1, p2, p3]
+    };
+    for p in &staged {
+        assert!(!p.exists(), "{} survived the drop", p.display());
+    }
+    assert_eq!(fingerprint(&dir), before);
+    assert_state(&open_writer(&dir), &vec![("a", vec![2], 1)], "after drop");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_commit_failing_before_its_decision_keeps_the_previous_state() {
+    let dir = tmp("fail-tmp");
+    let w = open_writer(&dir);
+    save_i32(&w, "a", &[3], 1);
+    save_i32(&w, "b", &[2], 2);
+    let want: Expect = vec![("a", vec![3], 1), ("b", vec![2], 2)];
+    // The record's temp name is taken by a directory: writing the record fails, which is the
+    // last step before the decision.
+    std::fs::create_dir(dir.join(COMMIT_TMP)).unwrap();
+    std::fs::write(dir.join(COMMIT_TMP).join("x"), b"x").unwrap();
+    let before = fingerprint(&dir);
+
+    let e = w
+        .save(
+            "a",
+            DType::I32,
+            &Src::contiguous(&i32_bytes(5, &[9]), &[9], 4).unwrap(),
+        )
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Io, "{e}");
+    assert!(w.drop_arrays(&["b"]).is_err());
+    assert!(w.clone_array("a", "c").is_err());
+    {
+        let mut b = CacheBatch::begin(&w, 0).unwrap();
+        let bytes = i32_bytes(6, &[4]);
+        b.save("a", DType::I32, &Src::contiguous(&bytes, &[4], 4).unwrap())
+            .unwrap();
+        b.save("b", DType::I32, &Src::contiguous(&bytes, &[4], 4).unwrap())
+            .unwrap();
+        assert!(b.end().is_err());
+        b.abort();
+    }
+    assert_eq!(
+        fingerprint(&dir),
+        before,
+        "a failed commit left files behind"
+    );
+    assert_state(&w, &want, "writer after failures");
+    assert_state(&open_reader(&dir), &want, "reader after failures");
+
+    // With the obstacle gone the same handle commits again.
+    std::fs::remove_dir_all(dir.join(COMMIT_TMP)).unwrap();
+    save_i32(&w, "a", &[9], 5);
+    drop(w);
+    assert_state(
+        &open_writer(&dir),
+        &vec![("a", vec![9], 5), ("b", vec![2], 2)],
+        "after a retry",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn c_path(dir: &Path) -> std::ffi::CString {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap()
+}
+
+/// Mounts a small tmpfs at `dir`, or returns false when this machine does not allow it. Done
+/// with the system call, not by running mount(8): a fork while another test drops a writer
+/// would briefly hold its lock's open file description and make that test's reopen `Locked`.
+fn mount_tmpfs(dir: &Path, kib: u64) -> bool {
+    let target = c_path(dir);
+    let opts = std::ffi::CString::new(format!("size={kib}k")).unwrap();
+    // SAFETY: every pointer is a NUL-terminated string that outlives the call.
+    unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            target.as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            opts.as_ptr().cast(),
+        ) == 0
+    }
+}
+
+fn umount(dir: &Path) {
+    let target = c_path(dir);
+    // SAFETY: a NUL-terminated path that outlives the call.
+    unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+}
+
+/// Fills the file system holding `dir` with `filler`, then frees `pages` 4 KiB pages of it.
+fn fill_leaving(dir: &Path, pages: u64) {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0u8; 4096];
+    loop {
+        match f.write(&chunk) {
+            Ok(4096) => {}
+            Ok(_) => break,
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let pages_used = std::fs::metadata(&path).unwrap().len().div_ceil(4096);
+    f.set_len(pages_used.saturating_sub(pages) * 4096).unwrap();
+}
+
+#[test]
+fn a_full_disk_at_any_step_before_the_decision_keeps_the_previous_state() {
+    let mnt = tmp("enospc");
+    if !mount_tmpfs(&mnt, 1024) {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    let dir = mnt.join("store");
+    let result = std::panic::catch_unwind(|| {
+        let w = open_writer(&dir);
+        save_i32(&w, "a", &[3], 1);
+        save_i32(&w, "b", &[2], 2);
+        let want: Expect = vec![("a", vec![3], 1), ("b", vec![2], 2)];
+        // A save of a one-page array needs three pages: staged data, staged catalogue and the
+        // commit record. With 0, 1 or 2 free it fails at each of those steps in turn.
+        for free in 0..3 {
+            fill_leaving(&mnt, free);
+            let before = fingerprint(&dir);
+            let e = w
+                .save(
+                    "a",
+                    DType::I32,
+                    &Src::contiguous(&i32_bytes(4, &[1000]), &[1000], 4).unwrap(),
+                )
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Io, "{free} pages free: {e}");
+            assert!(e.message.contains("errno 28"), "{e}");
+            assert_eq!(fingerprint(&dir), before, "{free} pages free");
+            assert_state(&w, &want, &format!("writer, {free} pages free"));
+            assert_state(&open_reader(&dir), &want, &format!("reader, {free} free"));
+            std::fs::remove_file(mnt.join("filler")).unwrap();
+        }
+        fill_leaving(&mnt, 3);
+        save_i32(&w, "a", &[1000], 4);
+        std::fs::remove_file(mnt.join("filler")).unwrap();
+        drop(w);
+        assert_state(
+            &open_writer(&dir),
+            &vec![("a", vec![1000], 4), ("b", vec![2], 2)],
+            "after the disk had room",
+        );
+    });
+    umount(&mnt);
+    let _ = std::fs::remove_dir_all(&mnt);
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}
+
+// ---- 5. readers racing a writer -----------------------------------------------------------------
+
+fn x_shape(v: i32) -> Vec<u64> {
+    vec![1 + (v % 7) as u64, 3]
+}
+
+fn y_shape(v: i32) -> Vec<u64> {
+    vec![2 + (v % 5) as u64]
+}
+
+/// Commits x and y together (one cache batch, one commit), both filled with `v`.
+fn commit_xy(w: &Store, v: i32) {
+    let mut b = CacheBatch::begin(w, 0).unwrap();
+    let (xs, ys) = (x_shape(v), y_shape(v));
+    let (xb, yb) = (i32_bytes(v, &xs), i32_bytes(v, &ys));
+    b.save("x", DType::I32, &Src::contiguous(&xb, &xs, 4).unwrap())
+        .unwrap();
+    b.save("y", DType::I32, &Src::contiguous(&yb, &ys, 4).unwrap())
+        .unwrap();
+    b.end().unwrap();
+}
+
+/// Reads `name` through a view (shape and bytes from one snapshot) and checks it is internally
+/// consistent; returns its v.
+fn check_view(s: &Store, name: &str, shape_of: fn(i32) -> Vec<u64>) -> i32 {
+    let view = s.view(name).unwrap_or_else(|e| panic!("view {name}: {e}"));
+    assert_eq!(view.dtype, DType::I32);
+    let bytes = unsafe { std::slice::from_raw_parts(view.as_ptr(), view.len()) };
+    let values = to_i32(bytes);
+    let v = values[0];
+    assert!(
+        values.iter().all(|&e| e == v),
+        "{name}: mixed values {values:?}"
+    );
+    assert_eq!(
+        view.shape,
+        shape_of(v),
+        "{name}: shape does not match v={v}"
+    );
+    v
+}
+
+/// Loads `name` with info + load into a buffer of that shape; checks consistency, returns v.
+fn check_load(s: &Store, name: &str, shape_of: fn(i32) -> Vec<u64>) -> i32 {
+    let info = s.info(name).unwrap();
+    let mut bytes = vec![0u8; info.nbytes as usize];
+    s.load(
+        name,
+        DType::I32,
+        &mut Dst::contiguous(&mut bytes, &info.shape, 4).unwrap(),
+    )
+    .unwrap_or_else(|e| panic!("load {name} with the shape info gave: {e}"));
+    let values = to_i32(&bytes);
+    let v = values[0];
+    assert!(
+        values.iter().all(|&e| e == v),
+        "{name}: mixed values {values:?}"
+    );
+    assert_eq!(
+        info.shape,
+        shape_of(v),
+        "{name}: shape does not match v={v}"
+    );
+    v
+}
+
+fn run_writer(dir: &Path, stop: Arc<AtomicBool>, secs: f64) -> std::thread::JoinHandle<i32> {
+    let dir = dir.to_path_buf();
+    std::thread::spawn(move || {
+        let w = open_writer(&dir);
+        let start = Instant::now();
+        let mut v = 1;
+        while start.elapsed() < Duration::from_secs_f64(secs) {
+            commit_xy(&w, v);
+            v += 1;
+        }
+        stop.store(true, Ordering::Release);
+        v - 1
+    })
+}
+
+#[test]
+fn readers_see_whole_commits_while_a_writer_commits() {
+    let dir = tmp("race");
+    commit_xy(&open_writer(&dir), 0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = run_writer(&dir, stop.clone(), 2.0);
+
+    // Fresh read-only opens: every array read is a whole, consistent version.
+    let opener = {
+        let (dir, stop) = (dir.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Acquire) {
+                let r = open_reader(&dir);
+                check_view(&r, "x", x_shape);
+                check_view(&r, "y", y_shape);
+                n += 1;
+            }
+            n
+        })
+    };
+    // One read-only handle refreshed between reads; versions never go backwards.
+    let refresher = {
+        let (dir, stop) = (dir.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let r = open_reader(&dir);
+            let mut last = 0;
+            let mut n = 0u64;
+            while !stop.load(Ordering::Acquire) {
+                r.refresh().unwrap();
+                let x = check_view(&r, "x", x_shape);
+                assert!(x >= last, "x went back from {last} to {x}");
+                last = x;
+                n += 1;
+            }
+            n
+        })
+    };
+    let last = writer.join().unwrap();
+    let (n1, n2) = (opener.join().unwrap(), refresher.join().unwrap());
+    assert!(last > 50, "the writer committed only {last} times");
+    assert!(n1 > 10 && n2 > 10, "readers made only {n1} and {n2} rounds");
+    let r = open_reader(&dir);
+    assert_eq!(check_view(&r, "x", x_shape), last);
+    assert_eq!(check_view(&r, "y", y_shape), last);
+    assert_eq!(protocol_leftovers(&dir), Vec::<String>::new());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two arrays committed together are read from one commit by a freshly opened reader, as the
+/// design promises ("they always see a whole committed state").
+#[test]
+fn a_reader_sees_arrays_committed_together_from_the_same_commit() {
+    let dir = tmp("race-pair");
+    commit_xy(&open_writer(&dir), 0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = run_writer(&dir, stop.clone(), 2.0);
+    let mut mixed = Vec::new();
+    let mut rounds = 0;
+    while !stop.load(Ordering::Acquire) {
+        let r = open_reader(&dir);
+        let x = check_view(&r, "x", x_shape);
+        let y = check_view(&r, "y", y_shape);
+        rounds += 1;
+        if x != y {
+            mixed.push((x, y));
+        }
+    }
+    writer.join().unwrap();
+    assert!(
+        mixed.is_empty(),
+        "{} of {rounds} fresh read-only opens showed x and y from different commits, e.g. {:?}",
+        mixed.len(),
+        &mixed[..mixed.len().min(5)]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// info, then load into a buffer of the shape info gave: must not fail with a shape mismatch
+/// because the handle silently moved to a newer commit in between.
+#[test]
+fn info_then_load_on_a_reader_is_consistent_under_a_writer() {
+    let dir = tmp("race-info");
+    commit_xy(&open_writer(&dir), 0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = run_writer(&dir, stop.clone(), 2.0);
+    let mut rounds = 0;
+    while !stop.load(Ordering::Acquire) {
+        let r = open_reader(&dir);
+        check_load(&r, "x", x_shape);
+        rounds += 1;
+    }
+    writer.join().unwrap();
+    assert!(rounds > 10);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_open_view_keeps_its_bytes_while_the_writer_replaces_the_array() {
+    let dir = tmp("view");
+    let w = open_writer(&dir);
+    save_i32(&w, "x", &[64, 16], 1);
+    save_i32(&w, "keep", &[8], 2);
+    let r = open_reader(&dir);
+    let rv = r.view("x").unwrap();
+    let wv = w.view("x").unwrap();
+    assert!(rv.is_mapped() && wv.is_mapped());
+    let expect = i32_bytes(1, &[64, 16]);
+    let views = std::thread::scope(|scope| {
+        let check = scope.spawn(|| {
+            let mut n = 0;
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(1500) {
+                for v in [&rv, &wv] {
+                    let b = unsafe { std::slice::from_raw_parts(v.as_ptr(), v.len()) };
+                    assert_eq!(b, &expect[..], "an open view changed");
+                }
+                n += 1;
+            }
+            n
+        });
+        let start = Instant::now();
+        let mut v = 2;
+        while start.elapsed() < Duration::from_millis(1500) {
+            // Same shape, a new shape, a drop and a re-create, a compaction: none is in place.
+            save_i32(&w, "x", &[64, 16], v);
+            save_i32(&w, "x", &[3, 5], v);
+            w.drop_arrays(&["x"]).unwrap();
+            save_i32(&w, "x", &[64, 16], v);
+            w.drop_rows("x", &[0]).unwrap();
+            w.compact(Some("x")).unwrap();
+            v += 1;
+        }
+        check.join().unwrap()
+    });
+    assert!(views > 0);
+    let (shape, values) = load_i32(&w, "x");
+    assert_eq!(shape, vec![63, 16]);
+    assert!(values.iter().all(|&e| e == values[0]) && values[0] > 1);
+    drop((rv, wv));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---- 6. the writer lock -------------------------------------------------------------------------
+
+#[test]
+fn one_writer_at_a_time_and_readers_alongside() {
+    let dir = tmp("lock");
+    let w1 = open_writer(&dir);
+    save_i32(&w1, "a", &[2], 1);
+    let second = Store::open(&dir, OpenOptions::default());
+    let e = second.err().expect("a second writer must be refused");
+    assert_eq!(e.kind, ErrorKind::Locked, "{e}");
+    assert!(e.message.contains(&std::process::id().to_string()), "{e}");
+    // Also with create and durable, and from another thread.
+    let d = dir.clone();
+    let e = std::thread::spawn(move || {
+        Store::open(
+            &d,
+            OpenOptions {
+                create: true,
+                durable: true,
+                ..Default::default()
+            },
+        )
+        .err()
+        .unwrap()
+        .kind
+    })
+    .join()
+    .unwrap();
+    assert_eq!(e, ErrorKind::Locked);
+
+    let r = open_reader(&dir);
+    assert_state(&r, &vec![("a", vec![2], 1)], "reader alongside the writer");
+    assert_eq!(r.drop_arrays(&["a"]).unwrap_err().kind, ErrorKind::ReadOnly);
+    // A clone of the writer handle shares its lock; the lock goes with the last clone.
+    let w1b = w1.clone();
+    drop(w1);
+    assert_eq!(
+        Store::open(&dir, OpenOptions::default())
+            .err()
+            .unwrap()
+            .kind,
+        ErrorKind::Locked
+    );
+    save_i32(&w1b, "b", &[1], 2);
+    drop(w1b);
+    let w2 = Store::open(&dir, OpenOptions::default()).unwrap();
+    assert_state(
+        &w2,
+        &vec![("a", vec![2], 1), ("b", vec![1], 2)],
+        "second writer",
+    );
+    r.refresh().unwrap();
+    assert_state(
+        &r,
+        &vec![("a", vec![2], 1), ("b", vec![1], 2)],
+        "reader after refresh",
+    );
+    drop(w2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---- 7. durable mode ----------------------------------------------------------------------------
+
+#[test]
+fn durable_mode_supports_every_operation() {
+    let dir = tmp("durable");
+    let opts = OpenOptions {
+        create: true,
+        durable: true,
+        ..Default::default()
+    };
+    {
+        let s = Store::open(&dir, opts).unwrap();
+        save_i32(&s, "a", &[4, 2], 1);
+        save_i32(&s, "b", &[3], 2);
+        save_i32(&s, "c", &[], 3);
+        let rows = i32_bytes(5, &[2, 2]);
+        s.append(
+            "a",
+            DType::I32,
+            &Src::contiguous(&rows, &[2, 2], 4).unwrap(),
+        )
+        .unwrap();
+        let rep = i32_bytes(9, &[1, 2]);
+        s.replace_rows(
+            "a",
+            &[0],
+            DType::I32,
+            &Src::contiguous(&rep, &[1, 2], 4).unwrap(),
+        )
+        .unwrap();
+        s.drop_rows("a", &[1, -1]).unwrap();
+        // Append with a bitmap: a multi-file commit.
+        s.append(
+            "a",
+            DType::I32,
+            &Src::contiguous(&rows[..8], &[1, 2], 4).unwrap(),
+        )
+        .unwrap();
+        s.clone_array("a", "a2").unwrap();
+        s.compact(None).unwrap();
+        s.drop_arrays(&["b"]).unwrap();
+        {
+            let mut batch = CacheBatch::begin(&s, 0).unwrap();
+            let bytes = i32_bytes(6, &[2]);
+            batch
+                .save("d", DType::I32, &Src::contiguous(&bytes, &[2], 4).unwrap())
+                .unwrap();
+            batch.end().unwrap();
+        }
+        assert_eq!(protocol_leftovers(&dir), Vec::<String>::new());
+    }
+    let s = Store::open(&dir, opts).unwrap();
+    // a: rows 9 9 | 1 1 | 1 1 | 1 1 | 5 5 | 5 5 | 5 5, with rows 1 and 5 dropped, then compacted.
+    let want_a = vec![9, 9, 1, 1, 1, 1, 5, 5, 5, 5];
+    for name in ["a", "a2"] {
+        let (shape, values) = load_i32(&s, name);
+        assert_eq!(shape, vec![5, 2], "{name}");
+        assert_eq!(values, want_a, "{name}");
+    }
+    assert!(
+        !dir.join("deleted_a.npkb").exists(),
+        "compaction removes the bitmap"
+    );
+    assert_eq!(load_i32(&s, "c"), (vec![], vec![3]));
+    assert_eq!(load_i32(&s, "d"), (vec![2], vec![6, 6]));
+    assert!(!s.has("b") && !dir.join("data_b.npkd").exists());
+    assert_eq!(s.list(), vec!["a", "a2", "c", "d"]);
+    drop(s);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---- failures after the decision ----------------------------------------------------------------
+
+/// A (4,) int32 array `s` stored as numpack 0.7.0 segments ([1, 1, 1, 1]... as two segments),
+/// beside a plain array `a`, with a stray file in the segment folder.
+fn segmented_store_with_stray_file(dir: &Path) {
+    std::fs::create_dir_all(dir.join("data_s_segments")).unwrap();
+    let mut segs = Vec::new();
+    for i in 0..2 {
+        let file = format!("data_s_segments/seg_{i:06}.npkd");
+        std::fs::write(dir.join(&file), i32_bytes(4, &[2])).unwrap();
+        segs.push(format!("{{\"file\":\"{file}\",\"rows\":2,\"bytes\":8}}"));
+    }
+    std::fs::write(
+        dir.join("data_s.npkseg"),
+        format!("{{\"version\":1,\"segments\":[{}]}}", segs.join(",")),
+    )
+    .unwrap();
+    std::fs::write(dir.join("data_s_segments").join("notes.txt"), b"mine").unwrap();
+    let mut meta = ArrayMeta::new("s", DType::I32, vec![4], 1);
+    meta.data_file = "data_s.npkseg".into();
+    let mut catalog = Catalog::default();
+    catalog.arrays.insert("s".into(), meta);
+    catalog
+        .arrays
+        .insert("a".into(), ArrayMeta::new("a", DType::I32, vec![2], 1));
+    std::fs::write(dir.join("data_a.npkd"), i32_bytes(1, &[2])).unwrap();
+    std::fs::write(dir.join(METADATA_FILE), metadata::encode(&catalog)).unwrap();
+}
+
+/// Dropping a segmented array whose folder holds a file NumPack did not list: the commit is
+/// decided and its catalogue already renamed when removing the folder fails (ENOTEMPTY). The
+/// call reports an error, the handle keeps its old snapshot, and its next commit publishes a
+/// catalogue built from that stale snapshot, naming files the first commit deleted.
+#[test]
+fn a_failure_after_the_decision_does_not_corrupt_later_commits() {
+    let dir = tmp("stale");
+    segmented_store_with_stray_file(&dir);
+    let w = open_writer(&dir);
+    assert_state(&w, &vec![("a", vec![2], 1), ("s", vec![4], 4)], "segmented");
+    let dropped = w.drop_arrays(&["s"]);
+    // Whatever the call returned, the handle must agree with the catalogue on disk.
+    let on_disk: Vec<String> = metadata::decode(&std::fs::read(dir.join(METADATA_FILE)).unwrap())
+        .unwrap()
+        .arrays
+        .into_keys()
+        .collect();
+    let handle = w.list();
+    save_i32(&w, "b", &[1], 2);
+    drop(w);
+    let r = Store::open(
+        &dir,
+        OpenOptions {
+            read_only: true,
+            ..Default::default()
+        },
+    );
+    let r = r.unwrap_or_else(|e| {
+        panic!(
+            "the store no longer opens: {e} (drop returned {dropped:?}; the handle then listed \
+             {handle:?}, the catalogue on disk {on_disk:?})"
+        )
+    });
+    assert_eq!(handle, on_disk);
+    assert!(r.has("a") && r.has("b"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The same failure makes every later writer open fail until someone removes the stray file.
+#[test]
+fn a_foreign_file_in_a_segment_folder_does_not_lock_writers_out() {
+    let dir = tmp("stray");
+    segmented_store_with_stray_file(&dir);
+    {
+        let w = open_writer(&dir);
+        let _ = w.compact(Some("s"));
+    }
+    let w = Store::open(&dir, OpenOptions::default());
+    let w = w.unwrap_or_else(|e| panic!("a writer can no longer open the store: {e}"));
+    let (shape, values) = load_i32(&w, "s");
+    assert_eq!((shape, values), (vec![4], vec![4; 4]));
+    drop(w);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An append whose commit fails after the decision must not be undone: the catalogue that
+/// recovery installs counts the appended rows.
+#[test]
+fn an_append_decided_but_not_applied_keeps_its_rows() {
+    let dir = tmp("append-undo");
+    let w = open_writer(&dir);
+    save_i32(&w, "a", &[4], 1);
+    w.drop_rows("a", &[0]).unwrap();
+    // Block the first rename of the next commit (the new bitmap) after the handle read it.
+    std::fs::remove_file(dir.join("deleted_a.npkb")).unwrap();
+    std::fs::create_dir(dir.join("deleted_a.npkb")).unwrap();
+    std::fs::write(dir.join("deleted_a.npkb").join("x"), b"").unwrap();
+    let rows = i32_bytes(1, &[2]);
+    let e = w
+        .append("a", DType::I32, &Src::contiguous(&rows, &[2], 4).unwrap())
+        .unwrap_err();
+    assert!(e.message.contains("recorded"), "{e}");
+    drop(w);
+    std::fs::remove_dir_all(dir.join("deleted_a.npkb")).unwrap();
+    let w = Store::open(&dir, OpenOptions::default())
+        .unwrap_or_else(|e| panic!("recovering the decided append: {e}"));
+    assert_eq!(load_i32(&w, "a"), (vec![5], vec![1; 5]));
+    drop(w);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---- file identity ------------------------------------------------------------------------------
+
+/// A reader's snapshot identifies files by (device, inode). A filesystem may give a new file
+/// the inode number of one deleted a moment ago (ext4 does, at once), so after a few saves the
+/// reader takes the newest file for the one its snapshot saw: it reads another commit's bytes
+/// under its old shape. Shrunk across a page boundary, the mapped view faults (SIGBUS, the
+/// process dies); here the array stays within one page and the view shows zeros past the
+/// file's end, and a load fails with "a data file shrank".
+#[test]
+fn a_stale_reader_never_reads_another_commits_file() {
+    let dir = tmp("inode");
+    let w = open_writer(&dir);
+    save_i32(&w, "y", &[5], 1);
+    let r = open_reader(&dir);
+    let ino = || std::fs::metadata(dir.join("data_y.npkd")).unwrap().ino();
+    let first = ino();
+    // Save new, shorter versions until the file system hands out the first inode again.
+    let mut v = 2;
+    loop {
+        save_i32(&w, "y", &[2 + (v % 2) as u64], v);
+        if ino() == first || v == 20 {
+            break;
+        }
+        v += 1;
+    }
+    eprintln!("inode reused after {} saves: {}", v - 1, ino() == first);
+    let new_shape = vec![2 + (v % 2) as u64];
+
+    let view = r.view("y").unwrap();
+    let got = (
+        view.shape.clone(),
+        to_i32(unsafe { std::slice::from_raw_parts(view.as_ptr(), view.len()) }),
+    );
+    assert!(
+        got == (vec![5], vec![1; 5]) || got == (new_shape.clone(), vec![v; new_shape[0] as usize]),
+        "the view mixes commits: {got:?}"
+    );
+    let mut out = vec![0u8; 20];
+    match r.load(
+        "y",
+        DType::I32,
+        &mut Dst::contiguous(&mut out, &[5], 4).unwrap(),
+    ) {
+        Ok(()) => assert_eq!(to_i32(&out), vec![1; 5]),
+        Err(e) => assert_eq!(e.kind, ErrorKind::ShapeMismatch, "{e}"),
+    }
+    drop(w);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
