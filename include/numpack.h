@@ -173,7 +173,9 @@ extern "C" {
 // one commit at `npk_batch_end`: arrays changed through a view but never saved are not.
 // `memory_limit_mb` (0 = none) is soft: past it, the least recently used other arrays leave
 // memory (changed ones are first written to staged files, invisible until the commit) and are
-// read again on their next load, which invalidates their earlier views.
+// read again on their next load, which invalidates their earlier views. An invalidated view's
+// memory is made inaccessible (touching it faults at once rather than reading recycled memory)
+// and saving from it returns NPK_INVALID_ARGUMENT.
 // NPK_BUSY if a batch is already open on the store; NPK_READ_ONLY on a read-only handle.
 npk_status npk_batch_begin(npk_store *store, uint64_t memory_limit_mb, npk_batch **out_batch);
 
@@ -208,7 +210,10 @@ npk_status npk_batch_save(npk_batch *batch,
 // crash at any instant a reopen shows all of them new or all old). Writable batch: msyncs
 // every mapping (synchronously on a durable store), unmaps, and records modify times.
 // On success the handle is freed and every view is invalid. On failure nothing new is
-// committed, the handle stays open with its contents, and the caller may retry or abort.
+// committed, the handle stays open with its contents, and the caller may retry or abort, with
+// one exception: an error while applying a commit that was already decided (the message says
+// "the commit is recorded") means the arrays ARE committed; the batch is then over, and a
+// retry returns NPK_OK and frees the handle.
 npk_status npk_batch_end(npk_batch *batch);
 
 // Discards the batch and frees the handle (NULL is fine). A cache batch leaves the store

@@ -1509,6 +1509,35 @@ out:
     fx_close(&f);
 }
 
+/* Holding two views under a memory limit, then saving the first after it was evicted: the
+ * save is refused (never commits recycled memory), and a fresh load gives a valid view. */
+static void stale_view_refused_after_eviction(void)
+{
+    fixture f;
+    fx_open(&f, "stale");
+    double *a = f64_seq(STG_ROWS, 64, 1, 0);
+    CHECK_OK(save_f64_2d(f.s, "A", STG_ROWS, 64, a));
+    CHECK_OK(save_f64_2d(f.s, "B", STG_ROWS, 64, a));
+    npk_batch *b = NULL;
+    npk_view va, vb;
+    if (CHECK_OK(npk_batch_begin(f.s, 1, &b))) {
+        CHECK_OK(npk_batch_load(b, "A", &va));
+        CHECK_OK(npk_batch_load(b, "B", &vb)); /* 8 MiB over a 1 MB limit: A (unchanged) evicted */
+        CHECK_STATUS(npk_batch_save(b, "A", NPK_FLOAT64, 2, va.shape, va.data, NULL),
+                     NPK_INVALID_ARGUMENT);
+        CHECK(strstr(npk_last_error(), "invalidated") != NULL);
+        CHECK(strstr(npk_last_error(), "\"A\"") != NULL);
+        /* Saving B's own, still valid view is fine; so is reloading A. */
+        CHECK_OK(npk_batch_save(b, "B", NPK_FLOAT64, 2, vb.shape, vb.data, NULL));
+        if (CHECK_OK(npk_batch_load(b, "A", &va)))
+            CHECK(f64_is_seq(va.data, STG_ROWS * 64, 1, 0));
+        CHECK_OK(npk_batch_end(b));
+    }
+    CHECK(stored_f64_is_seq(f.s, "A", STG_ROWS, 64, 1, 0));
+    free(a);
+    fx_close(&f);
+}
+
 /* A brand-new array staged under the memory limit is read back from its staged file. */
 static void spilled_new_name_reload(void)
 {
@@ -1610,6 +1639,7 @@ out:
 int main(void)
 {
     RUN_TEST(case01_load_modify_save);
+    RUN_TEST(stale_view_refused_after_eviction);
     RUN_TEST(case02_second_load_is_cached);
     RUN_TEST(case03_three_arrays);
     RUN_TEST(case04_in_place_then_save_own_pointer);

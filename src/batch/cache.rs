@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 
+use crate::batch::pages::{PageBuf, Tombstone};
 use crate::batch::{src_ptr, BatchView};
-use crate::buf::AlignedBuf;
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::metadata::ArrayMeta;
 use crate::format::names::data_file_name;
@@ -21,7 +21,7 @@ use crate::store::snapshot::{ArrayState, DataFiles};
 use crate::store::{check_name, retire, Store};
 
 enum Content {
-    Memory(AlignedBuf),
+    Memory(PageBuf),
     /// Written to the transaction's staged file for the array; re-read on the next load.
     Spilled,
 }
@@ -52,6 +52,8 @@ pub struct CacheBatch {
     txn: Txn,
     clock: u64,
     finished: bool,
+    /// Buffers whose views the caller may still hold; kept reserved until the batch ends.
+    tombstones: Vec<Tombstone>,
 }
 
 impl CacheBatch {
@@ -65,6 +67,7 @@ impl CacheBatch {
             txn: store.txn(),
             clock: 0,
             finished: false,
+            tombstones: Vec::new(),
         })
     }
 
@@ -83,7 +86,7 @@ impl CacheBatch {
         let now = self.tick();
         if !self.entries.contains_key(name) {
             let info = self.store.info(name)?;
-            let mut buf = AlignedBuf::zeroed(info.nbytes as usize)?;
+            let mut buf = PageBuf::zeroed(info.nbytes as usize)?;
             let mut dst = Dst::contiguous(buf.as_mut_slice(), &info.shape, info.dtype.size())?;
             self.store.load(name, info.dtype, &mut dst)?;
             self.entries.insert(
@@ -108,7 +111,7 @@ impl CacheBatch {
                     format!("spilled array {name:?} has no staged file"),
                 )
             })?;
-            let mut buf = AlignedBuf::zeroed(entry_len(entry.dtype, &entry.shape))?;
+            let mut buf = PageBuf::zeroed(entry_len(entry.dtype, &entry.shape))?;
             let file =
                 fsutil::open_read(&path).ctx(format_args!("cannot reopen {}", path.display()))?;
             fsutil::read_exact_at(&file, buf.as_mut_slice(), 0)
@@ -125,6 +128,12 @@ impl CacheBatch {
         if src.layout.itemsize != dtype.size() {
             return Err(Error::invalid("buffer item size does not match the dtype"));
         }
+        let (start, len) = (src.data.as_ptr(), src.data.len());
+        if self.tombstones.iter().any(|t| t.overlaps(start, len)) {
+            return Err(Error::invalid(format!(
+                "the buffer saved as {name:?} is a view this batch invalidated (evicted under the memory limit or replaced by a later save); load the array again"
+            )));
+        }
         let now = self.tick();
         let own = self.entries.get(name).and_then(|e| match &e.content {
             Content::Memory(b) if !b.is_empty() => Some((b.as_ptr(), e.dtype, e.shape.clone())),
@@ -139,13 +148,13 @@ impl CacheBatch {
         if !same_view {
             // Copy now: the caller may reuse its buffer the moment we return. The source may be
             // our own old buffer, so the old entry is replaced only after the copy.
-            let mut buf = AlignedBuf::zeroed(src.layout.byte_len() as usize)?;
+            let mut buf = PageBuf::zeroed(src.layout.byte_len() as usize)?;
             match src.as_c_bytes() {
                 Some(bytes) => buf.as_mut_slice().copy_from_slice(bytes),
                 None => src.gather_rows(0, buf.as_mut_slice()),
             }
             self.txn.unstage(&data_file_name(name));
-            self.entries.insert(
+            let old = self.entries.insert(
                 name.to_string(),
                 Entry {
                     dtype,
@@ -155,6 +164,7 @@ impl CacheBatch {
                     last_use: now,
                 },
             );
+            self.bury(old.map(|e| e.content));
         } else {
             let e = self.entries.get_mut(name).expect("own view exists");
             e.changed = true;
@@ -186,12 +196,21 @@ impl CacheBatch {
                     "cannot spill array {victim:?} to {}",
                     path.display()
                 ))?;
-                entry.content = Content::Spilled;
+                let old = std::mem::replace(&mut entry.content, Content::Spilled);
+                self.bury(Some(old));
             } else {
-                self.entries.remove(&victim);
+                let old = self.entries.remove(&victim).map(|e| e.content);
+                self.bury(old);
             }
         }
         Ok(())
+    }
+
+    /// Retires a buffer the caller may still hold a view of.
+    fn bury(&mut self, content: Option<Content>) {
+        if let Some(Content::Memory(buf)) = content {
+            self.tombstones.push(buf.retire());
+        }
     }
 
     /// Writes every changed array and commits them together. On failure nothing is visible,
@@ -249,15 +268,19 @@ impl CacheBatch {
                 },
             );
         }
-        store.commit_with(&w, &mut self.txn, next)?;
+        let result = store.commit_with(&w, &mut self.txn, next);
         drop(w);
-        self.finish();
-        Ok(())
+        // Decided means committed, even if applying it reported an error: never commit twice.
+        if result.is_ok() || self.txn.is_decided() {
+            self.finish();
+        }
+        result
     }
 
     fn finish(&mut self) {
         self.finished = true;
         self.entries.clear();
+        self.tombstones.clear();
         self.store.end_batch();
     }
 

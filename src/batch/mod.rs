@@ -4,6 +4,7 @@
 //! return busy while they are open, and both end in `end` (commit) or `abort`.
 
 pub mod cache;
+pub mod pages;
 pub mod writable;
 
 use crate::error::Result;

@@ -60,7 +60,9 @@ fn begin(
 /// one commit at `npk_batch_end`: arrays changed through a view but never saved are not.
 /// `memory_limit_mb` (0 = none) is soft: past it, the least recently used other arrays leave
 /// memory (changed ones are first written to staged files, invisible until the commit) and are
-/// read again on their next load, which invalidates their earlier views.
+/// read again on their next load, which invalidates their earlier views. An invalidated view's
+/// memory is made inaccessible (touching it faults at once rather than reading recycled memory)
+/// and saving from it returns NPK_INVALID_ARGUMENT.
 /// NPK_BUSY if a batch is already open on the store; NPK_READ_ONLY on a read-only handle.
 #[no_mangle]
 pub extern "C" fn npk_batch_begin(
@@ -158,7 +160,10 @@ pub extern "C" fn npk_batch_save(
 /// crash at any instant a reopen shows all of them new or all old). Writable batch: msyncs
 /// every mapping (synchronously on a durable store), unmaps, and records modify times.
 /// On success the handle is freed and every view is invalid. On failure nothing new is
-/// committed, the handle stays open with its contents, and the caller may retry or abort.
+/// committed, the handle stays open with its contents, and the caller may retry or abort, with
+/// one exception: an error while applying a commit that was already decided (the message says
+/// "the commit is recorded") means the arrays ARE committed; the batch is then over, and a
+/// retry returns NPK_OK and frees the handle.
 #[no_mangle]
 pub extern "C" fn npk_batch_end(batch: *mut npk_batch) -> npk_status {
     guard(|| {
