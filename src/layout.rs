@@ -105,6 +105,13 @@ impl Layout {
             }
         }
         let hi = hi.checked_add(self.itemsize as i64).ok_or_else(overflow)?;
+        // The span must fit in an isize so a slice can cover it (and `offset(lo)` is defined).
+        if hi
+            .checked_sub(lo)
+            .is_none_or(|span| span > isize::MAX as i64)
+        {
+            return Err(overflow());
+        }
         Ok((lo, hi))
     }
 }
@@ -351,6 +358,9 @@ mod tests {
         assert!(Layout::new(&[3, 3], Some(&[i64::MAX, 8]), 8).is_err());
         assert!(Layout::new(&[u64::MAX, 2], None, 8).is_err());
         assert!(Layout::new(&[2], Some(&[8, 8]), 8).is_err());
+        // Each stride fits, but the span from lowest to highest byte does not.
+        assert!(Layout::new(&[3, 3], Some(&[-(1 << 62), 4]), 4).is_err());
+        assert!(Layout::new(&[2, 3], Some(&[i64::MIN, 4]), 4).is_err());
     }
 
     #[test]

@@ -13,9 +13,16 @@ use crate::store::snapshot::{ArrayState, DataFiles};
 pub struct DataReader {
     /// (file, first byte of the array it holds, bytes it holds)
     parts: Vec<(Arc<File>, u64, u64)>,
+    /// For messages: the array and its file(s).
+    name: String,
+    paths: Vec<std::path::PathBuf>,
 }
 
 pub fn open_reader(state: &ArrayState) -> DataReader {
+    let paths = match &state.data {
+        DataFiles::Single { path, .. } => vec![path.clone()],
+        DataFiles::Segmented { segments, .. } => segments.iter().map(|s| s.path.clone()).collect(),
+    };
     let parts = match &state.data {
         DataFiles::Single { file, .. } => vec![(file.clone(), 0, state.meta.size_bytes)],
         DataFiles::Segmented { segments, .. } => {
@@ -30,7 +37,11 @@ pub fn open_reader(state: &ArrayState) -> DataReader {
                 .collect()
         }
     };
-    DataReader { parts }
+    DataReader {
+        parts,
+        name: state.meta.name.clone(),
+        paths,
+    }
 }
 
 impl DataReader {
@@ -43,7 +54,7 @@ impl DataReader {
     }
 
     pub fn read_at(&self, mut buf: &mut [u8], mut offset: u64) -> Result<()> {
-        for (file, start, len) in &self.parts {
+        for ((file, start, len), path) in self.parts.iter().zip(&self.paths) {
             if buf.is_empty() {
                 break;
             }
@@ -56,11 +67,13 @@ impl DataReader {
             fsutil::read_exact_at(file, now, offset - start).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::UnexpectedEof {
                     Error::corrupt(format!(
-                        "a data file was truncated behind the store's back: {n} bytes expected at offset {}",
+                        "array {:?}: {} was truncated behind the store's back: {n} bytes expected at offset {}",
+                        self.name,
+                        path.display(),
                         offset - start
                     ))
                 } else {
-                    Error::io("cannot read array data", &e)
+                    Error::io(format!("array {:?}: cannot read {}", self.name, path.display()), &e)
                 }
             })?;
             buf = rest;
@@ -69,7 +82,10 @@ impl DataReader {
         if buf.is_empty() {
             Ok(())
         } else {
-            Err(Error::corrupt("read past the end of an array's data"))
+            Err(Error::corrupt(format!(
+                "array {:?}: read past the end of its data",
+                self.name
+            )))
         }
     }
 

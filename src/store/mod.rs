@@ -101,6 +101,19 @@ impl Store {
             }
             Err(e) => return Err(Error::io(format!("cannot stat {}", dir.display()), &e)),
         }
+        // Not a store and not asked to create one: say so before leaving a lock file behind.
+        if !opts.create
+            && fsutil::regular_file_meta(&dir.join(METADATA_FILE))?.is_none()
+            && fsutil::regular_file_meta(&dir.join(commit::COMMIT_FILE))?.is_none()
+        {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{} is not a NumPack store: {METADATA_FILE} is missing",
+                    dir.display()
+                ),
+            ));
+        }
         let lock = if opts.read_only {
             None
         } else {

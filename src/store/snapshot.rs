@@ -213,6 +213,12 @@ fn open_checked(path: &Path, writable: bool) -> Result<Option<(File, FileId)>> {
                 path.display()
             )))
         }
+        Err(e) if e.raw_os_error() == Some(libc::EISDIR) => {
+            return Err(Error::corrupt(format!(
+                "{} is not a regular file",
+                path.display()
+            )))
+        }
         Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
             return Err(Error::io(
                 format!(

@@ -37,7 +37,15 @@ impl ReadView {
                 .map_err(|e| Error::io(format!("cannot map array {:?}", st.meta.name), &e))?;
             Memory::Mapped(map)
         } else {
-            let mut buf = AlignedBuf::zeroed(len as usize)?;
+            let mut buf = AlignedBuf::zeroed(len as usize).map_err(|e| {
+                Error::new(
+                    e.kind,
+                    format!(
+                        "{e} for a copy of array {:?} without its dropped rows",
+                        st.meta.name
+                    ),
+                )
+            })?;
             let row = st.row_bytes();
             let rows = st.logical_rows().max(if shape.is_empty() { 1 } else { 0 });
             let out = buf.as_mut_slice();
