@@ -3,11 +3,11 @@
 //! knows nothing of C; `ffi` is the only place with `extern "C"`.
 
 pub mod batch;
-pub mod buf;
 pub mod error;
 pub mod ffi;
 pub mod format;
 pub mod layout;
+pub mod pages;
 pub mod store;
 
 pub use error::{Error, ErrorKind, Result};

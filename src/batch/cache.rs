@@ -8,13 +8,13 @@
 
 use std::collections::HashMap;
 
-use crate::batch::pages::{PageBuf, Tombstone};
 use crate::batch::{src_ptr, BatchView};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::metadata::ArrayMeta;
 use crate::format::names::data_file_name;
 use crate::format::DType;
 use crate::layout::{Dst, Src};
+use crate::pages::{PageBuf, Tombstone};
 use crate::store::commit::Txn;
 use crate::store::fsutil::{self, FileId};
 use crate::store::snapshot::{ArrayState, DataFiles};

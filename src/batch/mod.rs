@@ -4,7 +4,6 @@
 //! return busy while they are open, and both end in `end` (commit) or `abort`.
 
 pub mod cache;
-pub mod pages;
 pub mod writable;
 
 use crate::error::Result;

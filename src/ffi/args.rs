@@ -103,6 +103,40 @@ fn span(data: *const c_void, layout: &Layout, what: &str) -> Result<(isize, usiz
     Ok((lo as isize, (hi - lo) as usize))
 }
 
+/// A typed source buffer: dtype code, rank, shape, data and strides as the C API passes them.
+pub fn typed_src<'a>(
+    dtype: npk_dtype,
+    ndim: u32,
+    shape: *const u64,
+    data: *const c_void,
+    strides: *const i64,
+) -> Result<(DType, Src<'a>)> {
+    let dtype = dtype_arg(dtype)?;
+    let src = src_arg(
+        data,
+        layout_arg(ndim, shape, strides, dtype.size())?,
+        "data",
+    )?;
+    Ok((dtype, src))
+}
+
+/// A typed destination buffer, as `typed_src`.
+pub fn typed_dst<'a>(
+    dtype: npk_dtype,
+    ndim: u32,
+    shape: *const u64,
+    data: *mut c_void,
+    strides: *const i64,
+) -> Result<(DType, Dst<'a>)> {
+    let dtype = dtype_arg(dtype)?;
+    let dst = dst_arg(
+        data,
+        layout_arg(ndim, shape, strides, dtype.size())?,
+        "data",
+    )?;
+    Ok((dtype, dst))
+}
+
 pub fn src_arg<'a>(data: *const c_void, layout: Layout, what: &str) -> Result<Src<'a>> {
     let (lo, len) = span(data, &layout, what)?;
     let bytes: &[u8] = if len == 0 {

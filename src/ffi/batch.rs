@@ -6,7 +6,7 @@ use parking_lot::Mutex;
 
 use crate::batch::{Batch, CacheBatch, WritableBatch};
 use crate::error::{Error, Result};
-use crate::ffi::args::{dtype_arg, layout_arg, out, src_arg, str_arg};
+use crate::ffi::args::{out, str_arg, typed_src};
 use crate::ffi::store::{fill_view, npk_store, store_arg};
 use crate::ffi::types::*;
 use crate::ffi::{guard, npk_status};
@@ -142,12 +142,7 @@ pub extern "C" fn npk_batch_save(
     guard(|| {
         let b = batch_arg(batch)?;
         let name = str_arg(name, "name")?;
-        let dtype = dtype_arg(dtype)?;
-        let src = src_arg(
-            data,
-            layout_arg(ndim, shape, strides, dtype.size())?,
-            "data",
-        )?;
+        let (dtype, src) = typed_src(dtype, ndim, shape, data, strides)?;
         let mut guard = b.batch.lock();
         let inner = guard
             .as_mut()

@@ -3,9 +3,7 @@
 use std::ffi::{c_char, c_void};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::ffi::args::{
-    dst_arg, dtype_arg, layout_arg, out, path_arg, slice_arg, src_arg, str_arg,
-};
+use crate::ffi::args::{dtype_arg, out, path_arg, slice_arg, str_arg, typed_dst, typed_src};
 use crate::ffi::types::*;
 use crate::ffi::{guard, npk_status};
 use crate::store::view::ReadView;
@@ -103,12 +101,7 @@ pub extern "C" fn npk_save(
     guard(|| {
         let s = store_arg(store)?;
         let name = str_arg(name, "name")?;
-        let dtype = dtype_arg(dtype)?;
-        let src = src_arg(
-            data,
-            layout_arg(ndim, shape, strides, dtype.size())?,
-            "data",
-        )?;
+        let (dtype, src) = typed_src(dtype, ndim, shape, data, strides)?;
         s.save(name, dtype, &src)
     })
 }
@@ -129,12 +122,7 @@ pub extern "C" fn npk_load(
     guard(|| {
         let s = store_arg(store)?;
         let name = str_arg(name, "name")?;
-        let dtype = dtype_arg(dtype)?;
-        let mut dst = dst_arg(
-            data,
-            layout_arg(ndim, shape, strides, dtype.size())?,
-            "data",
-        )?;
+        let (dtype, mut dst) = typed_dst(dtype, ndim, shape, data, strides)?;
         s.load(name, dtype, &mut dst)
     })
 }
@@ -154,12 +142,7 @@ pub extern "C" fn npk_append(
     guard(|| {
         let s = store_arg(store)?;
         let name = str_arg(name, "name")?;
-        let dtype = dtype_arg(dtype)?;
-        let src = src_arg(
-            data,
-            layout_arg(ndim, shape, strides, dtype.size())?,
-            "data",
-        )?;
+        let (dtype, src) = typed_src(dtype, ndim, shape, data, strides)?;
         s.append(name, dtype, &src)
     })
 }
@@ -182,12 +165,7 @@ pub extern "C" fn npk_replace_rows(
         let s = store_arg(store)?;
         let name = str_arg(name, "name")?;
         let idx = slice_arg(indices, count, "indices")?;
-        let dtype = dtype_arg(dtype)?;
-        let src = src_arg(
-            data,
-            layout_arg(ndim, shape, strides, dtype.size())?,
-            "data",
-        )?;
+        let (dtype, src) = typed_src(dtype, ndim, shape, data, strides)?;
         s.replace_rows(name, idx, dtype, &src)
     })
 }
@@ -210,12 +188,7 @@ pub extern "C" fn npk_get_rows(
         let s = store_arg(store)?;
         let name = str_arg(name, "name")?;
         let idx = slice_arg(indices, count, "indices")?;
-        let dtype = dtype_arg(dtype)?;
-        let mut dst = dst_arg(
-            data,
-            layout_arg(ndim, shape, strides, dtype.size())?,
-            "data",
-        )?;
+        let (dtype, mut dst) = typed_dst(dtype, ndim, shape, data, strides)?;
         s.get_rows(name, idx, dtype, &mut dst)
     })
 }

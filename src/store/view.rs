@@ -4,9 +4,9 @@
 
 use memmap2::{Mmap, MmapOptions};
 
-use crate::buf::AlignedBuf;
 use crate::error::{Error, Result};
 use crate::format::DType;
+use crate::pages::PageBuf;
 use crate::store::data::DataReader;
 use crate::store::for_chunks;
 use crate::store::snapshot::ArrayState;
@@ -14,7 +14,7 @@ use crate::store::snapshot::ArrayState;
 enum Memory {
     Empty,
     Mapped(Mmap),
-    Copied(AlignedBuf),
+    Copied(PageBuf),
 }
 
 pub struct ReadView {
@@ -37,7 +37,7 @@ impl ReadView {
                 .map_err(|e| Error::io(format!("cannot map array {:?}", st.meta.name), &e))?;
             Memory::Mapped(map)
         } else {
-            let mut buf = AlignedBuf::zeroed(len as usize).map_err(|e| {
+            let mut buf = PageBuf::zeroed(len as usize).map_err(|e| {
                 Error::new(
                     e.kind,
                     format!(

@@ -1,4 +1,6 @@
-//! Cache-batch buffers: anonymous mappings that can be retired into tombstones. A caller may
+//! Buffers the library hands out (cache-batch arrays, copied views): anonymous mappings, so
+//! they start on a page boundary (copies from the page cache run at full speed) and so they
+//! can be retired into tombstones. A caller may
 //! still hold a view of a buffer the batch evicted (memory limit) or replaced (a save from
 //! another buffer). Retiring returns the pages to the system but keeps the address range
 //! reserved and inaccessible until the batch ends, so a stale read or write faults at once
@@ -23,6 +25,8 @@ pub struct PageBuf {
 
 // SAFETY: PageBuf owns its mapping exclusively, like Vec<u8>.
 unsafe impl Send for PageBuf {}
+// SAFETY: through &PageBuf only shared slices and const pointers are handed out, like &Vec<u8>.
+unsafe impl Sync for PageBuf {}
 
 impl PageBuf {
     pub fn zeroed(len: usize) -> Result<PageBuf> {
