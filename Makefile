@@ -9,7 +9,7 @@ export LIBDIR
 .PHONY: lib example test lint test-rust test-c test-interop clean
 
 lib:
-	$(CARGO) build --release --lib
+	$(CARGO) build --release
 
 example: lib
 	$(MAKE) -C examples run

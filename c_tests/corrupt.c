@@ -13,6 +13,7 @@
  */
 #include "check.h"
 
+#include <sys/wait.h>
 #include <limits.h>
 
 #define OFF_COUNT 16
@@ -203,6 +204,17 @@ static void expect_corrupt(const char *dir, const char *needle, const char *labe
         if (s != (npk_store *)0x1) {
             npk_close(s);
             s = (npk_store *)0x1;
+        }
+    }
+    /* The inspector flags the same damage, with or without --repair, and writes nothing. */
+    {
+        static const char *modes[2] = {"", " --repair"};
+        char cmd[4096];
+        for (i = 0; i < 2; i++) {
+            snprintf(cmd, sizeof cmd, "'%s' check '%s'%s >/dev/null 2>&1", NPK_BIN, dir, modes[i]);
+            int rc = system(cmd);
+            CHECK_MSG(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "npk check%s exited %d, expected 1",
+                      modes[i], WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
         }
     }
     check_unchanged(&before, dir);

@@ -1,0 +1,362 @@
+//! `npk`: inspect and check a NumPack store from the shell.
+//!
+//!   npk ls STORE                        arrays with dtype, shape and size
+//!   npk info STORE NAME                 everything the catalogue says about one array
+//!   npk dump STORE NAME [--rows A:B]    values, one logical row per line
+//!   npk check STORE [--repair]          validate everything; exit 1 on any problem
+//!
+//! Exit codes: 0 fine, 1 problems found (check) or the store is corrupt, 2 usage or I/O error.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use numpack::format::names::{bitmap_file_name, data_file_name};
+use numpack::layout::Dst;
+use numpack::store::commit::{COMMIT_FILE, STAGE_PREFIX};
+use numpack::{DType, Error, ErrorKind, OpenOptions, Store};
+
+const USAGE: &str = "usage: npk ls STORE | npk info STORE NAME | npk dump STORE NAME [--rows A:B] | npk check STORE [--repair]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match strs.as_slice() {
+        ["ls", store] => open_ro(store).map(|s| ls(&s)),
+        ["info", store, name] => open_ro(store).and_then(|s| info(&s, name)),
+        ["dump", store, name] => open_ro(store).and_then(|s| dump(&s, name, None)),
+        ["dump", store, name, "--rows", range] => {
+            open_ro(store).and_then(|s| dump(&s, name, Some(range)))
+        }
+        ["check", store] => return check(Path::new(store), false),
+        ["check", store, "--repair"] => return check(Path::new(store), true),
+        ["-h"] | ["--help"] | ["help"] => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("npk: {e}");
+            ExitCode::from(if e.kind == ErrorKind::Corrupt { 1 } else { 2 })
+        }
+    }
+}
+
+fn open_ro(path: &str) -> Result<Store, Error> {
+    Store::open(
+        path,
+        OpenOptions {
+            read_only: true,
+            ..Default::default()
+        },
+    )
+}
+
+fn ls(s: &Store) {
+    for name in s.list() {
+        if let Ok(i) = s.info(&name) {
+            println!(
+                "{name}\t{}\t{:?}\t{} bytes",
+                i.dtype.name(),
+                i.shape,
+                i.nbytes
+            );
+        }
+    }
+}
+
+fn info(s: &Store, name: &str) -> Result<(), Error> {
+    let i = s.info(name)?;
+    println!("name:          {name}");
+    println!(
+        "dtype:         {} (code {})",
+        i.dtype.name(),
+        i.dtype.code()
+    );
+    println!("shape:         {:?}", i.shape);
+    println!("bytes:         {}", i.nbytes);
+    println!("physical rows: {}", i.physical_rows);
+    if !i.shape.is_empty() {
+        println!("dropped rows:  {}", i.physical_rows - i.shape[0]);
+    }
+    println!("modified:      {} us since the epoch", i.modify_time_us);
+    println!(
+        "stored as:     {}",
+        if i.segmented {
+            "segments (numpack 0.7.0)"
+        } else {
+            "one data file"
+        }
+    );
+    Ok(())
+}
+
+/// Python-style `A:B` over `n` rows (either end may be empty or negative).
+fn parse_range(range: &str, n: u64) -> Result<(u64, u64), Error> {
+    let bad = || Error::invalid(format!("--rows wants A:B, got {range:?}"));
+    let (a, b) = range.split_once(':').ok_or_else(bad)?;
+    let end = |t: &str, default: u64| -> Result<u64, Error> {
+        if t.is_empty() {
+            return Ok(default);
+        }
+        let v: i64 = t.parse().map_err(|_| bad())?;
+        Ok(if v < 0 {
+            n.saturating_sub(v.unsigned_abs())
+        } else {
+            (v as u64).min(n)
+        })
+    };
+    let (lo, hi) = (end(a, 0)?, end(b, n)?);
+    Ok((lo, hi.max(lo)))
+}
+
+fn dump(s: &Store, name: &str, range: Option<&str>) -> Result<(), Error> {
+    let i = s.info(name)?;
+    let item = i.dtype.size();
+    if i.shape.is_empty() {
+        let mut buf = vec![0u8; item];
+        s.load(name, i.dtype, &mut Dst::contiguous(&mut buf, &[], item)?)?;
+        println!("{}", format_value(i.dtype, &buf));
+        return Ok(());
+    }
+    let rows = i.shape[0];
+    let (lo, hi) = match range {
+        Some(r) => parse_range(r, rows)?,
+        None => (0, rows),
+    };
+    let row_elems: u64 = i.shape[1..].iter().product();
+    let row_bytes = (row_elems as usize) * item;
+    let per_chunk = ((1u64 << 20) / (row_bytes as u64).max(1)).max(1);
+    let mut first = lo;
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    use std::io::Write;
+    while first < hi {
+        let n = per_chunk.min(hi - first);
+        let idx: Vec<i64> = (first..first + n).map(|r| r as i64).collect();
+        let mut shape = i.shape.clone();
+        shape[0] = n;
+        let mut buf = vec![0u8; n as usize * row_bytes];
+        s.get_rows(
+            name,
+            &idx,
+            i.dtype,
+            &mut Dst::contiguous(&mut buf, &shape, item)?,
+        )?;
+        for (k, row) in buf.chunks(row_bytes.max(1)).take(n as usize).enumerate() {
+            let vals: Vec<String> = row.chunks(item).map(|v| format_value(i.dtype, v)).collect();
+            let _ = writeln!(out, "{}: {}", first + k as u64, vals.join(" "));
+        }
+        first += n;
+    }
+    Ok(())
+}
+
+fn f16_to_f32(bits: u16) -> f32 {
+    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = (bits >> 10) & 0x1f;
+    let frac = (bits & 0x3ff) as f32;
+    sign * match exp {
+        0 => frac * 2f32.powi(-24),
+        31 if frac == 0.0 => f32::INFINITY,
+        31 => f32::NAN,
+        e => (1.0 + frac / 1024.0) * 2f32.powi(e as i32 - 15),
+    }
+}
+
+fn format_value(d: DType, b: &[u8]) -> String {
+    macro_rules! le {
+        ($t:ty) => {
+            <$t>::from_le_bytes(b.try_into().expect("item size"))
+        };
+    }
+    match d {
+        DType::Bool => (if b[0] != 0 { "true" } else { "false" }).into(),
+        DType::U8 => b[0].to_string(),
+        DType::U16 => le!(u16).to_string(),
+        DType::U32 => le!(u32).to_string(),
+        DType::U64 => le!(u64).to_string(),
+        DType::I8 => (b[0] as i8).to_string(),
+        DType::I16 => le!(i16).to_string(),
+        DType::I32 => le!(i32).to_string(),
+        DType::I64 => le!(i64).to_string(),
+        DType::F16 => f16_to_f32(le!(u16)).to_string(),
+        DType::F32 => le!(f32).to_string(),
+        DType::F64 => le!(f64).to_string(),
+        DType::Complex64 => {
+            let (re, im) = b.split_at(4);
+            let (re, im) = (
+                f32::from_le_bytes(re.try_into().unwrap()),
+                f32::from_le_bytes(im.try_into().unwrap()),
+            );
+            format!("{re}{im:+}j")
+        }
+        DType::Complex128 => {
+            let (re, im) = b.split_at(8);
+            let (re, im) = (
+                f64::from_le_bytes(re.try_into().unwrap()),
+                f64::from_le_bytes(im.try_into().unwrap()),
+            );
+            format!("{re}{im:+}j")
+        }
+    }
+}
+
+/// Leftovers of interrupted writes that a writer open would repair, and unreferenced files.
+struct Findings {
+    problems: Vec<String>,
+    repairable: Vec<String>,
+    notes: Vec<String>,
+}
+
+fn inspect(dir: &Path, s: &Store) -> Findings {
+    let mut f = Findings {
+        problems: Vec::new(),
+        repairable: Vec::new(),
+        notes: Vec::new(),
+    };
+    let names = s.list();
+    for name in &names {
+        if let Err(e) = read_all(s, name) {
+            f.problems.push(e.message);
+        }
+        let data = dir.join(data_file_name(name));
+        if let (Ok(meta), Ok(i)) = (std::fs::symlink_metadata(&data), s.info(name)) {
+            let want =
+                i.physical_rows * i.shape.iter().skip(1).product::<u64>() * i.dtype.size() as u64;
+            let want = if i.shape.is_empty() {
+                i.dtype.size() as u64
+            } else {
+                want
+            };
+            if !i.segmented && meta.len() > want {
+                f.repairable.push(format!(
+                    "{}: {} bytes past the end of array {name:?} (an interrupted append)",
+                    data.display(),
+                    meta.len() - want
+                ));
+            }
+        }
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return f;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file == COMMIT_FILE {
+            f.repairable.push(format!(
+                "{}: a decided commit not yet fully applied",
+                entry.path().display()
+            ));
+        } else if file.starts_with(STAGE_PREFIX) || file == ".npk.commit.tmp" {
+            f.repairable.push(format!(
+                "{}: left by an interrupted write",
+                entry.path().display()
+            ));
+        } else if (file.starts_with("data_") && file.ends_with(".npkd"))
+            || (file.starts_with("deleted_") && file.ends_with(".npkb"))
+        {
+            let known = names
+                .iter()
+                .any(|n| file == data_file_name(n) || file == bitmap_file_name(n));
+            if !known {
+                f.notes.push(format!(
+                    "{}: not referenced by the catalogue",
+                    entry.path().display()
+                ));
+            }
+        }
+    }
+    f
+}
+
+/// Reads every logical row, so unreadable or truncated data shows up.
+fn read_all(s: &Store, name: &str) -> Result<(), Error> {
+    let i = s.info(name)?;
+    let item = i.dtype.size();
+    if i.shape.is_empty() {
+        let mut buf = vec![0u8; item];
+        return s.load(name, i.dtype, &mut Dst::contiguous(&mut buf, &[], item)?);
+    }
+    let row_bytes = (i.shape[1..].iter().product::<u64>() as usize * item).max(1);
+    let per = ((8u64 << 20) / row_bytes as u64).max(1);
+    let mut first = 0;
+    while first < i.shape[0] {
+        let n = per.min(i.shape[0] - first);
+        let idx: Vec<i64> = (first..first + n).map(|r| r as i64).collect();
+        let mut shape = i.shape.clone();
+        shape[0] = n;
+        let mut buf = vec![0u8; n as usize * row_bytes];
+        s.get_rows(
+            name,
+            &idx,
+            i.dtype,
+            &mut Dst::contiguous(&mut buf, &shape, item)?,
+        )?;
+        first += n;
+    }
+    Ok(())
+}
+
+fn check(dir: &Path, repair: bool) -> ExitCode {
+    let store = match Store::open(
+        dir,
+        OpenOptions {
+            read_only: true,
+            ..Default::default()
+        },
+    ) {
+        Ok(s) => s,
+        Err(e) if e.kind == ErrorKind::Corrupt => {
+            println!("CORRUPT {e}");
+            println!(
+                "npk check: {} is corrupt; nothing was changed",
+                dir.display()
+            );
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("npk check: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut found = inspect(dir, &store);
+    drop(store);
+    if repair && found.problems.is_empty() && !found.repairable.is_empty() {
+        // A writer open completes decided commits, sweeps staging files and trims appends.
+        match Store::open(dir, OpenOptions::default()) {
+            Ok(writer) => {
+                for r in &found.repairable {
+                    println!("REPAIRED {r}");
+                }
+                found = inspect(dir, &writer);
+            }
+            Err(e) => {
+                eprintln!("npk check: cannot repair: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    for p in &found.problems {
+        println!("CORRUPT {p}");
+    }
+    for r in &found.repairable {
+        println!("REPAIRABLE {r} (run `npk check --repair`)");
+    }
+    for n in &found.notes {
+        println!("NOTE {n}");
+    }
+    let bad = found.problems.len() + found.repairable.len();
+    if bad == 0 {
+        println!("npk check: {} is healthy", dir.display());
+        ExitCode::SUCCESS
+    } else {
+        println!("npk check: {bad} problem(s) in {}", dir.display());
+        ExitCode::from(1)
+    }
+}

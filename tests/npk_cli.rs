@@ -1,0 +1,156 @@
+//! The `npk` inspector, run as a user would run it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use numpack::layout::Src;
+use numpack::{DType, OpenOptions, Store};
+
+fn tmp(name: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("npk-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+fn npk(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_npk"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// x: int32 (4, 2) = 10*r + c, with row 1 dropped; h: float16 scalar 1.5; z: complex64 [1+2j].
+fn sample(dir: &Path) {
+    let s = Store::open(
+        dir,
+        OpenOptions {
+            create: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let x: Vec<u8> = (0..4i32)
+        .flat_map(|r| (0..2).map(move |c| 10 * r + c))
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    s.save("x", DType::I32, &Src::contiguous(&x, &[4, 2], 4).unwrap())
+        .unwrap();
+    s.drop_rows("x", &[1]).unwrap();
+    s.save(
+        "h",
+        DType::F16,
+        &Src::contiguous(&0x3e00u16.to_le_bytes(), &[], 2).unwrap(),
+    )
+    .unwrap();
+    let z: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    s.save(
+        "z",
+        DType::Complex64,
+        &Src::contiguous(&z, &[1], 8).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn ls_info_and_dump_show_the_logical_arrays() {
+    let dir = tmp("show");
+    sample(&dir);
+    let d = dir.to_str().unwrap();
+    let (code, out, _) = npk(&["ls", d]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "h\tfloat16\t[]\t2 bytes\nx\tint32\t[3, 2]\t24 bytes\nz\tcomplex64\t[1]\t8 bytes\n"
+    );
+    let (code, out, _) = npk(&["info", d, "x"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("shape:         [3, 2]") && out.contains("dropped rows:  1"),
+        "{out}"
+    );
+    let (code, out, _) = npk(&["dump", d, "x"]);
+    assert_eq!((code, out.as_str()), (0, "0: 0 1\n1: 20 21\n2: 30 31\n"));
+    let (_, out, _) = npk(&["dump", d, "x", "--rows", "-2:"]);
+    assert_eq!(out, "1: 20 21\n2: 30 31\n");
+    assert_eq!(npk(&["dump", d, "h"]).1, "1.5\n");
+    assert_eq!(npk(&["dump", d, "z"]).1, "0: 1+2j\n");
+    let (code, _, err) = npk(&["dump", d, "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("\"nope\" not found"), "{err}");
+    assert_eq!(npk(&["dump", d, "x", "--rows", "a:b"]).0, 2);
+    assert_eq!(npk(&["frobnicate"]).0, 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn check_reports_leftovers_and_repairs_only_when_asked() {
+    let dir = tmp("check");
+    sample(&dir);
+    let d = dir.to_str().unwrap();
+    assert_eq!(npk(&["check", d]).0, 0);
+    // An interrupted append and a stray staging file.
+    let data = dir.join("data_x.npkd");
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes.extend_from_slice(&[7; 8]);
+    std::fs::write(&data, &bytes).unwrap();
+    std::fs::write(dir.join(".npk-stage-dead-1"), b"junk").unwrap();
+    let (code, out, _) = npk(&["check", d]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("8 bytes past the end of array \"x\"") && out.contains(".npk-stage-dead-1"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(&data).unwrap().len(),
+        40,
+        "check without --repair changes nothing"
+    );
+    let (code, out, _) = npk(&["check", d, "--repair"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("REPAIRED") && out.contains("healthy"), "{out}");
+    assert_eq!(std::fs::read(&data).unwrap().len(), 32);
+    assert!(!dir.join(".npk-stage-dead-1").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn repair_needs_the_writer_lock() {
+    let dir = tmp("locked");
+    sample(&dir);
+    std::fs::write(dir.join(".npk-stage-dead-1"), b"junk").unwrap();
+    let writer = Store::open(&dir, OpenOptions::default()).unwrap();
+    // Our writer open already swept it; plant another while the lock is held.
+    std::fs::write(dir.join(".npk-stage-dead-2"), b"junk").unwrap();
+    let (code, _, err) = npk(&["check", dir.to_str().unwrap(), "--repair"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("locked"), "{err}");
+    assert!(dir.join(".npk-stage-dead-2").exists());
+    drop(writer);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn check_flags_corruption_and_never_writes() {
+    let dir = tmp("corrupt");
+    sample(&dir);
+    let d = dir.to_str().unwrap();
+    std::fs::write(dir.join("data_z.npkd"), [0u8; 3]).unwrap();
+    for args in [vec!["check", d], vec!["check", d, "--repair"]] {
+        let (code, out, _) = npk(&args);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("CORRUPT") && out.contains("data_z.npkd"),
+            "{out}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(dir.join("data_z.npkd")).unwrap(),
+        vec![0u8; 3]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
