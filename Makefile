@@ -1,12 +1,16 @@
 # The two commands a newcomer runs (see README):
 #   make example   builds libnumpack.so / libnumpack.a and runs the C example end to end
 #   make test      runs every test: lint, Rust unit tests, header check, C/C++/Fortran tests, interop
+# and
+#   make install PREFIX=/opt/numpack   libnumpack.{so,a}, numpack.h(pp), numpack.pc, npk
 CARGO ?= cargo
 PYTHON ?= python3
 LIBDIR := $(CURDIR)/target/release
 export LIBDIR
+PREFIX ?= /usr/local
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
-.PHONY: lib example test lint test-rust test-c test-interop clean
+.PHONY: lib example install test lint test-rust test-c test-interop test-install clean
 
 lib:
 	$(CARGO) build --release
@@ -14,7 +18,18 @@ lib:
 example: lib
 	$(MAKE) -C examples run
 
-test: lint test-rust test-c test-interop
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 755 target/release/libnumpack.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 target/release/libnumpack.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/numpack.h $(DESTDIR)$(PREFIX)/include/
+	if [ -f include/numpack.hpp ]; then install -m 644 include/numpack.hpp $(DESTDIR)$(PREFIX)/include/; fi
+	install -m 755 target/release/npk $(DESTDIR)$(PREFIX)/bin/
+	for pc in numpack numpack-static; do \
+	  sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' pkgconfig/$$pc.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/$$pc.pc; done
+
+test: lint test-rust test-c test-interop test-install
 	@echo "make test: all suites passed"
 
 lint:
@@ -31,6 +46,9 @@ test-c: lib
 test-interop: lib
 	bash scripts/setup-python.sh
 	$(PYTHON) -m pytest -q tests/interop
+
+test-install: lib
+	bash tests/install/run.sh
 
 clean:
 	$(CARGO) clean
