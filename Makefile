@@ -45,7 +45,7 @@ test-c: lib
 
 test-interop: lib
 	bash scripts/setup-python.sh
-	$(PYTHON) -m pytest -q tests/interop
+	$(PYTHON) -m pytest -q tests/interop tests/julia_proxy
 
 test-install: lib
 	bash tests/install/run.sh

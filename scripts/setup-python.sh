@@ -6,8 +6,9 @@
 set -euo pipefail
 PY=${PYTHON:-python3}
 
-if ! "$PY" -c 'import numpack, numpy, pytest' >/dev/null 2>&1; then
-  "$PY" -m pip install --quiet --only-binary=:all: numpy 'numpack==0.5.0' pytest
+if ! "$PY" -c 'import numpack, numpy, pytest, tree_sitter_julia' >/dev/null 2>&1; then
+  # tree-sitter-julia: the Julia binding's syntax check (no Julia runtime can be installed here).
+  "$PY" -m pip install --quiet --only-binary=:all: numpy 'numpack==0.5.0' pytest tree-sitter tree-sitter-julia
   if [ ! -e /usr/lib/x86_64-linux-gnu/libopenblas.so.0 ]; then
     if [ "$(id -u)" = 0 ]; then
       apt-get update -qq >/dev/null

@@ -1,0 +1,710 @@
+# NumPack.jl: the Julia binding of libnumpack (include/numpack.h).
+#
+# Usage: `include("julia/NumPack.jl"); using .NumPack` with the shared library found through
+# ENV["LIBNUMPACK"] (a full path such as "/path/to/target/release/libnumpack.so") or, when that
+# is unset, through the system's library search path ("libnumpack"). ENV is read when this file
+# is evaluated; a package that precompiles this module captures the value at precompile time.
+#
+# Layout: a Julia `Array{T,N}` is column-major, NumPack files are C order (row-major). The
+# binding never transposes data itself: it hands libnumpack the array's shape `size(A)` and its
+# byte strides `strides(A) .* sizeof(T)`, and the library reads or writes any strided layout. So
+# `A[i, j]` in Julia is `arr[i-1, j-1]` in NumPy, with the same shape on both sides.
+#
+# Batch views (`load(b, name)` inside `batch`/`writable_batch`) and read-only views
+# (`withview`) point into memory owned by the library, which is C order. They are returned as
+# `PermutedDimsArray(unsafe_wrap(Array, ptr, reverse(shape)), (N, ..., 1))`: indexing is again
+# `A[i, j] == arr[i-1, j-1]`, and `parent(A)` is the raw row-major memory as a reversed-dims
+# Array (a 0-dimensional array is returned as that 0-dimensional Array itself). Such an array
+# is valid only while its view is (see the lifetimes in numpack.h).
+#
+# Errors: every non-zero npk_status becomes a `NumPackError(status, name, message)` with the
+# status code, its name (npk_status_str) and this thread's npk_last_error() message. A Julia
+# task only changes threads at a yield point, and no yield happens between a failing ccall and
+# the npk_last_error() call that follows it, so the message is the right one.
+#
+# Row indices (get_rows, replace_rows!, drop_rows!) are Julia's: 1-based, rows 1..size(A, 1).
+#
+# Not wrapped: nothing. Every function of numpack.h is called below.
+module NumPack
+
+export Store, Batch, NumPackError, ArrayInfo
+export save!, load, load!, get_rows, replace_rows!, drop!, drop_rows!, compact!, clone!,
+    info, list, refresh!, batch, writable_batch, withview, commit!, abort!
+
+const libnumpack = get(ENV, "LIBNUMPACK", "libnumpack")
+
+# ------------------------------------------------------------------------------------------
+# Constants (the header's #defines)
+# ------------------------------------------------------------------------------------------
+const NPK_MAX_DIMS = 32
+
+const NPK_OPEN_CREATE = UInt32(1)
+const NPK_OPEN_READ_ONLY = UInt32(2)
+const NPK_OPEN_DURABLE = UInt32(4)
+
+const NPK_VERSION_MAJOR = 0
+const NPK_VERSION_MINOR = 1
+const NPK_VERSION_PATCH = 0
+
+const NPK_OK = Int32(0)
+const NPK_INVALID_ARGUMENT = Int32(1)
+const NPK_NOT_FOUND = Int32(2)
+const NPK_ALREADY_EXISTS = Int32(3)
+const NPK_DTYPE_MISMATCH = Int32(4)
+const NPK_SHAPE_MISMATCH = Int32(5)
+const NPK_IO = Int32(6)
+const NPK_CORRUPT = Int32(7)
+const NPK_LOCKED = Int32(8)
+const NPK_READ_ONLY = Int32(9)
+const NPK_BUSY = Int32(10)
+const NPK_OUT_OF_MEMORY = Int32(11)
+const NPK_BUFFER_TOO_SMALL = Int32(12)
+const NPK_INTERNAL = Int32(13)
+
+const NPK_BOOL = Int32(0)
+const NPK_UINT8 = Int32(1)
+const NPK_UINT16 = Int32(2)
+const NPK_UINT32 = Int32(3)
+const NPK_UINT64 = Int32(4)
+const NPK_INT8 = Int32(5)
+const NPK_INT16 = Int32(6)
+const NPK_INT32 = Int32(7)
+const NPK_INT64 = Int32(8)
+const NPK_FLOAT16 = Int32(9)
+const NPK_FLOAT32 = Int32(10)
+const NPK_FLOAT64 = Int32(11)
+const NPK_COMPLEX64 = Int32(12)
+const NPK_COMPLEX128 = Int32(13)
+
+# ------------------------------------------------------------------------------------------
+# C structs, field for field (isbits, so Julia lays them out exactly as C does)
+# ------------------------------------------------------------------------------------------
+"""Mirror of C `npk_view` (560 bytes on 64-bit targets)."""
+struct NpkView
+    data::Ptr{Cvoid}
+    dtype::Int32
+    ndim::UInt32
+    shape::NTuple{32,UInt64}
+    strides::NTuple{32,Int64}
+    itemsize::UInt64
+    nbytes::UInt64
+    writable::Int32
+    owner::Ptr{Cvoid}
+end
+
+"""Mirror of C `npk_array_info` (296 bytes on 64-bit targets)."""
+struct NpkArrayInfo
+    dtype::Int32
+    ndim::UInt32
+    shape::NTuple{32,UInt64}
+    nbytes::UInt64
+    modify_time_us::UInt64
+    physical_rows::UInt64
+    segmented::Int32
+end
+
+# ------------------------------------------------------------------------------------------
+# Element types
+# ------------------------------------------------------------------------------------------
+"""The element types NumPack stores, in dtype-code order 0..13."""
+const ELTYPES = (Bool, UInt8, UInt16, UInt32, UInt64, Int8, Int16, Int32, Int64,
+    Float16, Float32, Float64, ComplexF32, ComplexF64)
+
+const NpkEltype = Union{Bool,UInt8,UInt16,UInt32,UInt64,Int8,Int16,Int32,Int64,
+    Float16,Float32,Float64,ComplexF32,ComplexF64}
+
+"""`dtype_code(T)`: NumPack's dtype code of element type `T`."""
+function dtype_code(::Type{T}) where {T}
+    i = findfirst(x -> x === T, ELTYPES)
+    i === nothing && throw(ArgumentError("NumPack cannot store elements of type $T"))
+    return Int32(i - 1)
+end
+
+"""`eltype_of(code)`: the Julia element type of a NumPack dtype code."""
+function eltype_of(code::Integer)
+    0 <= code < length(ELTYPES) || throw(ArgumentError("unknown NumPack dtype code $code"))
+    return ELTYPES[code+1]
+end
+
+# ------------------------------------------------------------------------------------------
+# Errors, versions, small queries
+# ------------------------------------------------------------------------------------------
+"""
+    NumPackError(status, name, message)
+
+A libnumpack call returned `status` (non-zero); `name` is its symbolic name ("NPK_NOT_FOUND")
+and `message` the library's npk_last_error() text.
+"""
+struct NumPackError <: Exception
+    status::Int32
+    name::String
+    message::String
+end
+
+Base.showerror(io::IO, e::NumPackError) =
+    print(io, "NumPackError: ", e.name, " (", e.status, "): ", e.message)
+
+"""This thread's last libnumpack error message ("" if none)."""
+function last_error()
+    p = ccall((:npk_last_error, libnumpack), Cstring, ())
+    return p == C_NULL ? "" : unsafe_string(p)
+end
+
+"""The symbolic name of a status code, e.g. "NPK_NOT_FOUND"."""
+function status_str(status::Integer)
+    p = ccall((:npk_status_str, libnumpack), Cstring, (Int32,), Int32(status))
+    return p == C_NULL ? "NPK_UNKNOWN" : unsafe_string(p)
+end
+
+"""The item size in bytes of a dtype code (0 for an unknown code)."""
+dtype_size(code::Integer) = Int(ccall((:npk_dtype_size, libnumpack), UInt64, (Int32,), Int32(code)))
+
+"""The loaded library's version, from npk_version()."""
+version() = VersionNumber(unsafe_string(ccall((:npk_version, libnumpack), Cstring, ())))
+
+"""MAJOR * 10000 + MINOR * 100 + PATCH of the loaded library (npk_version_number())."""
+version_number() = Int(ccall((:npk_version_number, libnumpack), UInt32, ()))
+
+"""The header version this binding was written against."""
+const BINDING_VERSION = VersionNumber(NPK_VERSION_MAJOR, NPK_VERSION_MINOR, NPK_VERSION_PATCH)
+
+# Must be called right after the failing ccall (no yield in between): see the file header.
+function _error(status::Int32)
+    msg = last_error()
+    return NumPackError(status, status_str(status), msg)
+end
+
+@inline function _check(status::Int32)
+    status == NPK_OK || throw(_error(status))
+    return nothing
+end
+
+# ------------------------------------------------------------------------------------------
+# Store
+# ------------------------------------------------------------------------------------------
+"""
+    Store(path; create=false, readonly=false, durable=false)
+    Store(f, path; kwargs...)   # do-block: closes the store when `f` returns or throws
+
+Opens the NumPack store in directory `path` (npk_open). `create` makes it if missing,
+`readonly` takes no lock (every write throws NPK_READ_ONLY), `durable` fsyncs each commit.
+Close it with `close(s)`; a finalizer closes a forgotten handle.
+"""
+mutable struct Store
+    handle::Ptr{Cvoid}
+    path::String
+
+    function Store(path::AbstractString; create::Bool=false, readonly::Bool=false,
+        durable::Bool=false)
+        flags = UInt32(0)
+        create && (flags |= NPK_OPEN_CREATE)
+        readonly && (flags |= NPK_OPEN_READ_ONLY)
+        durable && (flags |= NPK_OPEN_DURABLE)
+        out = Ref{Ptr{Cvoid}}(C_NULL)
+        st = ccall((:npk_open, libnumpack), Int32, (Cstring, UInt32, Ref{Ptr{Cvoid}}),
+            path, flags, out)
+        _check(st)
+        s = new(out[], String(path))
+        finalizer(_finalize_store, s)
+        return s
+    end
+end
+
+function Store(f::Function, path::AbstractString; kwargs...)
+    s = Store(path; kwargs...)
+    try
+        return f(s)
+    finally
+        close(s)
+    end
+end
+
+function _finalize_store(s::Store)
+    h = s.handle
+    s.handle = C_NULL
+    # A finalizer must not throw: the status is ignored here (close(s) reports it).
+    h == C_NULL || ccall((:npk_close, libnumpack), Int32, (Ptr{Cvoid},), h)
+    return nothing
+end
+
+"""`close(s)`: closes the store (npk_close). Closing twice is a no-op."""
+function Base.close(s::Store)
+    h = s.handle
+    h == C_NULL && return nothing
+    s.handle = C_NULL
+    st = ccall((:npk_close, libnumpack), Int32, (Ptr{Cvoid},), h)
+    _check(st)
+    return nothing
+end
+
+Base.isopen(s::Store) = s.handle != C_NULL
+
+Base.show(io::IO, s::Store) =
+    print(io, "NumPack.Store(", repr(s.path), isopen(s) ? "" : ", closed", ")")
+
+function _handle(s::Store)
+    s.handle == C_NULL && throw(ArgumentError("the NumPack store $(repr(s.path)) is closed"))
+    return s.handle
+end
+
+# --- strided arguments ---------------------------------------------------------------------
+# An array the library can read or write in place: Arrays, strided views (including negative
+# steps), reshapes, and PermutedDimsArrays of those (e.g. a batch view). Anything else is
+# copied into an Array first.
+function _strided(A::AbstractArray)
+    A isa StridedArray && return A
+    A isa PermutedDimsArray && parent(A) isa StridedArray && return A
+    return collect(A)
+end
+
+_shape(A::AbstractArray) = UInt64[d for d in size(A)]
+_byte_strides(A::AbstractArray{T}) where {T} = Int64[s * sizeof(T) for s in strides(A)]
+
+function _checked_eltype(::Type{T}) where {T}
+    T <: NpkEltype || throw(ArgumentError("NumPack cannot store elements of type $T"))
+    return dtype_code(T)
+end
+
+# Julia 1-based row numbers -> the library's 0-based logical indices.
+function _indices(rows)
+    idx = Int64[]
+    for r in rows
+        r isa Integer || throw(ArgumentError("row indices must be integers, got $(repr(r))"))
+        r >= 1 || throw(ArgumentError("row indices are 1-based, got $r"))
+        push!(idx, Int64(r) - 1)
+    end
+    return idx
+end
+
+# --- whole arrays --------------------------------------------------------------------------
+"""
+    save!(s::Store, name, A)
+
+Creates or replaces array `name` with `A` (npk_save). `A` is passed as it is in memory, with
+`size(A)` and byte strides, so NumPy reads `arr[i-1, j-1] == A[i, j]`.
+"""
+function save!(s::Store, name::AbstractString, A::AbstractArray{T,N}) where {T,N}
+    code = _checked_eltype(T)
+    B = _strided(A)
+    shape = _shape(B)
+    strides = _byte_strides(B)
+    st = GC.@preserve B ccall((:npk_save, libnumpack), Int32,
+        (Ptr{Cvoid}, Cstring, Int32, UInt32, Ptr{UInt64}, Ptr{Cvoid}, Ptr{Int64}),
+        _handle(s), name, code, UInt32(N), shape, Ptr{Cvoid}(pointer(B)), strides)
+    _check(st)
+    return s
+end
+
+"""
+    load!(s::Store, name, A)
+
+Reads array `name` into `A` (npk_load), whose element type and size must be the stored
+array's (NPK_DTYPE_MISMATCH / NPK_SHAPE_MISMATCH otherwise). `A` may be any strided array.
+"""
+function load!(s::Store, name::AbstractString, A::AbstractArray{T,N}) where {T,N}
+    code = _checked_eltype(T)
+    (A isa StridedArray || (A isa PermutedDimsArray && parent(A) isa StridedArray)) ||
+        throw(ArgumentError("load! needs a strided array, got $(typeof(A))"))
+    shape = _shape(A)
+    strides = _byte_strides(A)
+    st = GC.@preserve A ccall((:npk_load, libnumpack), Int32,
+        (Ptr{Cvoid}, Cstring, Int32, UInt32, Ptr{UInt64}, Ptr{Cvoid}, Ptr{Int64}),
+        _handle(s), name, code, UInt32(N), shape, Ptr{Cvoid}(pointer(A)), strides)
+    _check(st)
+    return A
+end
+
+"""
+    load(s::Store, name) -> Array{T,N}
+
+Reads array `name` into a new column-major Array with the stored shape: `A[i, j] ==
+arr[i-1, j-1]` for NumPy's `arr`.
+"""
+function load(s::Store, name::AbstractString)
+    raw = _raw_info(s, name)
+    T = eltype_of(raw.dtype)
+    dims = ntuple(i -> Int(raw.shape[i]), Int(raw.ndim))
+    return load!(s, name, Array{T}(undef, dims))
+end
+
+"""`append!(s, name, A)`: appends the rows of `A` (size `(rows, rest...)`) to array `name`."""
+function Base.append!(s::Store, name::AbstractString, A::AbstractArray{T,N}) where {T,N}
+    code = _checked_eltype(T)
+    B = _strided(A)
+    shape = _shape(B)
+    strides = _byte_strides(B)
+    st = GC.@preserve B ccall((:npk_append, libnumpack), Int32,
+        (Ptr{Cvoid}, Cstring, Int32, UInt32, Ptr{UInt64}, Ptr{Cvoid}, Ptr{Int64}),
+        _handle(s), name, code, UInt32(N), shape, Ptr{Cvoid}(pointer(B)), strides)
+    _check(st)
+    return s
+end
+
+"""
+    replace_rows!(s, name, rows, A)
+
+Overwrites rows `rows` (1-based) of array `name`, in place, with `A` of size
+`(length(rows), rest...)`.
+"""
+function replace_rows!(s::Store, name::AbstractString, rows, A::AbstractArray{T,N}) where {T,N}
+    code = _checked_eltype(T)
+    idx = _indices(rows)
+    B = _strided(A)
+    shape = _shape(B)
+    strides = _byte_strides(B)
+    st = GC.@preserve B ccall((:npk_replace_rows, libnumpack), Int32,
+        (Ptr{Cvoid}, Cstring, Ptr{Int64}, UInt64, Int32, UInt32, Ptr{UInt64}, Ptr{Cvoid},
+            Ptr{Int64}),
+        _handle(s), name, idx, UInt64(length(idx)), code, UInt32(N), shape,
+        Ptr{Cvoid}(pointer(B)), strides)
+    _check(st)
+    return s
+end
+
+"""
+    get_rows(s, name, rows) -> Array{T,N}
+
+Reads rows `rows` (1-based) of array `name` into a new Array of size `(length(rows), rest...)`.
+"""
+function get_rows(s::Store, name::AbstractString, rows)
+    raw = _raw_info(s, name)
+    raw.ndim >= 1 || throw(ArgumentError("array $(repr(name)) has no rows (it is 0-dimensional)"))
+    T = eltype_of(raw.dtype)
+    idx = _indices(rows)
+    dims = ntuple(i -> i == 1 ? length(idx) : Int(raw.shape[i]), Int(raw.ndim))
+    A = Array{T}(undef, dims)
+    shape = _shape(A)
+    strides = _byte_strides(A)
+    st = GC.@preserve A ccall((:npk_get_rows, libnumpack), Int32,
+        (Ptr{Cvoid}, Cstring, Ptr{Int64}, UInt64, Int32, UInt32, Ptr{UInt64}, Ptr{Cvoid},
+            Ptr{Int64}),
+        _handle(s), name, idx, UInt64(length(idx)), dtype_code(T), UInt32(ndims(A)), shape,
+        Ptr{Cvoid}(pointer(A)), strides)
+    _check(st)
+    return A
+end
+
+# --- catalogue -----------------------------------------------------------------------------
+"""`drop!(s, name)` / `drop!(s, names)`: removes arrays, all of them or (one missing) none."""
+drop!(s::Store, name::AbstractString) = drop!(s, [name])
+
+function drop!(s::Store, names::AbstractVector{<:AbstractString})
+    strs = String[String(n) for n in names]
+    st = GC.@preserve strs begin
+        # Cstring conversion refuses embedded NULs (ArgumentError), as ccall would.
+        ptrs = Cstring[Base.unsafe_convert(Cstring, n) for n in strs]
+        ccall((:npk_drop, libnumpack), Int32, (Ptr{Cvoid}, Ptr{Cstring}, UInt64),
+            _handle(s), ptrs, UInt64(length(ptrs)))
+    end
+    _check(st)
+    return s
+end
+
+"""`drop_rows!(s, name, rows)`: marks rows (1-based) deleted; `compact!` reclaims them."""
+function drop_rows!(s::Store, name::AbstractString, rows)
+    idx = _indices(rows)
+    st = ccall((:npk_drop_rows, libnumpack), Int32, (Ptr{Cvoid}, Cstring, Ptr{Int64}, UInt64),
+        _handle(s), name, idx, UInt64(length(idx)))
+    _check(st)
+    return s
+end
+
+"""`compact!(s, name)` rewrites one array without its deleted rows; `compact!(s)` every one."""
+function compact!(s::Store, name::Union{AbstractString,Nothing}=nothing)
+    h = _handle(s)
+    st = if name === nothing
+        ccall((:npk_compact, libnumpack), Int32, (Ptr{Cvoid}, Cstring), h, Cstring(C_NULL))
+    else
+        ccall((:npk_compact, libnumpack), Int32, (Ptr{Cvoid}, Cstring), h, name)
+    end
+    _check(st)
+    return s
+end
+
+"""`clone!(s, src, dst)`: copies array `src` to the new name `dst`."""
+function clone!(s::Store, src::AbstractString, dst::AbstractString)
+    st = ccall((:npk_clone, libnumpack), Int32, (Ptr{Cvoid}, Cstring, Cstring),
+        _handle(s), src, dst)
+    _check(st)
+    return s
+end
+
+"""`haskey(s, name)`: whether array `name` exists."""
+function Base.haskey(s::Store, name::AbstractString)
+    out = Ref{Int32}(0)
+    st = ccall((:npk_has, libnumpack), Int32, (Ptr{Cvoid}, Cstring, Ref{Int32}),
+        _handle(s), name, out)
+    _check(st)
+    return out[] != 0
+end
+
+"""`list(s)` / `keys(s)`: the array names, sorted."""
+function list(s::Store)
+    h = _handle(s)
+    needed = Ref{UInt64}(0)
+    count = Ref{UInt64}(0)
+    while true
+        st = ccall((:npk_list, libnumpack), Int32,
+            (Ptr{Cvoid}, Ptr{UInt8}, UInt64, Ref{UInt64}, Ref{UInt64}),
+            h, C_NULL, UInt64(0), needed, count)
+        _check(st)
+        needed[] == 0 && return String[]
+        buf = Vector{UInt8}(undef, Int(needed[]))
+        st = ccall((:npk_list, libnumpack), Int32,
+            (Ptr{Cvoid}, Ptr{UInt8}, UInt64, Ref{UInt64}, Ref{UInt64}),
+            h, buf, UInt64(length(buf)), needed, count)
+        st == NPK_BUFFER_TOO_SMALL && continue  # the catalogue grew in between: ask again
+        _check(st)
+        names = String[]
+        start = 1
+        for i in 1:Int(needed[])
+            if buf[i] == 0x00
+                push!(names, String(buf[start:i-1]))
+                start = i + 1
+            end
+        end
+        length(names) == count[] ||
+            error("npk_list reported $(count[]) names but wrote $(length(names))")
+        return names
+    end
+end
+
+Base.keys(s::Store) = list(s)
+
+"""What `info` reports, in NumPy's shape order (which is also the Julia array's size)."""
+struct ArrayInfo
+    eltype::DataType
+    dtype::Int32
+    shape::Tuple{Vararg{Int}}
+    nbytes::Int
+    modify_time_us::UInt64
+    physical_rows::Int
+    segmented::Bool
+end
+
+function _raw_info(s::Store, name::AbstractString)
+    out = Ref{NpkArrayInfo}()
+    st = ccall((:npk_info, libnumpack), Int32, (Ptr{Cvoid}, Cstring, Ref{NpkArrayInfo}),
+        _handle(s), name, out)
+    _check(st)
+    return out[]
+end
+
+"""`info(s, name)`: element type, shape, size, modify time and physical rows of an array."""
+function info(s::Store, name::AbstractString)
+    r = _raw_info(s, name)
+    return ArrayInfo(eltype_of(r.dtype), r.dtype, ntuple(i -> Int(r.shape[i]), Int(r.ndim)),
+        Int(r.nbytes), r.modify_time_us, Int(r.physical_rows), r.segmented != 0)
+end
+
+"""`refresh!(s)`: makes a read-only handle see commits made since it opened."""
+function refresh!(s::Store)
+    st = ccall((:npk_refresh, libnumpack), Int32, (Ptr{Cvoid},), _handle(s))
+    _check(st)
+    return s
+end
+
+Base.getindex(s::Store, name::AbstractString) = load(s, name)
+Base.setindex!(s::Store, A::AbstractArray, name::AbstractString) = save!(s, name, A)
+
+# --- views ---------------------------------------------------------------------------------
+# Wraps a view's C-order memory: a reversed-dims Array over it, permuted back to NumPy's
+# dimension order. Zero-element arrays (data == NULL) get a fresh empty Array.
+function _wrap_view(v::NpkView)
+    T = eltype_of(v.dtype)
+    v.itemsize == sizeof(T) ||
+        error("libnumpack reported item size $(v.itemsize) for $T (expected $(sizeof(T)))")
+    N = Int(v.ndim)
+    cdims = ntuple(i -> Int(v.shape[i]), N)
+    expected = sizeof(T)
+    for d in N:-1:1  # the strides must be C order (the header promises it)
+        cdims[d] > 1 && v.strides[d] != expected &&
+            error("libnumpack returned a view that is not C-contiguous: strides " *
+                  "$(v.strides[1:N]) for shape $cdims")
+        expected *= cdims[d]
+    end
+    rdims = reverse(cdims)
+    P = v.data == C_NULL ? Array{T}(undef, rdims) :
+        unsafe_wrap(Array, Ptr{T}(v.data), rdims; own=false)
+    N == 0 && return P  # a 0-dimensional Array: nothing to permute
+    return PermutedDimsArray(P, ntuple(i -> N + 1 - i, N))
+end
+
+"""
+    withview(f, s::Store, name)
+
+Calls `f(A)` with a read-only, zero-copy view of array `name` (npk_view_open), released when
+`f` returns (npk_view_release). `A` is a PermutedDimsArray over the mapping (see the file
+header); do not write to it and do not keep it after `f` returns (copy it: `collect(A)`).
+"""
+function withview(f::Function, s::Store, name::AbstractString)
+    v = Ref{NpkView}()
+    st = ccall((:npk_view_open, libnumpack), Int32, (Ptr{Cvoid}, Cstring, Ref{NpkView}),
+        _handle(s), name, v)
+    _check(st)
+    try
+        return f(_wrap_view(v[]))
+    finally
+        ccall((:npk_view_release, libnumpack), Int32, (Ref{NpkView},), v)
+    end
+end
+
+# ------------------------------------------------------------------------------------------
+# Batches
+# ------------------------------------------------------------------------------------------
+"""
+An open batch (npk_batch). Prefer the do-block forms `batch(f, s)` and `writable_batch(f, s)`,
+which end the batch when `f` returns and abort it when `f` throws.
+"""
+mutable struct Batch
+    handle::Ptr{Cvoid}
+    store::Store     # keeps the Store (and so its handle) alive while the batch is open
+    writable::Bool
+
+    function Batch(handle::Ptr{Cvoid}, store::Store, writable::Bool)
+        b = new(handle, store, writable)
+        finalizer(_finalize_batch, b)
+        return b
+    end
+end
+
+function _finalize_batch(b::Batch)
+    h = b.handle
+    b.handle = C_NULL
+    h == C_NULL || ccall((:npk_batch_abort, libnumpack), Int32, (Ptr{Cvoid},), h)
+    return nothing
+end
+
+function _handle(b::Batch)
+    b.handle == C_NULL && throw(ArgumentError("the NumPack batch has already ended"))
+    return b.handle
+end
+
+Base.isopen(b::Batch) = b.handle != C_NULL
+
+"""`batch_begin(s; memory_limit_mb=0)`: begins a cache batch (NumPack's batch_mode)."""
+function batch_begin(s::Store; memory_limit_mb::Integer=0)
+    out = Ref{Ptr{Cvoid}}(C_NULL)
+    st = ccall((:npk_batch_begin, libnumpack), Int32, (Ptr{Cvoid}, UInt64, Ref{Ptr{Cvoid}}),
+        _handle(s), UInt64(memory_limit_mb), out)
+    _check(st)
+    return Batch(out[], s, false)
+end
+
+"""`writable_batch_begin(s)`: begins a writable mmap batch (writable_batch_mode)."""
+function writable_batch_begin(s::Store)
+    out = Ref{Ptr{Cvoid}}(C_NULL)
+    st = ccall((:npk_writable_batch_begin, libnumpack), Int32, (Ptr{Cvoid}, Ref{Ptr{Cvoid}}),
+        _handle(s), out)
+    _check(st)
+    return Batch(out[], s, true)
+end
+
+"""
+    commit!(b::Batch)
+
+Ends the batch (npk_batch_end). On failure nothing new is committed and the batch stays open
+(retry `commit!` or `abort!`), except when the message says "the commit is recorded": the
+arrays ARE committed, the handle is freed here, and the error is still thrown.
+"""
+function commit!(b::Batch)
+    h = _handle(b)
+    st = ccall((:npk_batch_end, libnumpack), Int32, (Ptr{Cvoid},), h)
+    if st == NPK_OK
+        b.handle = C_NULL
+        return nothing
+    end
+    err = _error(st)
+    if occursin("the commit is recorded", err.message)
+        # The batch is over; ending it again returns NPK_OK and frees the handle.
+        ccall((:npk_batch_end, libnumpack), Int32, (Ptr{Cvoid},), h) == NPK_OK &&
+            (b.handle = C_NULL)
+    end
+    throw(err)
+end
+
+"""`abort!(b)`: discards the batch (npk_batch_abort). Aborting an ended batch is a no-op."""
+function abort!(b::Batch)
+    h = b.handle
+    h == C_NULL && return nothing
+    b.handle = C_NULL
+    st = ccall((:npk_batch_abort, libnumpack), Int32, (Ptr{Cvoid},), h)
+    _check(st)
+    return nothing
+end
+
+# Ends the batch when `f` returns, aborts it when `f` (or the end itself) throws: a failed end
+# leaves the batch open with nothing committed, and the abort frees it. An abort error never
+# hides the exception that caused it.
+function _run_batch(f, b::Batch)
+    ok = false
+    try
+        result = f(b)
+        commit!(b)
+        ok = true
+        return result
+    finally
+        if !ok
+            try
+                abort!(b)
+            catch
+            end
+        end
+    end
+end
+
+"""
+    batch(f, s; memory_limit_mb=0)
+
+Runs `f(b)` in a cache batch (NumPack's batch_mode): `load(b, name)` reads an array once and
+returns a writable view of its cached copy; `save!(b, name, A)` marks it to be written. Every
+saved array is committed together when `f` returns; if `f` throws, the batch is aborted and the
+store is left exactly as it was. Returns `f`'s result.
+"""
+batch(f::Function, s::Store; memory_limit_mb::Integer=0) =
+    _run_batch(f, batch_begin(s; memory_limit_mb=memory_limit_mb))
+
+"""
+    writable_batch(f, s)
+
+Runs `f(b)` in a writable batch (writable_batch_mode): `load(b, name)` returns a view of the
+data file mapped shared and writable, so writes to it go to the file in place (not atomically;
+an abort does not undo them). Shapes and dtypes cannot change.
+"""
+writable_batch(f::Function, s::Store) = _run_batch(f, writable_batch_begin(s))
+
+"""
+    load(b::Batch, name) -> PermutedDimsArray
+
+The array's memory inside the batch (npk_batch_load), without a copy: `A[i, j] == arr[i-1, j-1]`
+and `parent(A)` is the row-major memory as an Array with reversed dims. Valid until the batch
+ends or aborts, or (cache batch) until `name` is saved from another buffer or evicted.
+"""
+function load(b::Batch, name::AbstractString)
+    v = Ref{NpkView}()
+    st = ccall((:npk_batch_load, libnumpack), Int32, (Ptr{Cvoid}, Cstring, Ref{NpkView}),
+        _handle(b), name, v)
+    _check(st)
+    return _wrap_view(v[])
+end
+
+"""
+    save!(b::Batch, name, A)
+
+Saves `A` in the batch (npk_batch_save). Passing the array `load(b, name)` returned marks it
+changed without a copy; any other array is copied (cache batch: its shape and element type
+may differ; writable batch: they must not).
+"""
+function save!(b::Batch, name::AbstractString, A::AbstractArray{T,N}) where {T,N}
+    code = _checked_eltype(T)
+    B = _strided(A)
+    shape = _shape(B)
+    strides = _byte_strides(B)
+    st = GC.@preserve B ccall((:npk_batch_save, libnumpack), Int32,
+        (Ptr{Cvoid}, Cstring, Int32, UInt32, Ptr{UInt64}, Ptr{Cvoid}, Ptr{Int64}),
+        _handle(b), name, code, UInt32(N), shape, Ptr{Cvoid}(pointer(B)), strides)
+    _check(st)
+    return b
+end
+
+end # module NumPack

@@ -1,0 +1,552 @@
+"""A ctypes stand-in for julia/NumPack.jl, since no Julia runtime can run in CI.
+
+The ctypes signatures are NOT written by hand: they are built from the ccalls parsed out of
+julia/NumPack.jl (jlparse.parse_julia_module), with the same type mapping the signature test
+checks against include/numpack.h. So each library call made here passes exactly the argument
+types the Julia ccall declares (Ptr{Cvoid} handles, Cstring names, UInt64 shapes, Int64 byte
+strides, Ref{NpkView} built from the Julia struct's own field list, ...).
+
+Above that, the classes and functions below mirror the Julia high-level API function by function
+(Julia name in each docstring) and do what the Julia code does:
+  * a Julia `Array{T,N}` is modelled by a Fortran-ordered numpy array of the same shape: Julia
+    `A[i, j]` is numpy `a[i-1, j-1]`; its `strides(A) .* sizeof(T)` are computed the Julia way
+    (column-major) and passed as the byte strides;
+  * `load` allocates a column-major array of the stored shape and passes its strides;
+  * batch and read-only views are wrapped as Julia does: an Array over the view's memory with
+    REVERSED dims (a Fortran-ordered numpy array), then PermutedDimsArray(P, (N..1)), which is
+    `P.transpose()` in numpy;
+  * row indices are 1-based and converted to 0-based;
+  * every non-zero status raises NumPackError(status, npk_status_str(status), npk_last_error()).
+
+The library is $LIBDIR/libnumpack.so ($LIBDIR may also name the .so itself), by default
+<repo>/target/release/libnumpack.so.
+"""
+
+import ctypes
+import os
+from pathlib import Path
+
+import numpy as np
+
+import jlparse
+
+REPO = jlparse.REPO
+
+
+def library_path():
+    env = os.environ.get("LIBDIR")
+    if not env:
+        return REPO / "target" / "release" / "libnumpack.so"
+    p = Path(env)
+    return p if p.suffix == ".so" or p.is_file() else p / "libnumpack.so"
+
+
+# ------------------------------------------------------------------------------------------
+# ctypes types from Julia types
+# ------------------------------------------------------------------------------------------
+_SCALARS = {
+    "i32": ctypes.c_int32,
+    "u32": ctypes.c_uint32,
+    "i64": ctypes.c_int64,
+    "u64": ctypes.c_uint64,
+    "char": ctypes.c_char,
+}
+
+
+class TypeMapper:
+    """Julia type -> ctypes type, with the Julia structs turned into ctypes Structures."""
+
+    def __init__(self, module):
+        self.module = module
+        self.structs = {}
+        for jname, (_mutable, fields) in module.structs.items():
+            if jname.startswith("Npk"):
+                self.structs[jname] = self._structure(jname, fields)
+
+    def _structure(self, jname, fields):
+        cfields = [(fname, self.field_type(t)) for fname, t in fields]
+        return type(jname, (ctypes.Structure,), {"_fields_": cfields})
+
+    def field_type(self, t):
+        canon = jlparse.canon_julia(t, self.module.consts)
+        return self._from_canon(canon, str(t))
+
+    def _from_canon(self, canon, what):
+        if canon is None:
+            raise TypeError(f"no ctypes equivalent for Julia type {what}")
+        if canon in _SCALARS:
+            return _SCALARS[canon]
+        if canon == "void":
+            return None
+        if canon == "P(void)":
+            return ctypes.c_void_p
+        if canon == "P(cchar)":  # Cstring
+            return ctypes.c_char_p
+        if canon.startswith("A"):
+            n, inner = canon[1:].split("(", 1)
+            return self._from_canon(inner[:-1], what) * int(n)
+        if canon.startswith("struct:"):
+            for jname, st in self.structs.items():
+                if "struct:" + jlparse.julia_struct_to_c(jname) == canon:
+                    return st
+            raise TypeError(f"no Julia struct for {canon}")
+        if canon.startswith("P("):
+            return ctypes.POINTER(self._from_canon(canon[2:-1], what))
+        raise TypeError(f"no ctypes equivalent for {what} ({canon})")
+
+    def ccall_type(self, t):
+        return self._from_canon(jlparse.canon_julia(t, self.module.consts), str(t))
+
+
+class RecordingLib:
+    """libnumpack with argtypes/restype from the Julia ccalls; records which functions ran."""
+
+    def __init__(self, module, path=None):
+        self.module = module
+        self.types = TypeMapper(module)
+        self.path = Path(path or library_path())
+        self.cdll = ctypes.CDLL(str(self.path))
+        self.called = set()
+        self.fns = {}
+        for func, (ret, argtypes) in module.signatures().items():
+            fn = getattr(self.cdll, func)
+            fn.restype = self.types.ccall_type(ret)
+            fn.argtypes = [self.types.ccall_type(a) for a in argtypes]
+            self.fns[func] = fn
+
+    def __getattr__(self, func):
+        if not func.startswith("npk_"):
+            raise AttributeError(func)
+        fn = self.fns.get(func)
+        if fn is None:
+            raise AttributeError(f"{func} is not ccall-ed by julia/NumPack.jl")
+
+        def call(*args):
+            self.called.add(func)
+            return fn(*args)
+
+        return call
+
+    def struct(self, jname):
+        return self.types.structs[jname]
+
+
+# ------------------------------------------------------------------------------------------
+# The Julia high-level API, mirrored
+# ------------------------------------------------------------------------------------------
+# ELTYPES in Julia (Bool, UInt8, ..., ComplexF64), as numpy dtypes, in dtype-code order.
+ELTYPES = [np.dtype(t) for t in (np.bool_, np.uint8, np.uint16, np.uint32, np.uint64, np.int8,
+                                 np.int16, np.int32, np.int64, np.float16, np.float32,
+                                 np.float64, np.complex64, np.complex128)]
+JULIA_NAMES = ["Bool", "UInt8", "UInt16", "UInt32", "UInt64", "Int8", "Int16", "Int32", "Int64",
+               "Float16", "Float32", "Float64", "ComplexF32", "ComplexF64"]
+
+
+class NumPackError(Exception):
+    """Julia `NumPackError(status, name, message)`."""
+
+    def __init__(self, status, name, message):
+        self.status, self.name, self.message = status, name, message
+        super().__init__(f"NumPackError: {name} ({status}): {message}")
+
+
+class API:
+    """The module-level functions of NumPack.jl over one RecordingLib."""
+
+    def __init__(self, lib):
+        self.lib = lib
+        self.NpkView = lib.struct("NpkView")
+        self.NpkArrayInfo = lib.struct("NpkArrayInfo")
+
+    # --- errors and small queries --------------------------------------------------------
+    def last_error(self):
+        """`last_error()`"""
+        p = self.lib.npk_last_error()
+        return "" if p is None else p.decode()
+
+    def status_str(self, status):
+        """`status_str(status)`"""
+        p = self.lib.npk_status_str(status)
+        return "NPK_UNKNOWN" if p is None else p.decode()
+
+    def dtype_size(self, code):
+        """`dtype_size(code)`"""
+        return int(self.lib.npk_dtype_size(code))
+
+    def version(self):
+        """`version()`"""
+        return self.lib.npk_version().decode()
+
+    def version_number(self):
+        """`version_number()`"""
+        return int(self.lib.npk_version_number())
+
+    def _error(self, status):
+        msg = self.last_error()
+        return NumPackError(status, self.status_str(status), msg)
+
+    def check(self, status):
+        """`_check(status)`"""
+        if status != 0:
+            raise self._error(status)
+
+    # --- Store ---------------------------------------------------------------------------
+    def Store(self, path, create=False, readonly=False, durable=False):
+        """`Store(path; create, readonly, durable)`"""
+        return Store(self, path, create, readonly, durable)
+
+    def batch(self, f, s, memory_limit_mb=0):
+        """`batch(f, s; memory_limit_mb=0)`"""
+        return _run_batch(f, s.batch_begin(memory_limit_mb))
+
+    def writable_batch(self, f, s):
+        """`writable_batch(f, s)`"""
+        return _run_batch(f, s.writable_batch_begin())
+
+
+def dtype_code(dt):
+    """`dtype_code(T)`"""
+    dt = np.dtype(dt)
+    if dt not in ELTYPES:
+        raise TypeError(f"ArgumentError: NumPack cannot store elements of type {dt}")
+    return ELTYPES.index(dt)
+
+
+def eltype_of(code):
+    """`eltype_of(code)`"""
+    if not 0 <= code < len(ELTYPES):
+        raise ValueError(f"ArgumentError: unknown NumPack dtype code {code}")
+    return ELTYPES[code]
+
+
+def julia_array(x, dtype=None):
+    """A Julia `Array` (column-major) holding numpy-indexed values x: `A[i,j] == x[i-1,j-1]`."""
+    a = np.asarray(x, dtype=dtype)
+    return a.copy() if a.ndim == 0 else np.asfortranarray(a)  # asfortranarray makes 0-d 1-d
+
+
+def julia_strides(shape):
+    """`strides(A)` of a Julia Array of this size: (1, d1, d1*d2, ...)."""
+    out, acc = [], 1
+    for d in shape:
+        out.append(acc)
+        acc *= d
+    return tuple(out)
+
+
+def _layout(lib, a):
+    """(shape::Vector{UInt64}, strides::Vector{Int64}, pointer) as `save!` computes them.
+
+    A Julia Array (F-contiguous numpy array) gets its strides the Julia way and we check that
+    they are what numpy has; another strided array (a PermutedDimsArray of a view, a strided
+    SubArray) is passed with its own strides, as `strides(A) .* sizeof(T)` would be."""
+    shape = tuple(a.shape)
+    if a.flags.f_contiguous:
+        strides = tuple(s * a.itemsize for s in julia_strides(shape))
+        if a.size > 1:
+            assert all(x == y for x, y, d in zip(strides, a.strides, shape) if d > 1), (
+                strides, a.strides)
+    else:
+        strides = tuple(a.strides)
+    n = len(shape)
+    cshape = (ctypes.c_uint64 * n)(*shape)
+    cstrides = (ctypes.c_int64 * n)(*strides)
+    return cshape, cstrides, ctypes.c_void_p(a.ctypes.data)
+
+
+def _indices(rows):
+    """`_indices(rows)`: Julia's 1-based rows -> Vector{Int64} of 0-based indices."""
+    idx = []
+    for r in rows:
+        if not isinstance(r, (int, np.integer)):
+            raise TypeError(f"ArgumentError: row indices must be integers, got {r!r}")
+        if r < 1:
+            raise ValueError(f"ArgumentError: row indices are 1-based, got {r}")
+        idx.append(int(r) - 1)
+    return (ctypes.c_int64 * len(idx))(*idx), len(idx)
+
+
+class Store:
+    """`mutable struct Store` and the functions taking a Store."""
+
+    def __init__(self, api, path, create, readonly, durable):
+        self.api, self.lib = api, api.lib
+        flags = 0
+        if create:
+            flags |= 1
+        if readonly:
+            flags |= 2
+        if durable:
+            flags |= 4
+        out = ctypes.c_void_p(None)
+        st = self.lib.npk_open(str(path).encode(), flags, ctypes.byref(out))
+        api.check(st)
+        self.handle = out.value
+        self.path = str(path)
+
+    def _handle(self):
+        if not self.handle:
+            raise ValueError(f"ArgumentError: the NumPack store {self.path!r} is closed")
+        return self.handle
+
+    def close(self):
+        """`close(s)`"""
+        h = self.handle
+        if not h:
+            return
+        self.handle = None
+        self.api.check(self.lib.npk_close(h))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- whole arrays ----------------------------------------------------------------------
+    def save_b(self, name, a):
+        """`save!(s, name, A)`"""
+        code = dtype_code(a.dtype)
+        shape, strides, ptr = _layout(self.lib, a)
+        st = self.lib.npk_save(self._handle(), name.encode(), code, a.ndim, shape, ptr, strides)
+        self.api.check(st)
+        return self
+
+    def load_b(self, name, a):
+        """`load!(s, name, A)`"""
+        code = dtype_code(a.dtype)
+        shape, strides, ptr = _layout(self.lib, a)
+        st = self.lib.npk_load(self._handle(), name.encode(), code, a.ndim, shape, ptr, strides)
+        self.api.check(st)
+        return a
+
+    def load(self, name):
+        """`load(s, name)`: a new column-major Array of the stored shape."""
+        raw = self._raw_info(name)
+        dt = eltype_of(raw.dtype)
+        dims = tuple(int(raw.shape[i]) for i in range(raw.ndim))
+        return self.load_b(name, np.empty(dims, dtype=dt, order="F"))
+
+    def append_b(self, name, a):
+        """`append!(s, name, A)`"""
+        code = dtype_code(a.dtype)
+        shape, strides, ptr = _layout(self.lib, a)
+        st = self.lib.npk_append(self._handle(), name.encode(), code, a.ndim, shape, ptr,
+                                 strides)
+        self.api.check(st)
+        return self
+
+    def replace_rows_b(self, name, rows, a):
+        """`replace_rows!(s, name, rows, A)`"""
+        code = dtype_code(a.dtype)
+        idx, count = _indices(rows)
+        shape, strides, ptr = _layout(self.lib, a)
+        st = self.lib.npk_replace_rows(self._handle(), name.encode(), idx, count, code, a.ndim,
+                                       shape, ptr, strides)
+        self.api.check(st)
+        return self
+
+    def get_rows(self, name, rows):
+        """`get_rows(s, name, rows)`"""
+        raw = self._raw_info(name)
+        if raw.ndim < 1:
+            raise ValueError(f"ArgumentError: array {name!r} has no rows")
+        dt = eltype_of(raw.dtype)
+        idx, count = _indices(rows)
+        dims = (count,) + tuple(int(raw.shape[i]) for i in range(1, raw.ndim))
+        a = np.empty(dims, dtype=dt, order="F")
+        shape, strides, ptr = _layout(self.lib, a)
+        st = self.lib.npk_get_rows(self._handle(), name.encode(), idx, count, dtype_code(dt),
+                                   a.ndim, shape, ptr, strides)
+        self.api.check(st)
+        return a
+
+    # --- catalogue -------------------------------------------------------------------------
+    def drop_b(self, names):
+        """`drop!(s, name)` / `drop!(s, names)`"""
+        if isinstance(names, str):
+            names = [names]
+        strs = [n.encode() for n in names]
+        if any(b"\0" in n for n in strs):
+            raise ValueError("ArgumentError: embedded NULs are not allowed in C strings")
+        ptrs = (ctypes.c_char_p * len(strs))(*strs)
+        self.api.check(self.lib.npk_drop(self._handle(), ptrs, len(strs)))
+        return self
+
+    def drop_rows_b(self, name, rows):
+        """`drop_rows!(s, name, rows)`"""
+        idx, count = _indices(rows)
+        self.api.check(self.lib.npk_drop_rows(self._handle(), name.encode(), idx, count))
+        return self
+
+    def compact_b(self, name=None):
+        """`compact!(s[, name])`: `nothing` passes Cstring(C_NULL)."""
+        arg = None if name is None else name.encode()
+        self.api.check(self.lib.npk_compact(self._handle(), arg))
+        return self
+
+    def clone_b(self, src, dst):
+        """`clone!(s, src, dst)`"""
+        self.api.check(self.lib.npk_clone(self._handle(), src.encode(), dst.encode()))
+        return self
+
+    def haskey(self, name):
+        """`haskey(s, name)`"""
+        out = ctypes.c_int32(0)
+        self.api.check(self.lib.npk_has(self._handle(), name.encode(), ctypes.byref(out)))
+        return out.value != 0
+
+    def list(self):
+        """`list(s)` / `keys(s)`"""
+        h = self._handle()
+        needed, count = ctypes.c_uint64(0), ctypes.c_uint64(0)
+        while True:
+            st = self.lib.npk_list(h, None, 0, ctypes.byref(needed), ctypes.byref(count))
+            self.api.check(st)
+            if needed.value == 0:
+                return []
+            buf = ctypes.create_string_buffer(needed.value)
+            st = self.lib.npk_list(h, buf, len(buf), ctypes.byref(needed), ctypes.byref(count))
+            if st == 12:  # NPK_BUFFER_TOO_SMALL
+                continue
+            self.api.check(st)
+            names = [n.decode() for n in buf.raw[: needed.value].split(b"\0")[:-1]]
+            assert len(names) == count.value, (names, count.value)
+            return names
+
+    keys = list
+
+    def _raw_info(self, name):
+        """`_raw_info(s, name)`"""
+        out = self.api.NpkArrayInfo()
+        st = self.lib.npk_info(self._handle(), name.encode(), ctypes.byref(out))
+        self.api.check(st)
+        return out
+
+    def info(self, name):
+        """`info(s, name)` -> ArrayInfo as a dict."""
+        r = self._raw_info(name)
+        return dict(eltype=eltype_of(r.dtype), dtype=r.dtype,
+                    shape=tuple(int(r.shape[i]) for i in range(r.ndim)), nbytes=int(r.nbytes),
+                    modify_time_us=int(r.modify_time_us), physical_rows=int(r.physical_rows),
+                    segmented=r.segmented != 0)
+
+    def refresh_b(self):
+        """`refresh!(s)`"""
+        self.api.check(self.lib.npk_refresh(self._handle()))
+        return self
+
+    def withview(self, name, f):
+        """`withview(f, s, name)`"""
+        v = self.api.NpkView()
+        st = self.lib.npk_view_open(self._handle(), name.encode(), ctypes.byref(v))
+        self.api.check(st)
+        try:
+            return f(wrap_view(v))
+        finally:
+            self.lib.npk_view_release(ctypes.byref(v))
+
+    # --- batches -----------------------------------------------------------------------
+    def batch_begin(self, memory_limit_mb=0):
+        """`batch_begin(s; memory_limit_mb=0)`"""
+        out = ctypes.c_void_p(None)
+        st = self.lib.npk_batch_begin(self._handle(), memory_limit_mb, ctypes.byref(out))
+        self.api.check(st)
+        return Batch(self, out.value, False)
+
+    def writable_batch_begin(self):
+        """`writable_batch_begin(s)`"""
+        out = ctypes.c_void_p(None)
+        st = self.lib.npk_writable_batch_begin(self._handle(), ctypes.byref(out))
+        self.api.check(st)
+        return Batch(self, out.value, True)
+
+
+def wrap_view(v):
+    """`_wrap_view(v)`: PermutedDimsArray(unsafe_wrap(Array, ptr, reverse(shape)), (N..1))."""
+    dt = eltype_of(v.dtype)
+    if v.itemsize != dt.itemsize:
+        raise AssertionError(f"item size {v.itemsize} for {dt}")
+    n = v.ndim
+    cdims = tuple(int(v.shape[i]) for i in range(n))
+    expected = dt.itemsize
+    for d in range(n - 1, -1, -1):
+        if cdims[d] > 1 and v.strides[d] != expected:
+            raise AssertionError(f"view not C-contiguous: {list(v.strides[:n])} for {cdims}")
+        expected *= cdims[d]
+    rdims = cdims[::-1]
+    if not v.data:
+        p = np.empty(rdims, dtype=dt, order="F")
+    else:
+        nbytes = int(np.prod(rdims, dtype=np.int64)) * dt.itemsize
+        buf = (ctypes.c_char * nbytes).from_address(v.data)
+        p = np.ndarray(rdims, dtype=dt, buffer=buf, order="F")  # unsafe_wrap: column-major
+    if n == 0:
+        return p
+    return p.transpose()  # PermutedDimsArray(P, (N, ..., 1))
+
+
+class Batch:
+    """`mutable struct Batch` and the functions taking a Batch."""
+
+    def __init__(self, store, handle, writable):
+        self.store, self.api, self.lib = store, store.api, store.lib
+        self.handle, self.writable = handle, writable
+
+    def _handle(self):
+        if not self.handle:
+            raise ValueError("ArgumentError: the NumPack batch has already ended")
+        return self.handle
+
+    def load(self, name):
+        """`load(b, name)`"""
+        v = self.api.NpkView()
+        st = self.lib.npk_batch_load(self._handle(), name.encode(), ctypes.byref(v))
+        self.api.check(st)
+        return wrap_view(v)
+
+    def save_b(self, name, a):
+        """`save!(b, name, A)`"""
+        code = dtype_code(a.dtype)
+        shape, strides, ptr = _layout(self.lib, a)
+        st = self.lib.npk_batch_save(self._handle(), name.encode(), code, a.ndim, shape, ptr,
+                                     strides)
+        self.api.check(st)
+        return self
+
+    def commit_b(self):
+        """`commit!(b)`"""
+        h = self._handle()
+        st = self.lib.npk_batch_end(h)
+        if st == 0:
+            self.handle = None
+            return
+        err = self.api._error(st)
+        if "the commit is recorded" in err.message:
+            if self.lib.npk_batch_end(h) == 0:
+                self.handle = None
+        raise err
+
+    def abort_b(self):
+        """`abort!(b)`"""
+        h = self.handle
+        if not h:
+            return
+        self.handle = None
+        self.api.check(self.lib.npk_batch_abort(h))
+
+
+def _run_batch(f, b):
+    """`_run_batch(f, b)`: end on success, abort when `f` or the end throws."""
+    ok = False
+    try:
+        result = f(b)
+        b.commit_b()
+        ok = True
+        return result
+    finally:
+        if not ok:
+            try:
+                b.abort_b()
+            except Exception:
+                pass
