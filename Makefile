@@ -42,6 +42,7 @@ test-rust:
 test-c: lib
 	$(MAKE) -C c_tests run
 	$(MAKE) -C c_tests/batch run
+	$(MAKE) -C c_tests/cpp run
 
 test-interop: lib
 	bash scripts/setup-python.sh
@@ -54,4 +55,5 @@ clean:
 	$(CARGO) clean
 	$(MAKE) -C c_tests clean
 	$(MAKE) -C c_tests/batch clean
+	$(MAKE) -C c_tests/cpp clean
 	$(MAKE) -C examples clean

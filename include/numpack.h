@@ -294,6 +294,7 @@ npk_status npk_get_rows(npk_store *store,
                         const int64_t *strides);
 
 // Removes arrays (files and catalogue entries), all of them or, if one is missing, none.
+// `count` must be at least 1: an empty list is NPK_INVALID_ARGUMENT, as it is usually a bug.
 npk_status npk_drop(npk_store *store, const char *const *names, uint64_t count);
 
 // Marks rows deleted (logical indices, negative from the end). The array's logical shape

@@ -194,6 +194,7 @@ pub extern "C" fn npk_get_rows(
 }
 
 /// Removes arrays (files and catalogue entries), all of them or, if one is missing, none.
+/// `count` must be at least 1: an empty list is NPK_INVALID_ARGUMENT, as it is usually a bug.
 #[no_mangle]
 pub extern "C" fn npk_drop(
     store: *mut npk_store,
