@@ -244,7 +244,7 @@ fn build_crash_state(point: CrashPoint) -> (PathBuf, Record) {
         .ops
         .iter()
         .map(|op| match op {
-            Op::Rename { from, to } => {
+            Op::Rename { from, to } | Op::RenameKeepingOld { from, to, .. } => {
                 assert!(from.starts_with(STAGE_PREFIX), "{from}");
                 ("rename".to_string(), to.clone())
             }
@@ -295,6 +295,10 @@ fn build_crash_state(point: CrashPoint) -> (PathBuf, Record) {
             for op in &record.ops[..n] {
                 match op {
                     Op::Rename { from, to } => {
+                        std::fs::rename(dir.join(from), dir.join(to)).unwrap()
+                    }
+                    Op::RenameKeepingOld { from, to, keep } => {
+                        std::fs::rename(dir.join(to), dir.join(keep)).unwrap();
                         std::fs::rename(dir.join(from), dir.join(to)).unwrap()
                     }
                     Op::Remove { path } => std::fs::remove_file(dir.join(path)).unwrap(),

@@ -232,11 +232,13 @@ impl CacheBatch {
             let target = data_file_name(name);
             let (file, path) = match &entry.content {
                 Content::Memory(buf) => {
-                    let (file, path) = self.txn.stage(&target)?;
-                    fsutil::write_all_at(&file, buf.as_slice(), 0).ctx(format_args!(
-                        "cannot write array {name:?} to {}",
-                        path.display()
-                    ))?;
+                    let (file, path) = store.staging_file(&mut self.txn, &current, name)?;
+                    file.set_len(buf.len() as u64)
+                        .and_then(|()| fsutil::write_all_at(&file, buf.as_slice(), 0))
+                        .ctx(format_args!(
+                            "cannot write array {name:?} to {}",
+                            path.display()
+                        ))?;
                     (file, path)
                 }
                 Content::Spilled => {

@@ -20,6 +20,9 @@ use crate::store::fsutil;
 pub const COMMIT_FILE: &str = ".npk.commit";
 const COMMIT_TMP: &str = ".npk.commit.tmp";
 pub const STAGE_PREFIX: &str = ".npk-stage-";
+/// Files a writer keeps to overwrite on its next save (see `Op::RenameKeepingOld`); never part
+/// of a committed state, swept like staging files.
+pub const SPARE_PREFIX: &str = ".npk-spare-";
 const RECORD_MAGIC: &[u8; 4] = b"NPKC";
 const RECORD_VERSION: u32 = 1;
 
@@ -31,6 +34,15 @@ pub enum Op {
     Remove { path: String },
     /// Remove an emptied directory (a segmented array's segment folder).
     RemoveDir { path: String },
+    /// As Rename, but first move the file being replaced to `keep`, a spare the writer may
+    /// overwrite for its next save of that array (overwriting cached pages is several times
+    /// faster than filling a new file). Moving only while the staged file exists keeps it
+    /// idempotent: after the rename, `to` is the new file and must never become a spare.
+    RenameKeepingOld {
+        from: String,
+        to: String,
+        keep: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +66,13 @@ fn safe_relative(path: &str) -> bool {
         && path
             .split('/')
             .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\0'))
+}
+
+/// A staging or spare name: our prefix, no folder.
+fn plain_staged(name: &str) -> bool {
+    (name.starts_with(STAGE_PREFIX) || name.starts_with(SPARE_PREFIX))
+        && !name.contains('/')
+        && safe_relative(name)
 }
 
 impl Record {
@@ -81,6 +100,12 @@ impl Record {
                 Op::RemoveDir { path } => {
                     out.push(3);
                     put(&mut out, path);
+                }
+                Op::RenameKeepingOld { from, to, keep } => {
+                    out.push(4);
+                    put(&mut out, from);
+                    put(&mut out, to);
+                    put(&mut out, keep);
                 }
             }
         }
@@ -134,15 +159,18 @@ impl Record {
                 3 => Op::RemoveDir {
                     path: str_at(&mut pos)?,
                 },
+                4 => Op::RenameKeepingOld {
+                    from: str_at(&mut pos)?,
+                    to: str_at(&mut pos)?,
+                    keep: str_at(&mut pos)?,
+                },
                 k => return Err(format!("commit record has unknown operation {k}")),
             };
             let ok = match &op {
-                Op::Rename { from, to } => {
-                    from.starts_with(STAGE_PREFIX)
-                        && !from.contains('/')
-                        && safe_relative(from)
-                        && safe_relative(to)
+                Op::RenameKeepingOld { from, to, keep } => {
+                    plain_staged(from) && plain_staged(keep) && safe_relative(to)
                 }
+                Op::Rename { from, to } => plain_staged(from) && safe_relative(to),
                 Op::Remove { path } | Op::RemoveDir { path } => safe_relative(path),
             };
             if !ok {
@@ -180,6 +208,24 @@ fn apply(dir: &Path, record: &Record) -> Result<()> {
                 if fsutil::regular_file_meta(&src)?.is_some() {
                     fsutil::check_subdir(dir, to)?;
                     std::fs::rename(&src, dir.join(to))
+                        .ctx(format_args!("cannot rename {} to {to}", src.display()))?;
+                }
+            }
+            Op::RenameKeepingOld { from, to, keep } => {
+                let src = dir.join(from);
+                if fsutil::regular_file_meta(&src)?.is_some() {
+                    let (old, spare) = (dir.join(to), dir.join(keep));
+                    // Move the old file aside first rather than renaming over it: ext4 starts
+                    // writeback of a file renamed over another (auto_da_alloc), and the next
+                    // save would wait for those pages. Readers see the record and read the
+                    // staged file meanwhile. Best effort: without a spare, the next save just
+                    // writes a new file.
+                    if fsutil::regular_file_meta(&spare)?.is_none()
+                        && fsutil::regular_file_meta(&old)?.is_some()
+                    {
+                        let _ = std::fs::rename(&old, &spare);
+                    }
+                    std::fs::rename(&src, &old)
                         .ctx(format_args!("cannot rename {} to {to}", src.display()))?;
                 }
             }
@@ -223,7 +269,7 @@ pub fn recover(dir: &Path) -> Result<bool> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(STAGE_PREFIX) || name == COMMIT_TMP {
+        if name.starts_with(STAGE_PREFIX) || name.starts_with(SPARE_PREFIX) || name == COMMIT_TMP {
             // Best effort: garbage we cannot remove (a directory planted under such a name)
             // must not lock every writer out of the store.
             let _ = fsutil::remove_if_exists(&entry.path());
@@ -269,7 +315,11 @@ impl Resolver {
         if let Some(record) = &self.record {
             for op in &record.ops {
                 match op {
-                    Op::Rename { from, to } if to == name => paths.push(dir.join(from)),
+                    Op::Rename { from, to } | Op::RenameKeepingOld { from, to, .. }
+                        if to == name =>
+                    {
+                        paths.push(dir.join(from))
+                    }
                     Op::Remove { path } if path == name && paths.is_empty() => return None,
                     _ => {}
                 }
@@ -294,6 +344,8 @@ pub struct Txn {
     durable: bool,
     staged: Vec<(String, String)>,
     removals: Vec<Op>,
+    /// target -> spare name for the file the commit replaces (see RenameKeepingOld).
+    keeps: Vec<(String, String)>,
     seq: u64,
     done: bool,
 }
@@ -307,6 +359,7 @@ impl Txn {
             durable,
             staged: Vec::new(),
             removals: Vec::new(),
+            keeps: Vec::new(),
             seq: 0,
             done: false,
         }
@@ -325,6 +378,42 @@ impl Txn {
         ))?;
         self.staged.push((name, target.to_string()));
         Ok((file, path))
+    }
+
+    /// Uses an existing file in the store directory, already named with the staging prefix (a
+    /// spare), as the staged file for `target`.
+    pub fn adopt(&mut self, target: &str, path: &Path) -> Result<()> {
+        self.unstage(target);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| plain_staged(n) && path.parent() == Some(self.dir.as_path()))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "{} is not a staging file of this store",
+                    path.display()
+                ))
+            })?;
+        self.staged.push((name, target.to_string()));
+        Ok(())
+    }
+
+    /// Asks the commit to keep the file that `target` names now as a spare; returns its path
+    /// (which exists after a successful commit if `target` existed).
+    pub fn keep_old(&mut self, target: &str) -> PathBuf {
+        self.seq += 1;
+        let name = format!("{SPARE_PREFIX}{}-{}", self.txid, self.seq);
+        self.keeps.retain(|(t, _)| t != target);
+        self.keeps.push((target.to_string(), name.clone()));
+        self.dir.join(name)
+    }
+
+    /// (target, spare path) for every file this commit keeps.
+    pub fn kept(&self) -> Vec<(String, PathBuf)> {
+        self.keeps
+            .iter()
+            .map(|(t, k)| (t.clone(), self.dir.join(k)))
+            .collect()
     }
 
     /// Forgets and deletes what was staged for `target`, if anything.
@@ -384,10 +473,19 @@ impl Txn {
         let mut ops: Vec<Op> = self
             .staged
             .iter()
-            .map(|(from, to)| Op::Rename {
-                from: from.clone(),
-                to: to.clone(),
-            })
+            .map(
+                |(from, to)| match self.keeps.iter().find(|(t, _)| t == to) {
+                    Some((_, keep)) => Op::RenameKeepingOld {
+                        from: from.clone(),
+                        to: to.clone(),
+                        keep: keep.clone(),
+                    },
+                    None => Op::Rename {
+                        from: from.clone(),
+                        to: to.clone(),
+                    },
+                },
+            )
             .collect();
         // A file replaced by a rename in this commit must not then be removed.
         ops.extend(
@@ -661,7 +759,7 @@ mod tests {
         });
         let kind_at = 8 + 4 + 1 + 4;
         assert_eq!(body[kind_at], 2);
-        for k in [0u8, 4, 255] {
+        for k in [0u8, 5, 255] {
             body[kind_at] = k;
             assert!(Record::decode(&seal(body.clone()))
                 .unwrap_err()

@@ -8,6 +8,7 @@ pub mod lock;
 pub mod snapshot;
 pub mod view;
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,7 +59,20 @@ pub(crate) struct Inner {
     batch_open: AtomicBool,
     /// A commit was decided but not fully applied: finish it before the next one.
     pending: AtomicBool,
+    /// Array name -> the file its last save replaced, kept to be overwritten by its next save.
+    spares: Mutex<HashMap<String, PathBuf>>,
 }
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for spare in self.spares.get_mut().values() {
+            let _ = fsutil::remove_if_exists(spare);
+        }
+    }
+}
+
+/// Arrays at least this large keep a spare: below it a new file costs about the same.
+const SPARE_MIN_BYTES: u64 = 1 << 20;
 
 /// A store handle. Cloning shares it; it is `Send + Sync`, so threads may share one handle.
 #[derive(Clone)]
@@ -139,6 +153,7 @@ impl Store {
                 write: Mutex::new(()),
                 batch_open: AtomicBool::new(false),
                 pending: AtomicBool::new(false),
+                spares: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -360,7 +375,58 @@ impl Store {
         if result.is_err() && txn.is_decided() {
             self.inner.pending.store(true, Ordering::Release);
         }
+        if result.is_ok() {
+            let mut spares = self.inner.spares.lock();
+            for (target, keep) in txn.kept() {
+                let name = target
+                    .strip_prefix("data_")
+                    .and_then(|t| t.strip_suffix(".npkd"));
+                if let (Some(name), true) = (name, keep.exists()) {
+                    if let Some(old) = spares.insert(name.to_string(), keep) {
+                        let _ = fsutil::remove_if_exists(&old);
+                    }
+                }
+            }
+        }
         result
+    }
+
+    /// The file a new version of `name` is written into: its spare when nobody else has that
+    /// open (overwriting cached pages beats filling a new file several times over), else a new
+    /// staged file. When the current version is large, the commit keeps it as the next spare.
+    pub(crate) fn staging_file(
+        &self,
+        txn: &mut Txn,
+        current: &Snapshot,
+        name: &str,
+    ) -> Result<(File, PathBuf)> {
+        let target = data_file_name(name);
+        let keep = current.arrays.get(name).is_some_and(|st| {
+            matches!(st.data, DataFiles::Single { .. }) && st.meta.size_bytes >= SPARE_MIN_BYTES
+        });
+        if keep && !self.inner.read_only {
+            txn.keep_old(&target);
+        }
+        let spare = self.inner.spares.lock().remove(name);
+        if let Some(spare) = spare {
+            match fsutil::open_rw(&spare) {
+                Ok(file) if fsutil::is_exclusive(&file) => {
+                    txn.adopt(&target, &spare)?;
+                    return Ok((file, spare));
+                }
+                _ => {
+                    let _ = fsutil::remove_if_exists(&spare);
+                }
+            }
+        }
+        txn.stage(&target)
+    }
+
+    /// Forgets (and deletes) the spare of a dropped array.
+    fn drop_spare(&self, name: &str) {
+        if let Some(spare) = self.inner.spares.lock().remove(name) {
+            let _ = fsutil::remove_if_exists(&spare);
+        }
     }
 
     /// Writes `src` as the whole new content of `name` into a staged file and returns its state;
@@ -375,11 +441,14 @@ impl Store {
         fill: impl FnOnce(&File) -> std::io::Result<()>,
     ) -> Result<ArrayState> {
         let file_name = data_file_name(name);
-        let (file, staged) = txn.stage(&file_name)?;
-        fill(&file).ctx(format_args!(
-            "cannot write {} (staged for {file_name})",
-            staged.display()
-        ))?;
+        let (file, staged) = self.staging_file(txn, current, name)?;
+        let len = metadata::byte_size(shape, dtype).unwrap_or(0);
+        fill(&file)
+            .and_then(|()| file.set_len(len))
+            .ctx(format_args!(
+                "cannot write {} (staged for {file_name})",
+                staged.display()
+            ))?;
         let id = FileId::of(
             &file
                 .metadata()
@@ -580,7 +649,11 @@ impl Store {
                 .ok_or_else(|| Error::not_found(name))?;
             retire(&mut txn, &st);
         }
-        self.commit(&w, txn, next)
+        self.commit(&w, txn, next)?;
+        for name in names {
+            self.drop_spare(name);
+        }
+        Ok(())
     }
 
     /// Marks rows (logical indices, negative from the end) deleted in the bitmap; the data file
