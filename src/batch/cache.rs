@@ -260,6 +260,7 @@ impl CacheBatch {
             next.arrays.insert(
                 name.clone(),
                 ArrayState {
+                    map: Default::default(),
                     meta: ArrayMeta::new(name, entry.dtype, entry.shape.clone(), now),
                     bitmap: None,
                     data: DataFiles::Single {

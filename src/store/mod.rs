@@ -263,6 +263,17 @@ impl Store {
             }
             let phys = physical_rows(name, st, indices)?;
             let row = st.row_bytes() as usize;
+            if let (Some(map), Some(out)) = (self.row_map(st)?, dst.as_c_bytes_mut()) {
+                for (i, &p) in phys.iter().enumerate() {
+                    // SAFETY: p < physical rows, so the row lies within size_bytes <= map.len();
+                    // `out` holds indices.len() rows. memmove: the caller's buffer could be a
+                    // view of this very file.
+                    unsafe {
+                        std::ptr::copy(map.as_ptr().add(p as usize * row), out.as_mut_ptr().add(i * row), row)
+                    };
+                }
+                return Ok(());
+            }
             let mut tmp = vec![0u8; row];
             let mut i = 0usize;
             for (start, len) in coalesce(&phys) {
@@ -458,6 +469,7 @@ impl Store {
             retire(txn, old);
         }
         Ok(ArrayState {
+            map: Default::default(),
             meta: ArrayMeta::new(name, dtype, shape.to_vec(), fsutil::now_micros()),
             bitmap: None,
             data: DataFiles::Single {
@@ -577,6 +589,30 @@ impl Store {
             ));
         }
         let phys = physical_rows(name, st, indices)?;
+        if let Some(map) = self.row_map(st)? {
+            let row = st.row_bytes() as usize;
+            let mut tmp = vec![0u8; row];
+            let contiguous = src.as_c_bytes();
+            for (k, &p) in phys.iter().enumerate() {
+                let bytes = match contiguous {
+                    Some(all) => &all[k * row..(k + 1) * row],
+                    None => {
+                        src.gather_rows(k as u64, &mut tmp);
+                        &tmp[..]
+                    }
+                };
+                // SAFETY: p < physical rows, so the row lies within the writable mapping;
+                // memmove, as the source could be a view of this very file.
+                unsafe {
+                    std::ptr::copy(bytes.as_ptr(), map.as_mut_ptr().add(p as usize * row), row)
+                };
+            }
+            if self.inner.durable {
+                map.flush()
+                    .ctx(format_args!("cannot msync {}", data_file_name(name)))?;
+            }
+            return self.touch(&w, &[name]);
+        }
         let file = self.open_for_update(st)?;
         let row = st.row_bytes();
         let mut buf = vec![0u8; (row as usize).saturating_mul(64.min(indices.len()))];
@@ -613,6 +649,22 @@ impl Store {
             }
         }
         self.commit(w, self.txn(), next)
+    }
+
+    /// The array's data file mapped for row copies (writable for a writer handle); None for a
+    /// segmented or empty array. Cached in the state, so repeated row operations map once.
+    /// Like every mapping, it would fault (SIGBUS) if another program truncated the file.
+    fn row_map(&self, st: &ArrayState) -> Result<Option<Arc<memmap2::MmapRaw>>> {
+        let DataFiles::Single { file, path, .. } = &st.data else {
+            return Ok(None);
+        };
+        if st.meta.size_bytes == 0 {
+            return Ok(None);
+        }
+        st.map
+            .get(file, st.meta.size_bytes, !self.inner.read_only)
+            .map(Some)
+            .map_err(|e| Error::io(format!("cannot map {}", path.display()), &e))
     }
 
     /// An array's single data file, for writing in place (a writer's snapshot opens its files

@@ -48,6 +48,40 @@ pub struct ArrayState {
     pub meta: ArrayMeta,
     pub bitmap: Option<Arc<Bitmap>>,
     pub data: DataFiles,
+    /// A mapping of the single data file, made on first use by row operations.
+    pub map: MapSlot,
+}
+
+/// Shared by the states of one data file across commits: an append keeps the file, so the
+/// mapping stays valid for the rows it covers and is redone only when more are needed.
+#[derive(Clone, Debug, Default)]
+pub struct MapSlot(Arc<parking_lot::Mutex<Option<Arc<memmap2::MmapRaw>>>>);
+
+impl MapSlot {
+    /// A mapping covering at least `len` bytes of `file` (writable when `writable`).
+    pub fn get(
+        &self,
+        file: &File,
+        len: u64,
+        writable: bool,
+    ) -> std::io::Result<Arc<memmap2::MmapRaw>> {
+        let mut slot = self.0.lock();
+        if let Some(m) = slot.as_ref().filter(|m| m.len() as u64 >= len) {
+            return Ok(m.clone());
+        }
+        let opts = {
+            let mut o = memmap2::MmapOptions::new();
+            o.len(len as usize);
+            o
+        };
+        let map = Arc::new(if writable {
+            opts.map_raw(file)?
+        } else {
+            opts.map_raw_read_only(file)?
+        });
+        *slot = Some(map.clone());
+        Ok(map)
+    }
 }
 
 impl ArrayState {
@@ -369,7 +403,12 @@ fn read_array(
             Some(Arc::new(b))
         }
     };
-    Ok(ArrayState { meta, bitmap, data })
+    Ok(ArrayState {
+        meta,
+        bitmap,
+        data,
+        map: MapSlot::default(),
+    })
 }
 
 #[cfg(test)]
