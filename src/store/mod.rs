@@ -661,6 +661,19 @@ impl Store {
         if st.meta.size_bytes == 0 {
             return Ok(None);
         }
+        // A file cut short behind our back would read as zeros (or fault): check first.
+        let len = file
+            .metadata()
+            .ctx(format_args!("cannot stat {}", path.display()))?
+            .len();
+        if len < st.meta.size_bytes {
+            return Err(Error::corrupt(format!(
+                "array {:?}: {} was truncated behind the store's back: {len} bytes, {} expected",
+                st.meta.name,
+                path.display(),
+                st.meta.size_bytes
+            )));
+        }
         st.map
             .get(file, st.meta.size_bytes, !self.inner.read_only)
             .map(Some)
