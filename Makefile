@@ -43,6 +43,7 @@ test-c: lib
 	$(MAKE) -C c_tests run
 	$(MAKE) -C c_tests/batch run
 	$(MAKE) -C c_tests/cpp run
+	$(MAKE) -C c_tests/fortran run
 
 test-interop: lib
 	bash scripts/setup-python.sh
@@ -56,4 +57,5 @@ clean:
 	$(MAKE) -C c_tests clean
 	$(MAKE) -C c_tests/batch clean
 	$(MAKE) -C c_tests/cpp clean
+	$(MAKE) -C c_tests/fortran clean
 	$(MAKE) -C examples clean

@@ -341,7 +341,8 @@ uint64_t npk_dtype_size(npk_dtype dtype);
 // Release it with `npk_view_release`; the store may be closed before.
 npk_status npk_view_open(npk_store *store, const char *name, npk_view *out_view);
 
-// Releases a read-only view and zeroes it (NULL, a zeroed view, or a batch view: nothing to do).
+// Releases a read-only view and zeroes the struct. NULL or a zeroed view: nothing happens. A
+// batch view: only the struct is zeroed; the batch still owns (and keeps valid) its memory.
 npk_status npk_view_release(npk_view *view);
 
 // The library's version as "MAJOR.MINOR.PATCH" (static storage).

@@ -407,7 +407,8 @@ pub extern "C" fn npk_view_open(
     })
 }
 
-/// Releases a read-only view and zeroes it (NULL, a zeroed view, or a batch view: nothing to do).
+/// Releases a read-only view and zeroes the struct. NULL or a zeroed view: nothing happens. A
+/// batch view: only the struct is zeroed; the batch still owns (and keeps valid) its memory.
 #[no_mangle]
 pub extern "C" fn npk_view_release(view: *mut npk_view) -> npk_status {
     guard(|| {
