@@ -47,6 +47,7 @@ test-c: lib
 
 test-interop: lib
 	bash scripts/setup-python.sh
+	$(MAKE) -C examples check
 	$(PYTHON) -m pytest -q tests/interop tests/julia_proxy
 
 test-install: lib
