@@ -12,6 +12,15 @@ fn tmp(name: &str) -> PathBuf {
     p
 }
 
+/// Tests here fork `npk` while others open writers: a child briefly inherits the writer lock's
+/// descriptor between fork and exec (it is close-on-exec), so one test's fork could make
+/// another's writer open see `locked`. Run them one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn npk(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_npk"))
         .args(args)
@@ -58,6 +67,7 @@ fn sample(dir: &Path) {
 
 #[test]
 fn ls_info_and_dump_show_the_logical_arrays() {
+    let _serial = serial();
     let dir = tmp("show");
     sample(&dir);
     let d = dir.to_str().unwrap();
@@ -89,6 +99,7 @@ fn ls_info_and_dump_show_the_logical_arrays() {
 
 #[test]
 fn check_reports_leftovers_and_repairs_only_when_asked() {
+    let _serial = serial();
     let dir = tmp("check");
     sample(&dir);
     let d = dir.to_str().unwrap();
@@ -120,6 +131,7 @@ fn check_reports_leftovers_and_repairs_only_when_asked() {
 
 #[test]
 fn repair_needs_the_writer_lock() {
+    let _serial = serial();
     let dir = tmp("locked");
     sample(&dir);
     std::fs::write(dir.join(".npk-stage-dead-1"), b"junk").unwrap();
@@ -136,6 +148,7 @@ fn repair_needs_the_writer_lock() {
 
 #[test]
 fn check_flags_corruption_and_never_writes() {
+    let _serial = serial();
     let dir = tmp("corrupt");
     sample(&dir);
     let d = dir.to_str().unwrap();

@@ -20,5 +20,8 @@ fn readme_blocks_match_their_files() {
         checked += 1;
         rest = &tag[body_end..];
     }
-    assert!(checked >= 5, "expected the C, C++, Fortran, Julia and Python examples, found {checked}");
+    assert!(
+        checked >= 5,
+        "expected the C, C++, Fortran, Julia and Python examples, found {checked}"
+    );
 }

@@ -61,10 +61,19 @@ pub(crate) struct Inner {
     pending: AtomicBool,
     /// Array name -> the file its last save replaced, kept to be overwritten by its next save.
     spares: Mutex<HashMap<String, PathBuf>>,
+    /// The in-memory catalogue has modify times (from in-place row replacements) that the one on
+    /// disk lacks; the next commit, or close, writes them.
+    times_dirty: AtomicBool,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        if *self.times_dirty.get_mut() {
+            // Best effort, like NumPack's own close: the data is already in place; only the
+            // modify times are at stake.
+            let snap = self.snap.get_mut().clone();
+            let _ = Txn::new(&self.dir, self.durable).commit(&metadata::encode(&snap.catalog()));
+        }
         for spare in self.spares.get_mut().values() {
             let _ = fsutil::remove_if_exists(spare);
         }
@@ -154,6 +163,7 @@ impl Store {
                 batch_open: AtomicBool::new(false),
                 pending: AtomicBool::new(false),
                 spares: Mutex::new(HashMap::new()),
+                times_dirty: AtomicBool::new(false),
             }),
         })
     }
@@ -387,6 +397,7 @@ impl Store {
             self.inner.pending.store(true, Ordering::Release);
         }
         if result.is_ok() {
+            self.inner.times_dirty.store(false, Ordering::Release);
             let mut spares = self.inner.spares.lock();
             for (target, keep) in txn.kept() {
                 let name = target
@@ -589,53 +600,45 @@ impl Store {
             ));
         }
         let phys = physical_rows(name, st, indices)?;
-        if let Some(map) = self.row_map(st)? {
-            let row = st.row_bytes() as usize;
-            let mut tmp = vec![0u8; row];
-            let contiguous = src.as_c_bytes();
-            for (k, &p) in phys.iter().enumerate() {
-                let bytes = match contiguous {
-                    Some(all) => &all[k * row..(k + 1) * row],
-                    None => {
-                        src.gather_rows(k as u64, &mut tmp);
-                        &tmp[..]
-                    }
-                };
-                // SAFETY: p < physical rows, so the row lies within the writable mapping;
-                // memmove, as the source could be a view of this very file.
-                unsafe {
-                    std::ptr::copy(bytes.as_ptr(), map.as_mut_ptr().add(p as usize * row), row)
-                };
-            }
-            if self.inner.durable {
-                map.flush()
-                    .ctx(format_args!("cannot msync {}", data_file_name(name)))?;
-            }
-            return self.touch(&w, &[name]);
-        }
-        let file = self.open_for_update(st)?;
-        let row = st.row_bytes();
-        let mut buf = vec![0u8; (row as usize).saturating_mul(64.min(indices.len()))];
-        let mut i = 0u64;
-        for (start, len) in coalesce(&phys) {
-            let mut done = 0;
-            while done < len {
-                let n = (len - done).min(64);
-                let bytes = &mut buf[..(n * row) as usize];
-                src.gather_rows(i + done, bytes);
-                fsutil::write_all_at(&file, bytes, (start + done) * row).ctx(format_args!(
-                    "cannot write rows of {}",
-                    data_file_name(name)
-                ))?;
-                done += n;
-            }
-            i += len;
+        let Some(map) = self.row_map(st)? else {
+            // Segmented arrays are refused here; an empty array has no rows to write.
+            self.open_for_update(st)?;
+            return Ok(());
+        };
+        let row = st.row_bytes() as usize;
+        let mut tmp = vec![0u8; row];
+        let contiguous = src.as_c_bytes();
+        for (k, &p) in phys.iter().enumerate() {
+            let bytes = match contiguous {
+                Some(all) => &all[k * row..(k + 1) * row],
+                None => {
+                    src.gather_rows(k as u64, &mut tmp);
+                    &tmp[..]
+                }
+            };
+            // SAFETY: p < physical rows, so the row lies within the writable mapping;
+            // memmove, as the source could be a view of this very file.
+            unsafe { std::ptr::copy(bytes.as_ptr(), map.as_mut_ptr().add(p as usize * row), row) };
         }
         if self.inner.durable {
-            file.sync_data()
-                .ctx(format_args!("cannot fsync {}", data_file_name(name)))?;
+            map.flush()
+                .ctx(format_args!("cannot msync {}", data_file_name(name)))?;
         }
-        self.touch(&w, &[name])
+        self.touch_in_memory(&w, name);
+        Ok(())
+    }
+
+    /// Records a new modify time in the in-memory catalogue only: an in-place row replacement is
+    /// not a commit, and writing the catalogue for it would cost more than the rows. The time
+    /// reaches disk with the next commit or at close.
+    fn touch_in_memory(&self, _w: &WriteGuard, name: &str) {
+        let current = self.snapshot();
+        let mut next = (*current).clone();
+        if let Some(st) = next.arrays.get_mut(name) {
+            st.meta.modify_time_us = fsutil::now_micros();
+        }
+        *self.inner.snap.write() = Arc::new(next);
+        self.inner.times_dirty.store(true, Ordering::Release);
     }
 
     /// Records new modify times for arrays changed in place.
