@@ -69,9 +69,12 @@ impl MapSlot {
         if let Some(m) = slot.as_ref().filter(|m| m.len() as u64 >= len) {
             return Ok(m.clone());
         }
+        // Map with headroom so the appends that grow this same file do not force a new
+        // mapping (and fresh page faults) each time; we never touch bytes past the array.
+        let room = len.saturating_add(len / 4).saturating_add(1 << 20);
         let opts = {
             let mut o = memmap2::MmapOptions::new();
-            o.len(len as usize);
+            o.len(room.min(isize::MAX as u64) as usize);
             o
         };
         let map = Arc::new(if writable {
