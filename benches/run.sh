@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Builds libnumpack and the C benchmark, runs every workload at 40 MB and 400 MB against raw POSIX,
+# numpack (Python), HDF5 and .npy, and prints one table (also written to benches/results.md).
+#
+#   benches/run.sh            full run (~7 minutes on the 2-core dev VM)
+#   benches/run.sh --quick    40 MB only, 5 runs, 10 plain rounds: for iterating (~1 minute);
+#                             writes benches/results-quick.md
+#
+# Environment: BENCH_DIR (default /tmp) gets a fresh run directory, deleted at the end unless
+# KEEP=1; ONLY=w1,w2 restricts the workloads (names as in the table's TSV, e.g. load,get_100).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+quick=0
+case "${1:-}" in
+--quick) quick=1 ;;
+"") ;;
+*)
+    echo "usage: $0 [--quick]" >&2
+    exit 2
+    ;;
+esac
+start=$(date +%s.%N)
+
+# ---- prerequisites ----------------------------------------------------------------------------
+if [ ! -f /usr/include/hdf5/serial/hdf5.h ]; then
+    echo "HDF5 headers missing: apt-get install -y libhdf5-dev" >&2
+    exit 1
+fi
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import numpy, numpack' 2>/dev/null; then
+    echo "numpack is not importable by $PYTHON: run scripts/setup-python.sh first" >&2
+    exit 1
+fi
+
+base=${BENCH_DIR:-/tmp}
+mkdir -p "$base"
+work=$(mktemp -d "$base/npk-bench.XXXXXX")
+cleanup() { if [ "${KEEP:-0}" != 1 ]; then rm -rf "$work"; fi; }
+trap cleanup EXIT
+
+# ---- build ------------------------------------------------------------------------------------
+(cd "$root" && cargo build --release --lib --quiet)
+rev=$(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(cd "$root" && git status --porcelain --untracked-files=no -- src Cargo.toml 2>/dev/null)" ]; then
+    rev="$rev + uncommitted changes in src/"
+fi
+mkdir -p "$work/bin"
+# A private copy: other builds of target/ during the run cannot change the library under test.
+cp "$root/target/release/libnumpack.so" "$work/bin/"
+${CC:-cc} -std=c11 -O2 -Wall -Wextra -I"$root/include" -I/usr/include/hdf5/serial \
+    "$here/bench_c.c" -L"$work/bin" -lnumpack -lhdf5_serial -Wl,-rpath,"$work/bin" \
+    -o "$work/bin/bench_c"
+
+# ---- run --------------------------------------------------------------------------------------
+tsv="$work/results.tsv"
+: >"$tsv"
+only=()
+if [ -n "${ONLY:-}" ]; then only=(--only "$ONLY"); fi
+
+run_size() { # label rows runs runs_light rounds batch_rounds plain_rounds
+    local label=$1 rows=$2 runs=$3 light=$4 kr=$5 kb=$6 kp=$7
+    local args=(--rows "$rows" --label "$label" --runs "$runs" --runs-light "$light"
+        --rounds "$kr" --batch-rounds "$kb" --plain-rounds "$kp" "${only[@]}")
+    mkdir -p "$work/$label"
+    echo "== $label: C (libnumpack, raw, HDF5)" >&2
+    "$work/bin/bench_c" --dir "$work/$label/c" "${args[@]}" >>"$tsv"
+    rm -rf "$work/$label/c"
+    echo "== $label: Python (numpack, npy)" >&2
+    "$PYTHON" -W ignore "$here/bench_py.py" --dir "$work/$label/py" "${args[@]}" >>"$tsv"
+    rm -rf "$work/$label/py"
+}
+
+if [ "$quick" = 1 ]; then
+    run_size 40MB 1000000 5 11 100 100 10
+    params="Quick mode: 40MB only; 5 runs (11 for sub-ms workloads); plain rounds K=10, others K=100."
+    out="$here/results-quick.md"
+else
+    run_size 40MB 1000000 5 15 100 100 100
+    run_size 400MB 10000000 5 11 100 20 5
+    params="Runs: 5 (15 at 40MB / 11 at 400MB for sub-ms workloads). Rounds K=100, except at 400MB (10-minute budget): plain full load/save rounds K=5, whole-array batch rounds K=20."
+    out="$here/results.md"
+fi
+
+cp "$tsv" "${out%.md}.tsv"
+elapsed=$(echo "$(date +%s.%N) - $start" | bc)
+"$PYTHON" "$here/report.py" "$tsv" --out "$out" --elapsed "$elapsed" \
+    --params "$params Library: $rev." --bench-dir "$base ($(df -T "$base" | awk 'NR==2 {print $2}'))"
+echo "written: $out, ${out%.md}.tsv" >&2
