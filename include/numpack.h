@@ -208,7 +208,9 @@ npk_status npk_batch_save(npk_batch *batch,
 
 // Ends the batch. Cache batch: writes every saved array and commits them together (after a
 // crash at any instant a reopen shows all of them new or all old). Writable batch: msyncs
-// every mapping (synchronously on a durable store), unmaps, and records modify times.
+// every mapping (synchronously on a durable store), unmaps, and records modify times in the
+// handle's catalogue (written to metadata.npkm with the next commit or at npk_close); it writes
+// no file, so it can fail only if msync does.
 // On success the handle is freed and every view is invalid. On failure nothing new is
 // committed, the handle stays open with its contents, and the caller may retry or abort, with
 // one exception: an error while applying a commit that was already decided (the message says

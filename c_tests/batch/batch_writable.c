@@ -772,12 +772,14 @@ out:
     fx_close(&f);
 }
 
-/* A failing end (the modify-time commit cannot write metadata.npkm under a file-size limit of
- * 0, in a forked child): NPK_IO, the batch stays open with its mappings, a retry succeeds. */
+/* A writable end writes no file: it msyncs, unmaps and records modify times in the handle's
+ * catalogue, which reaches metadata.npkm with the next commit or at close. So it succeeds even
+ * where no file may be written (a file-size limit of 0, in a forked child), the times show at
+ * once, and a fresh handle sees them on disk after close. */
 static int failing_end_child(const char *dir)
 {
     int failed0 = check_failed_;
-    npk_store *s = NULL;
+    npk_store *s = NULL, *r = NULL;
     npk_batch *b = NULL;
     npk_view v;
     npk_array_info t0, t1;
@@ -794,21 +796,27 @@ static int failing_end_child(const char *dir)
     lim.rlim_cur = 0;
     signal(SIGXFSZ, SIG_IGN);
     CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
-    CHECK_STATUS(npk_batch_end(b), NPK_IO);
-    CHECK_MSG(strstr(npk_last_error(), strerror(EFBIG)) != NULL, "%s", npk_last_error());
-    CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
-    CHECK(has_mapping_of(suffix)); /* still open: the view is still valid */
-    CHECK(f64_is_seq(v.data, 64, 2, 0));
-    scale_view(&v, 2);
-    CHECK_STATUS(save_f64_2d(s, "y", 8, 8, v.data), NPK_BUSY);
-    CHECK_OK(npk_info(s, "x", &t1));
-    CHECK(t1.modify_time_us == t0.modify_time_us);
     CHECK_OK(npk_batch_end(b));
     CHECK(!has_mapping_of(suffix));
-    CHECK(stored_f64_is_seq(s, "x", 8, 8, 4, 0));
+    CHECK(stored_f64_is_seq(s, "x", 8, 8, 2, 0));
     CHECK_OK(npk_info(s, "x", &t1));
     CHECK(t1.modify_time_us > t0.modify_time_us);
+    /* Not on disk yet: a fresh reader still sees the old time. */
+    if (CHECK_OK(npk_open(dir, NPK_OPEN_READ_ONLY, &r))) {
+        npk_array_info tr;
+        CHECK_OK(npk_info(r, "x", &tr));
+        CHECK(tr.modify_time_us == t0.modify_time_us);
+        npk_close(r);
+    }
+    CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
     npk_close(s);
+    if (CHECK_OK(npk_open(dir, NPK_OPEN_READ_ONLY, &r))) {
+        npk_array_info tr;
+        CHECK_OK(npk_info(r, "x", &tr));
+        CHECK(tr.modify_time_us == t1.modify_time_us);
+        CHECK(stored_f64_is_seq(r, "x", 8, 8, 2, 0));
+        npk_close(r);
+    }
     return check_failed_ > failed0;
 }
 

@@ -1,7 +1,8 @@
 //! The writable batch (NumPack's `writable_batch_mode`): each loaded array's data file is
 //! mapped shared and writable, and the caller writes straight into the page cache. Memory use
 //! does not grow with the array; the kernel writes pages back. `end` msyncs (synchronously for a
-//! durable store), unmaps, and records modify times. Shape and dtype cannot change here.
+//! durable store), unmaps, and records modify times in the handle's catalogue (on disk with the
+//! next commit or at close). Shape and dtype cannot change here.
 //!
 //! An array with dropped rows is compacted (one commit) before it is mapped, so the view never
 //! shows a dropped row as live. A segmented array (numpack 0.7.0) is consolidated the same way.
@@ -163,10 +164,13 @@ impl WritableBatch {
                 r.ctx(format_args!("cannot flush array {name:?}"))?;
             }
         }
-        let names: Vec<&str> = self.maps.keys().map(String::as_str).collect();
-        if !names.is_empty() {
+        // In-place writes, like replace_rows: the modify times go into the handle's catalogue
+        // now and reach metadata.npkm with the next commit or at close.
+        if !self.maps.is_empty() {
             let w = self.store.batch_writer()?;
-            self.store.touch(&w, &names)?;
+            for name in self.maps.keys() {
+                self.store.touch_in_memory(&w, name);
+            }
         }
         self.finish();
         Ok(())

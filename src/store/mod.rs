@@ -631,7 +631,7 @@ impl Store {
     /// Records a new modify time in the in-memory catalogue only: an in-place row replacement is
     /// not a commit, and writing the catalogue for it would cost more than the rows. The time
     /// reaches disk with the next commit or at close.
-    fn touch_in_memory(&self, _w: &WriteGuard, name: &str) {
+    pub(crate) fn touch_in_memory(&self, _w: &WriteGuard, name: &str) {
         let current = self.snapshot();
         let mut next = (*current).clone();
         if let Some(st) = next.arrays.get_mut(name) {
@@ -639,19 +639,6 @@ impl Store {
         }
         *self.inner.snap.write() = Arc::new(next);
         self.inner.times_dirty.store(true, Ordering::Release);
-    }
-
-    /// Records new modify times for arrays changed in place.
-    pub(crate) fn touch(&self, w: &WriteGuard, names: &[&str]) -> Result<()> {
-        let current = self.snapshot();
-        let mut next = (*current).clone();
-        let now = fsutil::now_micros();
-        for name in names {
-            if let Some(st) = next.arrays.get_mut(*name) {
-                st.meta.modify_time_us = now;
-            }
-        }
-        self.commit(w, self.txn(), next)
     }
 
     /// The array's data file mapped for row copies (writable for a writer handle); None for a
