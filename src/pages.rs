@@ -17,6 +17,43 @@ fn page_len(len: usize) -> usize {
     len.div_ceil(page) * page
 }
 
+const HUGE_PAGE: usize = 2 << 20;
+
+/// A large buffer on a 2 MiB boundary, asking for transparent huge pages (this kernel grants
+/// them on request): a fresh 40 MB buffer is then zeroed and populated several times faster
+/// than 10,000 separate 4 KiB pages. Returns MAP_FAILED on failure.
+fn huge_mapping(map_len: usize) -> *mut libc::c_void {
+    // SAFETY: a fresh private anonymous reservation; we then unmap only its unaligned head and
+    // tail, which belong to it, and advise on the aligned middle we keep.
+    unsafe {
+        let raw = libc::mmap(
+            std::ptr::null_mut(),
+            map_len + HUGE_PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if raw == libc::MAP_FAILED {
+            return raw;
+        }
+        let start = (raw as usize).next_multiple_of(HUGE_PAGE);
+        let head = start - raw as usize;
+        if head > 0 {
+            libc::munmap(raw, head);
+        }
+        let tail = HUGE_PAGE - head;
+        if tail > 0 {
+            libc::munmap((start + map_len) as *mut libc::c_void, tail);
+        }
+        let ptr = start as *mut libc::c_void;
+        // Advice only: without huge pages or MADV_POPULATE_WRITE the buffer still works.
+        libc::madvise(ptr, map_len, libc::MADV_HUGEPAGE);
+        libc::madvise(ptr, map_len, libc::MADV_POPULATE_WRITE);
+        ptr
+    }
+}
+
 pub struct PageBuf {
     ptr: NonNull<u8>,
     len: usize,
@@ -38,18 +75,22 @@ impl PageBuf {
             });
         }
         let map_len = page_len(len);
-        // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                // Populated up front: the buffer is about to be filled whole, and one kernel pass
-                // costs far less than a page fault per 4 KiB.
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-                -1,
-                0,
-            )
+        let ptr = if map_len >= HUGE_PAGE {
+            huge_mapping(map_len)
+        } else {
+            // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+            // Populated up front: the buffer is about to be filled whole, and one kernel pass
+            // costs far less than a page fault per 4 KiB.
+            unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    map_len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                    -1,
+                    0,
+                )
+            }
         };
         if ptr == libc::MAP_FAILED {
             return Err(Error::new(
