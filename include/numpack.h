@@ -184,6 +184,10 @@ npk_status npk_batch_begin(npk_store *store, uint64_t memory_limit_mb, npk_batch
 // use does not grow with the array). Writes through it go to the file in place (not atomic: a
 // crash may leave part of them). Shapes and dtypes cannot change. An array with dropped rows
 // is compacted (one commit) when first loaded, so a view never shows a dropped row.
+// If another program truncates a mapped data file, touching the lost pages raises SIGBUS
+// (a mapping cannot report it otherwise); `npk_batch_save` and `npk_batch_end` check first and
+// return NPK_CORRUPT naming the file, also when it was removed or replaced, rather than report
+// writes that went nowhere as saved.
 npk_status npk_writable_batch_begin(npk_store *store, npk_batch **out_batch);
 
 // Fills `*out_view` with the array's memory inside the batch (see npk_view for its lifetime:
@@ -210,7 +214,8 @@ npk_status npk_batch_save(npk_batch *batch,
 // crash at any instant a reopen shows all of them new or all old). Writable batch: msyncs
 // every mapping (synchronously on a durable store), unmaps, and records modify times in the
 // handle's catalogue (written to metadata.npkm with the next commit or at npk_close); it writes
-// no file, so it can fail only if msync does.
+// no file, so it fails only if msync does or a mapped file was truncated, removed or replaced
+// behind the store's back (NPK_CORRUPT: those writes are lost; npk_batch_abort ends the batch).
 // On success the handle is freed and every view is invalid. On failure nothing new is
 // committed, the handle stays open with its contents, and the caller may retry or abort, with
 // one exception: an error while applying a commit that was already decided (the message says
@@ -340,7 +345,8 @@ uint64_t npk_dtype_size(npk_dtype dtype);
 // has no deleted rows (no copy; "lazy load"), otherwise a private copy of its live rows. The
 // view is a snapshot: later commits replace files and do not change it, but in-place writes
 // (`npk_replace_rows`, writable batches) to the same file are visible through a mapping.
-// Release it with `npk_view_release`; the store may be closed before.
+// Release it with `npk_view_release`; the store may be closed before. A mapping cannot report
+// errors: if another program truncates the file, reading the lost pages raises SIGBUS.
 npk_status npk_view_open(npk_store *store, const char *name, npk_view *out_view);
 
 // Releases a read-only view and zeroes the struct. NULL or a zeroed view: nothing happens. A

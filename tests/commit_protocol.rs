@@ -713,6 +713,203 @@ fn a_full_disk_at_any_step_before_the_decision_keeps_the_previous_state() {
     }
 }
 
+/// Every array's (logical shape, values): the state a user sees.
+type State = BTreeMap<String, (Vec<u64>, Vec<i32>)>;
+
+fn state_of(s: &Store) -> State {
+    s.list()
+        .into_iter()
+        .map(|n| {
+            let v = load_i32(s, &n);
+            (n, v)
+        })
+        .collect()
+}
+
+/// Name → content of the store's regular files, leaving out what only the writer itself uses
+/// (its lock file and spare files, which a failed overwrite may have written into).
+fn file_contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    names_in(dir)
+        .into_iter()
+        .filter(|n| !n.starts_with(".npk-spare-") && n != ".npk.lock")
+        .filter(|n| dir.join(n).is_file())
+        .map(|n| {
+            let bytes = std::fs::read(dir.join(&n)).unwrap();
+            (n, bytes)
+        })
+        .collect()
+}
+
+/// Runs `op` with 0, 1, 2, ... pages left free on the tmpfs holding the store until it
+/// succeeds. Each failure must be an I/O error saying ENOSPC that leaves every file and what
+/// the writer and a new reader see exactly as before. Returns the number of failures.
+fn sweep_free_space(
+    mnt: &Path,
+    dir: &Path,
+    w: &Store,
+    what: &str,
+    mut op: impl FnMut(&Store) -> numpack::Result<()>,
+) -> usize {
+    for free in 0..256 {
+        let before_files = file_contents(dir);
+        let before = state_of(w);
+        fill_leaving(mnt, free);
+        let r = op(w);
+        std::fs::remove_file(mnt.join("filler")).unwrap();
+        let Err(e) = r else {
+            return free as usize;
+        };
+        assert_eq!(e.kind, ErrorKind::Io, "{what}, {free} pages free: {e}");
+        assert!(e.message.contains("errno 28"), "{what}: {e}");
+        assert_eq!(
+            protocol_leftovers(dir),
+            Vec::<String>::new(),
+            "{what}, {free} free"
+        );
+        assert!(
+            file_contents(dir) == before_files,
+            "{what}, {free} pages free: files changed"
+        );
+        assert_eq!(state_of(w), before, "{what}, {free} pages free: writer");
+        assert_eq!(
+            state_of(&open_reader(dir)),
+            before,
+            "{what}, {free} free: reader"
+        );
+    }
+    panic!("{what} never succeeded");
+}
+
+fn i32_seq(start: i32, n: usize) -> Vec<u8> {
+    (start..start + n as i32)
+        .flat_map(|v| v.to_le_bytes())
+        .collect()
+}
+
+#[test]
+fn a_full_disk_during_any_structural_change_keeps_the_previous_state() {
+    let mnt = tmp("enospc-ops");
+    if !mount_tmpfs(&mnt, 2048) {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    let dir = mnt.join("store");
+    let result = std::panic::catch_unwind(|| {
+        let w = open_writer(&dir);
+        // 3,000 x 2 int32 = 6 pages per array.
+        let (rows, cols) = (3000u64, 2u64);
+        let seq = |start| i32_seq(start, (rows * cols) as usize);
+        let sv = |s: &Store, name: &str, start: i32| {
+            s.save(
+                name,
+                DType::I32,
+                &Src::contiguous(&seq(start), &[rows, cols], 4).unwrap(),
+            )
+        };
+        sv(&w, "a", 0).unwrap();
+        sv(&w, "b", 100_000).unwrap();
+        let mut failures = Vec::new();
+
+        failures.push(sweep_free_space(
+            &mnt,
+            &dir,
+            &w,
+            "save of a new array",
+            |s| sv(s, "c", 200_000),
+        ));
+        failures.push(sweep_free_space(&mnt, &dir, &w, "overwriting save", |s| {
+            sv(s, "a", 7)
+        }));
+        let more = i32_seq(-5000, 2000 * 2);
+        failures.push(sweep_free_space(&mnt, &dir, &w, "append", |s| {
+            s.append(
+                "b",
+                DType::I32,
+                &Src::contiguous(&more, &[2000, 2], 4).unwrap(),
+            )
+        }));
+        failures.push(sweep_free_space(&mnt, &dir, &w, "drop rows", |s| {
+            s.drop_rows("b", &[0, 5, -1])
+        }));
+        failures.push(sweep_free_space(&mnt, &dir, &w, "compact", |s| {
+            s.compact(Some("b"))
+        }));
+        failures.push(sweep_free_space(&mnt, &dir, &w, "clone", |s| {
+            s.clone_array("c", "d")
+        }));
+
+        // A cache batch changing three arrays: the failed end keeps the batch for a retry.
+        let mut batch = CacheBatch::begin(&w, 0).unwrap();
+        let x = seq(300_000);
+        for name in ["a", "c", "e"] {
+            batch
+                .save(
+                    name,
+                    DType::I32,
+                    &Src::contiguous(&x, &[rows, cols], 4).unwrap(),
+                )
+                .unwrap();
+        }
+        failures.push(sweep_free_space(
+            &mnt,
+            &dir,
+            &w,
+            "cache-batch commit",
+            |_| batch.end(),
+        ));
+
+        for (what, n) in [
+            "save",
+            "overwrite",
+            "append",
+            "drop rows",
+            "compact",
+            "clone",
+            "batch",
+        ]
+        .iter()
+        .zip(&failures)
+        {
+            assert!(
+                *n >= 1,
+                "{what} needed no free space at all: the sweep tested nothing"
+            );
+        }
+        let mut b_rows = to_i32(&seq(100_000));
+        b_rows.extend(to_i32(&more));
+        // drop_rows(0, 5, last) of 5,000 rows of 2
+        let mut b_live = Vec::new();
+        for (i, r) in b_rows.chunks(2).enumerate() {
+            if i != 0 && i != 5 && i != 4999 {
+                b_live.extend_from_slice(r);
+            }
+        }
+        let want: State = [
+            ("a", to_i32(&x), rows),
+            ("b", b_live, 4997),
+            ("c", to_i32(&x), rows),
+            ("d", to_i32(&seq(200_000)), rows),
+            ("e", to_i32(&x), rows),
+        ]
+        .into_iter()
+        .map(|(n, v, r)| (n.to_string(), (vec![r, cols], v)))
+        .collect();
+        assert!(state_of(&w) == want, "writer after the sweeps");
+        drop(batch);
+        drop(w);
+        assert!(
+            state_of(&open_writer(&dir)) == want,
+            "reopened after the sweeps"
+        );
+        eprintln!("ENOSPC failures before success: {failures:?}");
+    });
+    umount(&mnt);
+    let _ = std::fs::remove_dir_all(&mnt);
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}
+
 // ---- 5. readers racing a writer -----------------------------------------------------------------
 
 fn x_shape(v: i32) -> Vec<u64> {

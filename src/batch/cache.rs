@@ -223,6 +223,24 @@ impl CacheBatch {
             self.finish();
             return Ok(());
         }
+        let result = self.write_and_commit();
+        // Decided means committed, even if applying it reported an error: never commit twice.
+        if result.is_ok() || self.txn.is_decided() {
+            self.finish();
+        } else {
+            // Files written from memory are written again by a retry; left staged they would
+            // hold on to the space a full disk needs back. Spilled arrays keep theirs: it is
+            // the only copy of their contents.
+            for (name, entry) in &self.entries {
+                if entry.changed && matches!(entry.content, Content::Memory(_)) {
+                    self.txn.unstage(&data_file_name(name));
+                }
+            }
+        }
+        result
+    }
+
+    fn write_and_commit(&mut self) -> Result<()> {
         let store = self.store.clone();
         let w = store.batch_writer()?;
         let current = store.snapshot();
@@ -271,13 +289,7 @@ impl CacheBatch {
                 },
             );
         }
-        let result = store.commit_with(&w, &mut self.txn, next);
-        drop(w);
-        // Decided means committed, even if applying it reported an error: never commit twice.
-        if result.is_ok() || self.txn.is_decided() {
-            self.finish();
-        }
-        result
+        store.commit_with(&w, &mut self.txn, next)
     }
 
     fn finish(&mut self) {

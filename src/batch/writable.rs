@@ -8,6 +8,9 @@
 //! shows a dropped row as live. A segmented array (numpack 0.7.0) is consolidated the same way.
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -15,12 +18,15 @@ use crate::batch::{src_ptr, BatchView};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::DType;
 use crate::layout::Src;
-use crate::store::{check_dtype, check_name, Store};
+use crate::store::fsutil::{self, FileId};
+use crate::store::{check_dtype, check_name, check_untruncated, Store};
 
 struct Mapped {
     map: Option<MmapRaw>,
     dtype: DType,
     shape: Vec<u64>,
+    file: Arc<File>,
+    path: PathBuf,
 }
 
 impl Mapped {
@@ -28,6 +34,28 @@ impl Mapped {
         self.map
             .as_ref()
             .map_or(std::ptr::null_mut(), |m| m.as_mut_ptr())
+    }
+
+    /// Another program may cut the mapped file short (touching the lost pages would raise
+    /// SIGBUS, and their writes are gone) or rename another file over it (writes would go to a
+    /// file nobody reads). Neither may pass as a successful save or end.
+    fn check_intact(&self, name: &str) -> Result<()> {
+        let Some(map) = &self.map else {
+            return Ok(());
+        };
+        check_untruncated(name, &self.file, &self.path, map.len() as u64)?;
+        let ours = self
+            .file
+            .metadata()
+            .ctx(format_args!("cannot stat {}", self.path.display()))?;
+        let named = fsutil::regular_file_meta(&self.path)?;
+        if named.map(|m| FileId::of(&m)) != Some(FileId::of(&ours)) {
+            return Err(Error::corrupt(format!(
+                "array {name:?}: {} was removed or replaced behind the store's back while the writable batch had it mapped",
+                self.path.display()
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -71,7 +99,7 @@ impl WritableBatch {
         }
         let snap = self.store.snapshot();
         let st = snap.get(name)?;
-        let file = self.store.open_for_update(st)?;
+        let (file, path) = self.store.data_file(st)?;
         let len = st.meta.size_bytes;
         let map = if len == 0 {
             None
@@ -81,7 +109,7 @@ impl WritableBatch {
             // out the raw pointer and never form Rust references into the mapping.
             let map = MmapOptions::new()
                 .len(len as usize)
-                .map_raw(&file)
+                .map_raw(&*file)
                 .map_err(|e| Error::io(format!("cannot map array {name:?} writable"), &e))?;
             Some(map)
         };
@@ -89,6 +117,8 @@ impl WritableBatch {
             map,
             dtype: st.meta.dtype,
             shape: st.logical_shape(),
+            file,
+            path,
         })
     }
 
@@ -118,6 +148,7 @@ impl WritableBatch {
         {
             return Ok(());
         }
+        self.maps[name].check_intact(name)?;
         let len = src.layout.byte_len() as usize;
         // A source inside the mapping itself (another offset of the same view) is first copied
         // out, so the mapping is never borrowed mutably while the source borrows it.
@@ -155,6 +186,7 @@ impl WritableBatch {
         }
         let durable = self.store.inner.durable;
         for (name, m) in &self.maps {
+            m.check_intact(name)?;
             if let Some(map) = &m.map {
                 let r = if durable {
                     map.flush()

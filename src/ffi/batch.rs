@@ -80,6 +80,10 @@ pub extern "C" fn npk_batch_begin(
 /// use does not grow with the array). Writes through it go to the file in place (not atomic: a
 /// crash may leave part of them). Shapes and dtypes cannot change. An array with dropped rows
 /// is compacted (one commit) when first loaded, so a view never shows a dropped row.
+/// If another program truncates a mapped data file, touching the lost pages raises SIGBUS
+/// (a mapping cannot report it otherwise); `npk_batch_save` and `npk_batch_end` check first and
+/// return NPK_CORRUPT naming the file, also when it was removed or replaced, rather than report
+/// writes that went nowhere as saved.
 #[no_mangle]
 pub extern "C" fn npk_writable_batch_begin(
     store: *mut npk_store,
@@ -155,7 +159,8 @@ pub extern "C" fn npk_batch_save(
 /// crash at any instant a reopen shows all of them new or all old). Writable batch: msyncs
 /// every mapping (synchronously on a durable store), unmaps, and records modify times in the
 /// handle's catalogue (written to metadata.npkm with the next commit or at npk_close); it writes
-/// no file, so it can fail only if msync does.
+/// no file, so it fails only if msync does or a mapped file was truncated, removed or replaced
+/// behind the store's back (NPK_CORRUPT: those writes are lost; npk_batch_abort ends the batch).
 /// On success the handle is freed and every view is invalid. On failure nothing new is
 /// committed, the handle stays open with its contents, and the caller may retry or abort, with
 /// one exception: an error while applying a commit that was already decided (the message says

@@ -384,7 +384,8 @@ pub(crate) fn fill_view(
 /// has no deleted rows (no copy; "lazy load"), otherwise a private copy of its live rows. The
 /// view is a snapshot: later commits replace files and do not change it, but in-place writes
 /// (`npk_replace_rows`, writable batches) to the same file are visible through a mapping.
-/// Release it with `npk_view_release`; the store may be closed before.
+/// Release it with `npk_view_release`; the store may be closed before. A mapping cannot report
+/// errors: if another program truncates the file, reading the lost pages raises SIGBUS.
 #[no_mangle]
 pub extern "C" fn npk_view_open(
     store: *mut npk_store,

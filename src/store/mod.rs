@@ -652,22 +652,20 @@ impl Store {
             return Ok(None);
         }
         // A file cut short behind our back would read as zeros (or fault): check first.
-        let len = file
-            .metadata()
-            .ctx(format_args!("cannot stat {}", path.display()))?
-            .len();
-        if len < st.meta.size_bytes {
-            return Err(Error::corrupt(format!(
-                "array {:?}: {} was truncated behind the store's back: {len} bytes, {} expected",
-                st.meta.name,
-                path.display(),
-                st.meta.size_bytes
-            )));
-        }
+        check_untruncated(&st.meta.name, file, path, st.meta.size_bytes)?;
         st.map
             .get(file, st.meta.size_bytes, !self.inner.read_only)
             .map(Some)
             .map_err(|e| Error::io(format!("cannot map {}", path.display()), &e))
+    }
+
+    /// An array's data file and its path, for code that maps it (the writable batch).
+    pub(crate) fn data_file(&self, st: &ArrayState) -> Result<(Arc<File>, PathBuf)> {
+        let file = self.open_for_update(st)?;
+        let DataFiles::Single { path, .. } = &st.data else {
+            unreachable!("open_for_update refuses segmented arrays");
+        };
+        Ok((file, path.clone()))
     }
 
     /// An array's single data file, for writing in place (a writer's snapshot opens its files
@@ -959,6 +957,23 @@ pub(crate) fn for_chunks(
         let n = per.min(rows - first);
         f(first, &mut chunk[..(n * row_bytes) as usize])?;
         first += n;
+    }
+    Ok(())
+}
+
+/// Fails with `corrupt` when `file` (an array's open data file) is shorter than `expected`
+/// bytes: another program truncated it, and a mapping of it would fault or a read of it would
+/// come back short.
+pub(crate) fn check_untruncated(name: &str, file: &File, path: &Path, expected: u64) -> Result<()> {
+    let len = file
+        .metadata()
+        .ctx(format_args!("cannot stat {}", path.display()))?
+        .len();
+    if len < expected {
+        return Err(Error::corrupt(format!(
+            "array {name:?}: {} was truncated behind the store's back: {len} bytes, {expected} expected",
+            path.display()
+        )));
     }
     Ok(())
 }
