@@ -440,6 +440,11 @@ static void test_commit_record_damage(void)
     dir = build_store(0);
     CHECK(write_file(path_in(dir, ".npk.commit"), "NPKC\x01\x00\x00\x00\xff", 9) == 0);
     expect_corrupt(dir, path_in(dir, ".npk.commit"), ".npk.commit truncated");
+    /* A record that is a symlink: never followed, whatever it points at. */
+    dir = build_store(0);
+    CHECK(write_file(path_in(dir, ".npk.commit"), junk, sizeof junk) == 0);
+    replace_by_symlink(path_in(dir, ".npk.commit"));
+    expect_corrupt(dir, path_in(dir, ".npk.commit"), ".npk.commit is a symlink");
 }
 
 static void test_not_a_store(void)
