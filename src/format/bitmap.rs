@@ -47,12 +47,31 @@ fn word_count(total_rows: u64) -> Option<usize> {
 
 impl Bitmap {
     pub fn all_alive(total_rows: u64) -> Bitmap {
-        let n = word_count(total_rows).expect("bitmap row count exceeds the address space");
-        let mut words = vec![u64::MAX; n];
+        Bitmap::try_all_alive(total_rows).expect("bitmap row count exceeds the address space")
+    }
+
+    /// As `all_alive`, but None when the memory cannot be had. An array whose rows are zero
+    /// bytes (shape (n, 0)) can claim any row count without any data behind it, and
+    /// `Vec`'s infallible allocation would abort the process rather than fail.
+    pub fn try_all_alive(total_rows: u64) -> Option<Bitmap> {
+        let n = word_count(total_rows)?;
+        let mut words = Vec::new();
+        words.try_reserve_exact(n).ok()?;
+        words.resize(n, u64::MAX);
         if let Some(last) = words.last_mut() {
             *last = last_word_mask(total_rows);
         }
-        Bitmap::from_words(total_rows, words)
+        let mut b = Bitmap {
+            total_rows,
+            words,
+            block_alive: Vec::new(),
+        };
+        b.block_alive
+            .try_reserve_exact(n.div_ceil(WORDS_PER_BLOCK) + 1)
+            .ok()?;
+        b.block_alive.push(0);
+        b.recount_from(0);
+        Some(b)
     }
 
     fn from_words(total_rows: u64, words: Vec<u64>) -> Bitmap {
@@ -185,12 +204,25 @@ impl Bitmap {
     /// NumPack rewrites the whole last partial word as alive on append, resurrecting rows
     /// dropped there; only bits for rows at or past the old total are set here.
     pub fn grow(&mut self, new_total: u64) {
+        self.try_grow(new_total)
+            .expect("bitmap row count exceeds the address space")
+    }
+
+    /// As `grow`, but None (and the bitmap unchanged) when the memory cannot be had.
+    pub fn try_grow(&mut self, new_total: u64) -> Option<()> {
         if new_total <= self.total_rows {
-            return;
+            return Some(());
         }
         let old_total = self.total_rows;
         let old_last_word = (old_total / 64) as usize;
-        let n = word_count(new_total).expect("bitmap row count exceeds the address space");
+        let n = word_count(new_total)?;
+        self.words
+            .try_reserve_exact(n.saturating_sub(self.words.len()))
+            .ok()?;
+        let blocks = n.div_ceil(WORDS_PER_BLOCK) + 1;
+        self.block_alive
+            .try_reserve_exact(blocks.saturating_sub(self.block_alive.len()))
+            .ok()?;
         self.words.resize(n, 0);
         let (first_word, last_word) = (old_last_word, n - 1);
         for w in first_word..=last_word {
@@ -206,6 +238,7 @@ impl Bitmap {
         }
         self.total_rows = new_total;
         self.recount_from(first_word);
+        Some(())
     }
 
     /// Logical (alive-only) index -> physical row; None if logical >= alive_rows().
@@ -350,6 +383,23 @@ mod tests {
     }
 
     const SIZES: [u64; 12] = [0, 1, 2, 63, 64, 65, 127, 128, 129, 511, 513, 1000];
+
+    #[test]
+    fn huge_row_counts_fail_instead_of_aborting() {
+        // Found by fuzz/ (store_dir): drop_rows on a (2^54, 0)-shaped array.
+        for n in [1u64 << 54, u64::MAX] {
+            assert!(Bitmap::try_all_alive(n).is_none(), "{n} rows");
+            let mut b = Bitmap::all_alive(3);
+            b.drop_physical(&[1]);
+            let before = b.clone();
+            assert!(b.try_grow(n).is_none(), "grow to {n} rows");
+            assert_eq!(b, before);
+        }
+        assert_eq!(Bitmap::try_all_alive(70), Some(Bitmap::all_alive(70)));
+        let mut b = Bitmap::all_alive(10);
+        assert_eq!(b.try_grow(100), Some(()));
+        assert_eq!(b, Bitmap::all_alive(100));
+    }
 
     #[test]
     fn all_alive_sizes() {

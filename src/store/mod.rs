@@ -565,7 +565,10 @@ impl Store {
         state.meta = meta;
         if let Some(b) = &st.bitmap {
             let mut grown = (**b).clone();
-            grown.grow(state.meta.shape[0]);
+            grown
+                .try_grow(state.meta.shape[0])
+                .ok_or_else(|| bitmap_too_large(name, state.meta.shape[0]))
+                .map_err(undo)?;
             self.stage_bitmap(&mut txn, name, &grown).map_err(undo)?;
             state.bitmap = Some(Arc::new(grown));
         }
@@ -724,7 +727,8 @@ impl Store {
             .bitmap
             .as_deref()
             .cloned()
-            .unwrap_or_else(|| Bitmap::all_alive(st.meta.shape[0]));
+            .map_or_else(|| Bitmap::try_all_alive(st.meta.shape[0]), Some)
+            .ok_or_else(|| bitmap_too_large(name, st.meta.shape[0]))?;
         bitmap.drop_physical(&phys);
         let mut txn = self.txn();
         self.stage_bitmap(&mut txn, name, &bitmap)?;
@@ -825,6 +829,17 @@ impl Store {
         next.arrays.insert(dst.to_string(), state);
         self.commit(&w, txn, next)
     }
+}
+
+/// A deletion bitmap this large cannot be held (rows of zero bytes cost no data, so a shape
+/// can claim any row count).
+fn bitmap_too_large(name: &str, rows: u64) -> Error {
+    Error::new(
+        ErrorKind::OutOfMemory,
+        format!(
+            "array {name:?} has {rows} rows; a deletion bitmap for that many cannot be allocated"
+        ),
+    )
 }
 
 /// Schedules removal of every file of an array that a commit drops or replaces.
