@@ -15,7 +15,8 @@
  *
  * Every trial forks a writer that opens the store (sometimes NPK_OPEN_DURABLE) and runs ops from
  * the current model; before op k it publishes "started k" in a shared page and after the call
- * returns "done k" (a failing call is a test failure). The parent SIGKILLs it after a random
+ * returns "done k" (a failing call is a test failure); in a quarter of the trials it rests 0.5 ms
+ * between ops, so kills also land after an op returned. The parent SIGKILLs it after a random
  * delay, replays the generator to get the state before op k (A) and after it (B), and checks:
  *   - a read-only open (no recovery) shows exactly A or B for ALL arrays jointly: same names,
  *     dtype, shape, physical rows and contents (npk_load, npk_view_open and npk_get_rows), and
@@ -800,7 +801,11 @@ static npk_status exec_op(npk_store *s, const model *cur, const op_t *op, const 
     return st;
 }
 
-static void run_writer(const char *dir, const model *start, uint64_t seed, uint32_t flags)
+static void sleep_us(long us);
+
+/* pause_us > 0: the writer rests between ops, so kills also land after an op returned. */
+static void run_writer(const char *dir, const model *start, uint64_t seed, uint32_t flags,
+                       long pause_us)
 {
     npk_store *s = NULL;
     model cur;
@@ -827,6 +832,8 @@ static void run_writer(const char *dir, const model *start, uint64_t seed, uint3
         g_sh->done = k;
         BARRIER();
         step(&cur, &op);
+        if (pause_us > 0)
+            sleep_us(pause_us);
     }
     npk_close(s);
     _exit(0);
@@ -1382,7 +1389,7 @@ static void selftest(void)
 typedef struct {
     long old_[OP_KINDS], new_[OP_KINDS], same[OP_KINDS], returned[OP_KINDS];
     long before_first, finished, ops, durable, reader_trials, reader_checks, reader_distinct,
-        reader_reopens, lock_probes, npk_checks, records, big_in_flight, mixed, torn;
+        reader_reopens, lock_probes, npk_checks, records, big_in_flight, mixed, torn, lost;
 } stats;
 
 static int leftovers(const char *dir, int after_writer_close, char *out, size_t n)
@@ -1484,7 +1491,7 @@ static int trial(const char *dir, long t, uint64_t base_seed, model *cur, stats 
     rng_t tr;
     uint32_t flags;
     int with_reader, probe_lock, status = 0, rstatus = 0, okA, okB, resA[NSLOT], resB[NSLOT], i;
-    long delay_us, k;
+    long delay_us, k, pause_us;
     pid_t wpid, rpid = -1;
     model A, B;
     op_t op;
@@ -1496,6 +1503,7 @@ static int trial(const char *dir, long t, uint64_t base_seed, model *cur, stats 
 
     tr.s = tseed ^ 0x5bd1e995u;
     flags = below(&tr, 6) == 0 ? NPK_OPEN_DURABLE : 0;
+    pause_us = below(&tr, 4) == 0 ? 500 : 0;
     with_reader = t % 2 == 1;
     probe_lock = t % 3 == 0;
     {
@@ -1531,7 +1539,7 @@ static int trial(const char *dir, long t, uint64_t base_seed, model *cur, stats 
         exit(2);
     }
     if (wpid == 0)
-        run_writer(dir, cur, tseed, flags);
+        run_writer(dir, cur, tseed, flags, pause_us);
     sleep_us(delay_us);
 
     /* A second writer, in this process, while the child writer holds the lock. */
@@ -1612,15 +1620,18 @@ static int trial(const char *dir, long t, uint64_t base_seed, model *cur, stats 
                         resA[i] ? "equal" : whyA[i], resB[i] ? "equal" : whyB[i]);
             mixed &= resA[i] || resB[i];
         }
-        if (mixed && !extra[0])
-            S->mixed++;
-        else
-            S->torn++;
         if (extra[0])
             fprintf(stderr, "    %s\n", extra);
-        fprintf(stderr, "    %s\n", mixed && !extra[0] ? "MIXED: every array is old or new, "
-                                                          "but not all the same"
-                                                        : "an array is neither old nor new");
+        if (okA) {
+            S->lost++;
+            fprintf(stderr, "    LOST: the store shows the state before an op that returned\n");
+        } else if (mixed && !extra[0]) {
+            S->mixed++;
+            fprintf(stderr, "    MIXED: every array is old or new, but not all the same\n");
+        } else {
+            S->torn++;
+            fprintf(stderr, "    an array is neither old nor new\n");
+        }
         print_obs("store", &o);
         print_model("old", &A);
         print_model("new", &B);
@@ -1759,10 +1770,11 @@ int main(int argc, char **argv)
     printf("  (old/new: killed with the op in flight and the store showed the state before/after "
            "it, never a mixture; same: the op changes nothing visible; returned: killed after the "
            "op returned, the new state was required)\n");
-    printf("  in flight: %ld old, %ld new, %ld mixed, %ld neither; readers: %ld trials, %ld "
+    printf("  in flight: %ld old, %ld new, %ld mixed, %ld neither; returned but lost: %ld; "
+           "readers: %ld trials, %ld "
            "snapshots checked (%ld distinct, %ld fresh opens); second-writer probes refused: "
            "%ld; npk check runs: %ld\n",
-           old_total, new_total, S.mixed, S.torn, S.reader_trials, S.reader_checks,
+           old_total, new_total, S.mixed, S.torn, S.lost, S.reader_trials, S.reader_checks,
            S.reader_distinct, S.reader_reopens, S.lock_probes, S.npk_checks);
     SECTION("coverage");
     if (ok && trials >= 40) {
