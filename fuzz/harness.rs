@@ -441,7 +441,11 @@ fn read_all(store: &Store) -> usize {
             let r = store.get_rows(&name, &pick, info.dtype, &mut dst);
             if loaded_ok && r.is_ok() {
                 for (i, &p) in pick.iter().enumerate() {
-                    let p = if p < 0 { rows as i64 + p } else { p } as usize;
+                    let p = if p < 0 {
+                        i128::from(rows) + i128::from(p)
+                    } else {
+                        i128::from(p)
+                    } as usize;
                     assert!(
                         got[i * row..(i + 1) * row] == all[p * row..(p + 1) * row],
                         "get_rows and load of {name:?} differ at row {p}"
@@ -449,8 +453,12 @@ fn read_all(store: &Store) -> usize {
                 }
             }
         }
-        // Out-of-range rows are refused, both ends.
-        for bad in [rows as i64, -(rows as i64) - 1, i64::MIN, i64::MAX] {
+        // Out-of-range rows are refused, both ends (past i64::MAX rows, every i64 is in range).
+        let bad: Vec<i64> = match i64::try_from(rows) {
+            Ok(n) if n < i64::MAX => vec![n, -n - 1, i64::MIN, i64::MAX],
+            _ => Vec::new(),
+        };
+        for bad in bad {
             let mut shape = info.shape.clone();
             shape[0] = 1;
             let mut got = vec![0u8; row];
