@@ -122,9 +122,9 @@ contains
     complex(c_double_complex), allocatable :: a_c8_2(:, :)
     complex(c_float_complex), allocatable :: a_c4_1(:)
     logical(c_bool), allocatable :: a_lb_2(:, :)
-    real(c_float), pointer :: p_r4_2(:, :), p_bad(:, :)
-    real(c_double), pointer :: p_r8_2(:, :), p_r8_1(:), p_empty(:, :)
-    integer(c_int64_t), pointer :: p_i8_3(:, :, :)
+    real(c_float), pointer :: p_r4_2(:, :) => null(), p_bad(:, :) => null()
+    real(c_double), pointer :: p_r8_2(:, :) => null(), p_r8_1(:) => null(), p_empty(:, :) => null()
+    integer(c_int64_t), pointer :: p_i8_3(:, :, :) => null()
     type(npk_name_list) :: list
     character(len=:), allocatable :: msg
     character(len=5) :: drop_names(2)
@@ -462,16 +462,16 @@ contains
     character(*), intent(in) :: path
     type(c_ptr) :: store, batch
     type(npk_view) :: view, view2
-    real(c_double), pointer :: v(:, :), v_again(:, :)
-    integer(c_int32_t), pointer :: q(:, :, :)
-    real(c_float), pointer :: w(:, :)
-    integer(c_int64_t), pointer :: u(:)
+    real(c_double), pointer :: v(:, :) => null(), v_again(:, :) => null()
+    integer(c_int32_t), pointer :: q(:, :, :) => null()
+    real(c_float), pointer :: w(:, :) => null()
+    integer(c_int64_t), pointer :: u(:) => null()
     real(c_double) :: back(3, 4), want(3, 4), new_r8(2, 5), wrong(2, 2)
     real(c_float) :: back4(3, 4)
     integer(c_int64_t) :: back8(5)
     integer(c_int32_t), allocatable :: i4_1(:), drp_back(:, :)
     integer(c_int32_t) :: drp(4, 3)
-    integer(c_int32_t), pointer :: dv(:, :)
+    integer(c_int32_t), pointer :: dv(:, :) => null()
     logical :: exists
     integer :: i, j
 
