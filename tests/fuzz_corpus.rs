@@ -2,8 +2,8 @@
 //! (`fuzz/regressions/<target>/`) through the same harness bodies the cargo-fuzz targets run
 //! (`fuzz/harness.rs`), under plain `cargo test`. See fuzz/README.md.
 //!
-//! `cargo test --test fuzz_corpus -- --ignored write_library_seeds` rewrites the seeds this
-//! library makes into fuzz/corpus/ (those from numpack 0.5.0 come from fuzz/seeds_numpack.py).
+//! `NPK_BLESS=1 cargo test --test fuzz_corpus` rewrites the seeds this library makes into
+//! fuzz/corpus/ (those from numpack 0.5.0 come from fuzz/seeds_numpack.py).
 
 #[path = "../fuzz/harness.rs"]
 mod harness;
@@ -136,13 +136,23 @@ fn archive_round_trip() {
     assert!(harness::parse_archive(&evil).is_empty());
 }
 
+/// Every seed this library makes is in the committed corpus, so the fuzzer starts from the
+/// current format. `NPK_BLESS=1 cargo test --test fuzz_corpus` rewrites them after a change.
 #[test]
-#[ignore = "writes fuzz/corpus; run by hand after changing the seeds"]
-fn write_library_seeds() {
-    for target in TARGETS {
-        std::fs::create_dir_all(fuzz_dir().join("corpus").join(target)).unwrap();
-    }
+fn library_seeds_are_in_the_corpus() {
+    let bless = std::env::var_os("NPK_BLESS").is_some();
+    let mut missing = Vec::new();
     for (target, name, data) in harness::library_seeds() {
-        std::fs::write(fuzz_dir().join("corpus").join(target).join(name), data).unwrap();
+        let path = fuzz_dir().join("corpus").join(target).join(&name);
+        if bless {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, data).unwrap();
+        } else if !path.is_file() {
+            missing.push(format!("{target}/{name}"));
+        }
     }
+    assert!(
+        missing.is_empty(),
+        "seeds missing from fuzz/corpus (rerun with NPK_BLESS=1): {missing:?}"
+    );
 }
