@@ -10,8 +10,6 @@ mod harness;
 
 use std::path::{Path, PathBuf};
 
-const TARGETS: [&str; 4] = ["metadata", "bitmap", "manifest", "store_dir"];
-
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
 }

@@ -157,6 +157,8 @@ pub fn load_with(dir: &Path, writable: bool) -> Result<Snapshot> {
             None => Resolver::direct(),
             Some(record) => Resolver::rolled_forward(record),
         };
+        #[cfg(test)]
+        tests::pause(tests::Pause::Catalogue);
         let (meta_file, meta_id, meta_path) =
             match open_resolved(dir, &resolver, METADATA_FILE, false) {
                 Ok(Some(f)) => f,
@@ -171,7 +173,21 @@ pub fn load_with(dir: &Path, writable: bool) -> Result<Snapshot> {
                 }
                 Err(e) => return Err(e),
             };
+        // "No record" was seen before the catalogue was opened. A commit decided and partly
+        // applied in between would pair its new catalogue with files it has yet to remove (a
+        // bitmap of a compacted array, say), and finish before the check below. Seen again now
+        // that the catalogue is held, any later commit is caught below: it renames the
+        // catalogue (last of its renames) before it removes anything, and holds its record
+        // until it is done.
+        if resolver.txid().is_none() && commit::read_record(dir).ok().flatten().is_some() {
+            std::thread::sleep(Duration::from_micros(200));
+            continue;
+        }
+        #[cfg(test)]
+        tests::pause(tests::Pause::Files);
         let attempt = read_with(dir, &resolver, &meta_file, &meta_path, meta_id, writable);
+        #[cfg(test)]
+        tests::pause(tests::Pause::Check);
         // Whatever we read only counts if no commit started or finished meanwhile; we hold
         // `meta_file`, so its inode cannot have been reused by a newer catalogue.
         if unchanged(dir, &resolver, meta_id)? {
@@ -423,6 +439,98 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     static DIRS: AtomicU64 = AtomicU64::new(0);
+
+    /// Points inside `load_with` (before each of its steps) where a test can run a writer's
+    /// steps between the reader's.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(super) enum Pause {
+        Catalogue,
+        Files,
+        Check,
+    }
+
+    type PauseHook = Box<dyn FnMut(Pause)>;
+
+    thread_local! {
+        static PAUSE: std::cell::RefCell<Option<PauseHook>> = const { std::cell::RefCell::new(None) };
+    }
+
+    pub(super) fn pause(at: Pause) {
+        PAUSE.with(|p| {
+            if let Some(hook) = p.borrow_mut().as_mut() {
+                hook(at);
+            }
+        });
+    }
+
+    /// Runs `f` with `hook` called at every pause point of loads on this thread.
+    fn with_pauses<T>(hook: impl FnMut(Pause) + 'static, f: impl FnOnce() -> T) -> T {
+        PAUSE.with(|p| *p.borrow_mut() = Some(Box::new(hook)));
+        let out = f();
+        PAUSE.with(|p| *p.borrow_mut() = None);
+        out
+    }
+
+    /// A reader that saw no record, then a commit (compacting x, which removes its bitmap) is
+    /// decided and renames its files in before the reader opens the catalogue, and removes the
+    /// old bitmap and its record after the reader read it. Found by valgrind's slow threads:
+    /// the reader paired the new catalogue (3 rows) with the old bitmap (4 rows) and reported
+    /// the store corrupt.
+    #[test]
+    fn a_commit_between_the_record_check_and_the_catalogue_is_not_mixed_in() {
+        use crate::format::Bitmap;
+        let dir = tmp("record-gap");
+        store(&dir, &[("x", &[4], 1)]);
+        let mut dropped = Bitmap::all_alive(4);
+        dropped.drop_physical(&[0]);
+        std::fs::write(dir.join("deleted_x.npkb"), dropped.encode()).unwrap();
+        std::fs::write(dir.join(".npk-stage-t-1"), [2u8; 12]).unwrap();
+        std::fs::write(dir.join(".npk-stage-t-2"), catalog(&[("x", &[3])])).unwrap();
+        let record = Record {
+            txid: "t".into(),
+            ops: vec![
+                Op::Rename {
+                    from: ".npk-stage-t-1".into(),
+                    to: "data_x.npkd".into(),
+                },
+                Op::Rename {
+                    from: ".npk-stage-t-2".into(),
+                    to: METADATA_FILE.into(),
+                },
+                Op::Remove {
+                    path: "deleted_x.npkb".into(),
+                },
+            ],
+        };
+        let d = dir.clone();
+        let mut seen = Vec::new();
+        let snap = with_pauses(
+            move |at| {
+                seen.push(at);
+                let first = |p: Pause| seen.iter().filter(|&&s| s == p).count() == 1;
+                if at == Pause::Catalogue && first(at) {
+                    // The writer decides and applies its renames, not yet its removal.
+                    std::fs::write(d.join(COMMIT_FILE), record.encode()).unwrap();
+                    for op in &record.ops[..2] {
+                        let Op::Rename { from, to } = op else {
+                            unreachable!()
+                        };
+                        std::fs::rename(d.join(from), d.join(to)).unwrap();
+                    }
+                }
+                if at == Pause::Check && first(at) {
+                    std::fs::remove_file(d.join("deleted_x.npkb")).unwrap();
+                    std::fs::remove_file(d.join(COMMIT_FILE)).unwrap();
+                }
+            },
+            || load(&dir),
+        )
+        .unwrap_or_else(|e| panic!("a reader mixed two commits: {e}"));
+        let x = snap.get("x").unwrap();
+        assert_eq!(x.meta.shape, vec![3]);
+        assert!(x.bitmap.is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn tmp(name: &str) -> PathBuf {
         let n = DIRS.fetch_add(1, Ordering::Relaxed);
