@@ -1,6 +1,7 @@
 # The two commands a newcomer runs (see README):
 #   make example   builds libnumpack.so / libnumpack.a and runs the C example end to end
-#   make test      runs every test: lint, Rust unit tests, header check, C/C++/Fortran tests, interop
+#   make test      runs every test: lint, Rust unit tests, header check, C/C++/Fortran tests, interop,
+#                  the C tests under ThreadSanitizer and under valgrind memcheck
 # and
 #   make install PREFIX=/opt/numpack   libnumpack.{so,a}, numpack.h(pp), numpack.pc, npk
 CARGO ?= cargo
@@ -10,7 +11,8 @@ export LIBDIR
 PREFIX ?= /usr/local
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
-.PHONY: lib example install test lint test-rust test-c test-interop test-install clean
+.PHONY: lib example install test lint test-rust test-c test-interop test-install tsan memcheck \
+	campaign fuzz clean
 
 lib:
 	$(CARGO) build --release
@@ -29,7 +31,7 @@ install: lib
 	  sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' pkgconfig/$$pc.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/$$pc.pc; done
 
-test: lint test-rust test-c test-interop test-install
+test: lint test-rust test-c test-interop test-install tsan memcheck
 	@echo "make test: all suites passed"
 
 lint:
@@ -52,6 +54,22 @@ test-interop: lib
 
 test-install: lib
 	bash tests/install/run.sh
+
+# The C tests under ThreadSanitizer (library built into target/tsan) and under valgrind memcheck.
+tsan:
+	bash scripts/tsan.sh
+
+memcheck: lib
+	bash scripts/memcheck.sh
+
+# Long runs, by hand (README, "Reliability, measured"): the crash campaign and the fuzzers.
+TRIALS ?= 500
+campaign: lib
+	$(MAKE) -C c_tests campaign TRIALS=$(TRIALS) $(if $(SEED),SEED=$(SEED))
+
+FUZZ_SECONDS ?= 600
+fuzz:
+	bash fuzz/run.sh $(FUZZ_SECONDS)
 
 clean:
 	$(CARGO) clean
