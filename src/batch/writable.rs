@@ -43,11 +43,7 @@ impl Mapped {
         let Some(map) = &self.map else {
             return Ok(());
         };
-        check_untruncated(name, &self.file, &self.path, map.len() as u64)?;
-        let ours = self
-            .file
-            .metadata()
-            .ctx(format_args!("cannot stat {}", self.path.display()))?;
+        let ours = check_untruncated(name, &self.file, &self.path, map.len() as u64)?;
         let named = fsutil::regular_file_meta(&self.path)?;
         if named.map(|m| FileId::of(&m)) != Some(FileId::of(&ours)) {
             return Err(Error::corrupt(format!(

@@ -662,25 +662,20 @@ impl Store {
             .map_err(|e| Error::io(format!("cannot map {}", path.display()), &e))
     }
 
-    /// An array's data file and its path, for code that maps it (the writable batch).
+    /// An array's single data file and its path, for writing in place (a writer's snapshot
+    /// opens its files read-write); segmented arrays are refused.
     pub(crate) fn data_file(&self, st: &ArrayState) -> Result<(Arc<File>, PathBuf)> {
-        let file = self.open_for_update(st)?;
-        let DataFiles::Single { path, .. } = &st.data else {
-            unreachable!("open_for_update refuses segmented arrays");
-        };
-        Ok((file, path.clone()))
-    }
-
-    /// An array's single data file, for writing in place (a writer's snapshot opens its files
-    /// read-write); segmented arrays are refused.
-    pub(crate) fn open_for_update(&self, st: &ArrayState) -> Result<Arc<File>> {
         match &st.data {
-            DataFiles::Single { file, .. } => Ok(file.clone()),
+            DataFiles::Single { file, path, .. } => Ok((file.clone(), path.clone())),
             DataFiles::Segmented { .. } => Err(Error::invalid(format!(
                 "array {:?} is stored in segments (numpack 0.7.0); compact it first to write it in place",
                 st.meta.name
             ))),
         }
+    }
+
+    pub(crate) fn open_for_update(&self, st: &ArrayState) -> Result<Arc<File>> {
+        self.data_file(st).map(|(file, _)| file)
     }
 
     fn stage_bitmap(&self, txn: &mut Txn, name: &str, bitmap: &Bitmap) -> Result<()> {
@@ -978,17 +973,22 @@ pub(crate) fn for_chunks(
 
 /// Fails with `corrupt` when `file` (an array's open data file) is shorter than `expected`
 /// bytes: another program truncated it, and a mapping of it would fault or a read of it would
-/// come back short.
-pub(crate) fn check_untruncated(name: &str, file: &File, path: &Path, expected: u64) -> Result<()> {
-    let len = file
+/// come back short. Returns the file's metadata for further checks.
+pub(crate) fn check_untruncated(
+    name: &str,
+    file: &File,
+    path: &Path,
+    expected: u64,
+) -> Result<std::fs::Metadata> {
+    let meta = file
         .metadata()
-        .ctx(format_args!("cannot stat {}", path.display()))?
-        .len();
+        .ctx(format_args!("cannot stat {}", path.display()))?;
+    let len = meta.len();
     if len < expected {
         return Err(Error::corrupt(format!(
             "array {name:?}: {} was truncated behind the store's back: {len} bytes, {expected} expected",
             path.display()
         )));
     }
-    Ok(())
+    Ok(meta)
 }
