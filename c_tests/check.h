@@ -342,13 +342,18 @@ static inline uint64_t now_us(void)
     return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
 }
 
-static inline void sleep_ms(long ms)
+static inline void sleep_us(long us)
 {
     struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
+    ts.tv_sec = us / 1000000;
+    ts.tv_nsec = (us % 1000000) * 1000L;
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+static inline void sleep_ms(long ms)
+{
+    sleep_us(ms * 1000);
 }
 
 /* Deterministic bytes: fill_bytes(buf, n, seed) gives the same content for the same seed. */

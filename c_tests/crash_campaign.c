@@ -801,8 +801,6 @@ static npk_status exec_op(npk_store *s, const model *cur, const op_t *op, const 
     return st;
 }
 
-static void sleep_us(long us);
-
 /* pause_us > 0: the writer rests between ops, so kills also land after an op returned. */
 static void run_writer(const char *dir, const model *start, uint64_t seed, uint32_t flags,
                        long pause_us)
@@ -1440,14 +1438,6 @@ static double now_sec(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void sleep_us(long us)
-{
-    struct timespec ts;
-    ts.tv_sec = us / 1000000;
-    ts.tv_nsec = (us % 1000000) * 1000L;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /* Roughly how many data bytes the op writes. */
 static uint64_t op_bytes(const model *m, const op_t *op)
