@@ -17,6 +17,7 @@ use numpack::format::metadata::{self, ArrayMeta, Catalog};
 use numpack::format::segments::parse_manifest;
 use numpack::format::Bitmap;
 use numpack::layout::{Dst, Src};
+use numpack::store::commit::fnv1a;
 use numpack::{DType, OpenOptions, Store};
 
 // ---- pure decoders ----------------------------------------------------------------------------
@@ -172,13 +173,6 @@ const LINK_TARGETS: [&str; 5] = [
 const MAX_ENTRIES: usize = 24;
 /// Arrays larger than this are not loaded (their files are tiny; the shape alone is not data).
 const MAX_LOAD_BYTES: u64 = 1 << 22;
-
-/// FNV-1a, as the commit record checksums its body (src/store/commit.rs).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
 
 /// One entry of the archive format `store_dir` inputs are written in.
 #[derive(Debug)]

@@ -51,7 +51,8 @@ pub struct Record {
     pub ops: Vec<Op>,
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// The checksum a commit record carries after its body (FNV-1a, 64 bits).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
         (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
     })
