@@ -1,50 +1,11 @@
 //! The batch contexts through the safe Rust API (the C tests cover the ABI).
 
+mod common;
+
+use common::{load, save, staged_files, writer, TempDir};
 use numpack::batch::{CacheBatch, WritableBatch};
-use numpack::layout::{Dst, Src};
-use numpack::{DType, ErrorKind, OpenOptions, Store};
-
-fn tmp(name: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("npk-batch-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    p
-}
-
-fn writer(p: &std::path::Path) -> Store {
-    Store::open(
-        p,
-        OpenOptions {
-            create: true,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
-
-fn save_f64(s: &Store, name: &str, v: &[f64], shape: &[u64]) {
-    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-    s.save(
-        name,
-        DType::F64,
-        &Src::contiguous(&bytes, shape, 8).unwrap(),
-    )
-    .unwrap();
-}
-
-fn load_f64(s: &Store, name: &str) -> Vec<f64> {
-    let info = s.info(name).unwrap();
-    let mut bytes = vec![0u8; info.nbytes as usize];
-    s.load(
-        name,
-        DType::F64,
-        &mut Dst::contiguous(&mut bytes, &info.shape, 8).unwrap(),
-    )
-    .unwrap();
-    bytes
-        .chunks(8)
-        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
+use numpack::layout::Src;
+use numpack::{DType, ErrorKind};
 
 /// # Safety: `ptr` must point at `n` f64 owned by a live batch view.
 unsafe fn scale(ptr: *mut u8, n: usize, k: f64) {
@@ -54,11 +15,11 @@ unsafe fn scale(ptr: *mut u8, n: usize, k: f64) {
 
 #[test]
 fn cache_batch_rounds_commit_once_and_spill_under_a_limit() {
-    let dir = tmp("cache");
+    let dir = TempDir::new("cache");
     let s = writer(&dir);
     let n = 300_000usize; // 2.4 MB each
-    save_f64(&s, "a", &vec![1.0; n], &[n as u64]);
-    save_f64(&s, "b", &vec![1.0; n], &[n as u64]);
+    save(&s, "a", &[n as u64], &vec![1.0; n]);
+    save(&s, "b", &[n as u64], &vec![1.0; n]);
     let mut b = CacheBatch::begin(&s, 3).unwrap();
     assert_eq!(s.drop_arrays(&["a"]).unwrap_err().kind, ErrorKind::Busy);
     assert_eq!(
@@ -82,28 +43,22 @@ fn cache_batch_rounds_commit_once_and_spill_under_a_limit() {
             );
         }
     }
-    assert_eq!(load_f64(&s, "a")[0], 1.0, "nothing visible before end");
+    assert_eq!(load::<f64>(&s, "a")[0], 1.0, "nothing visible before end");
     b.end().unwrap();
-    assert!(load_f64(&s, "a").iter().all(|&x| x == 1024.0));
-    assert!(load_f64(&s, "b").iter().all(|&x| x == 1024.0));
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".npk-stage"))
-        .collect();
-    assert!(leftovers.is_empty());
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(load::<f64>(&s, "a").iter().all(|&x| x == 1024.0));
+    assert!(load::<f64>(&s, "b").iter().all(|&x| x == 1024.0));
+    assert_eq!(staged_files(&dir), Vec::<String>::new());
 }
 
 #[test]
 fn writable_batch_changes_in_place_and_refuses_shape_change() {
-    let dir = tmp("writable");
+    let dir = TempDir::new("writable");
     let s = writer(&dir);
-    save_f64(
+    save(
         &s,
         "x",
-        &(0..100).map(f64::from).collect::<Vec<_>>(),
         &[10, 10],
+        &(0..100).map(f64::from).collect::<Vec<_>>(),
     );
     s.drop_rows("x", &[0]).unwrap();
     let before = s.info("x").unwrap().modify_time_us;
@@ -131,9 +86,8 @@ fn writable_batch_changes_in_place_and_refuses_shape_change() {
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::ShapeMismatch);
     b.end().unwrap();
-    let after = load_f64(&s, "x");
+    let after = load::<f64>(&s, "x");
     assert_eq!(after.len(), 90);
     assert_eq!(after[0], 20.0);
     assert!(s.info("x").unwrap().modify_time_us > before);
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,16 +1,13 @@
 //! The `npk` inspector, run as a user would run it.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
+use common::{save, writer, TempDir};
 use numpack::layout::Src;
 use numpack::{DType, OpenOptions, Store};
-
-fn tmp(name: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("npk-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    p
-}
 
 /// Tests here fork `npk` while others open writers: a child briefly inherits the writer lock's
 /// descriptor between fork and exec (it is close-on-exec), so one test's fork could make
@@ -35,20 +32,11 @@ fn npk(args: &[&str]) -> (i32, String, String) {
 
 /// x: int32 (4, 2) = 10*r + c, with row 1 dropped; h: float16 scalar 1.5; z: complex64 [1+2j].
 fn sample(dir: &Path) {
-    let s = Store::open(
-        dir,
-        OpenOptions {
-            create: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let x: Vec<u8> = (0..4i32)
+    let s = writer(dir);
+    let x: Vec<i32> = (0..4)
         .flat_map(|r| (0..2).map(move |c| 10 * r + c))
-        .flat_map(|v| v.to_le_bytes())
         .collect();
-    s.save("x", DType::I32, &Src::contiguous(&x, &[4, 2], 4).unwrap())
-        .unwrap();
+    save(&s, "x", &[4, 2], &x);
     s.drop_rows("x", &[1]).unwrap();
     s.save(
         "h",
@@ -56,7 +44,7 @@ fn sample(dir: &Path) {
         &Src::contiguous(&0x3e00u16.to_le_bytes(), &[], 2).unwrap(),
     )
     .unwrap();
-    let z: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let z = common::to_bytes(&[1.0f32, 2.0]);
     s.save(
         "z",
         DType::Complex64,
@@ -68,7 +56,7 @@ fn sample(dir: &Path) {
 #[test]
 fn ls_info_and_dump_show_the_logical_arrays() {
     let _serial = serial();
-    let dir = tmp("show");
+    let dir = TempDir::new("show");
     sample(&dir);
     let d = dir.to_str().unwrap();
     let (code, out, _) = npk(&["ls", d]);
@@ -94,13 +82,12 @@ fn ls_info_and_dump_show_the_logical_arrays() {
     assert!(err.contains("\"nope\" not found"), "{err}");
     assert_eq!(npk(&["dump", d, "x", "--rows", "a:b"]).0, 2);
     assert_eq!(npk(&["frobnicate"]).0, 2);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn check_reports_leftovers_and_repairs_only_when_asked() {
     let _serial = serial();
-    let dir = tmp("check");
+    let dir = TempDir::new("check");
     sample(&dir);
     let d = dir.to_str().unwrap();
     assert_eq!(npk(&["check", d]).0, 0);
@@ -126,13 +113,12 @@ fn check_reports_leftovers_and_repairs_only_when_asked() {
     assert!(out.contains("REPAIRED") && out.contains("healthy"), "{out}");
     assert_eq!(std::fs::read(&data).unwrap().len(), 32);
     assert!(!dir.join(".npk-stage-dead-1").exists());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn repair_needs_the_writer_lock() {
     let _serial = serial();
-    let dir = tmp("locked");
+    let dir = TempDir::new("locked");
     sample(&dir);
     std::fs::write(dir.join(".npk-stage-dead-1"), b"junk").unwrap();
     let writer = Store::open(&dir, OpenOptions::default()).unwrap();
@@ -143,13 +129,12 @@ fn repair_needs_the_writer_lock() {
     assert!(err.contains("locked"), "{err}");
     assert!(dir.join(".npk-stage-dead-2").exists());
     drop(writer);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn check_flags_corruption_and_never_writes() {
     let _serial = serial();
-    let dir = tmp("corrupt");
+    let dir = TempDir::new("corrupt");
     sample(&dir);
     let d = dir.to_str().unwrap();
     std::fs::write(dir.join("data_z.npkd"), [0u8; 3]).unwrap();
@@ -165,5 +150,4 @@ fn check_flags_corruption_and_never_writes() {
         std::fs::read(dir.join("data_z.npkd")).unwrap(),
         vec![0u8; 3]
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

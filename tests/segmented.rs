@@ -1,17 +1,13 @@
 //! numpack 0.7.0 stores arrays over 256 MiB as segments behind a JSON manifest (format.md §5).
 //! 0.7.0 cannot be installed here, so these stores are built byte for byte as it writes them.
 
+mod common;
+
+use common::{load, reader, TempDir};
 use numpack::format::metadata::{encode, ArrayMeta, Catalog};
 use numpack::format::DType;
 use numpack::layout::Dst;
 use numpack::{ErrorKind, OpenOptions, Store};
-
-fn tmp(name: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("npk-seg-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
 
 /// A (rows, 3) int32 array `x` with element (r, c) = 10 * r + c, split into segments of the
 /// given row counts.
@@ -44,36 +40,14 @@ fn segmented_store(dir: &std::path::Path, split: &[u64]) -> Vec<i32> {
     values
 }
 
-fn load_i32(s: &Store, name: &str) -> Vec<i32> {
-    let info = s.info(name).unwrap();
-    let mut bytes = vec![0u8; info.nbytes as usize];
-    s.load(
-        name,
-        DType::I32,
-        &mut Dst::contiguous(&mut bytes, &info.shape, 4).unwrap(),
-    )
-    .unwrap();
-    bytes
-        .chunks(4)
-        .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
 #[test]
 fn segmented_arrays_read_across_segment_boundaries() {
-    let dir = tmp("read");
+    let dir = TempDir::new("read");
     let values = segmented_store(&dir, &[3, 1, 4]);
-    let s = Store::open(
-        &dir,
-        OpenOptions {
-            read_only: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let s = reader(&dir);
     let info = s.info("x").unwrap();
     assert_eq!((info.shape.clone(), info.segmented), (vec![8, 3], true));
-    assert_eq!(load_i32(&s, "x"), values);
+    assert_eq!(load::<i32>(&s, "x"), values);
 
     // Rows straddling segments, and negative indices.
     let mut short = vec![0u8; 3 * 12];
@@ -103,12 +77,11 @@ fn segmented_arrays_read_across_segment_boundaries() {
     // SAFETY: the view holds 8*3 i32 until dropped.
     let viewed = unsafe { std::slice::from_raw_parts(view.as_ptr().cast::<i32>(), 24) };
     assert_eq!(viewed, values.as_slice());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn writes_in_place_refuse_segments_until_compacted_into_one_file() {
-    let dir = tmp("compact");
+    let dir = TempDir::new("compact");
     let values = segmented_store(&dir, &[2, 2]);
     let s = Store::open(&dir, OpenOptions::default()).unwrap();
     let row = [0u8; 12];
@@ -127,15 +100,14 @@ fn writes_in_place_refuse_segments_until_compacted_into_one_file() {
     assert!(!dir.join("data_x.npkseg").exists() && !dir.join("data_x_segments").exists());
     let mut expect = values.clone();
     expect.drain(3..6);
-    assert_eq!(load_i32(&s, "x"), expect);
+    assert_eq!(load::<i32>(&s, "x"), expect);
     s.append("x", DType::I32, &src).unwrap();
     assert_eq!(s.info("x").unwrap().shape, vec![4, 3]);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_manifest_that_disagrees_with_the_metadata_is_corrupt() {
-    let dir = tmp("corrupt");
+    let dir = TempDir::new("corrupt");
     segmented_store(&dir, &[2, 2]);
     std::fs::write(dir.join("data_x_segments/seg_000001.npkd"), [0u8; 5]).unwrap();
     let err = Store::open(
@@ -167,5 +139,4 @@ fn a_manifest_that_disagrees_with_the_metadata_is_corrupt() {
     .err()
     .unwrap();
     assert_eq!(err.kind, ErrorKind::Corrupt);
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,0 +1,210 @@
+//! Helpers shared by the integration tests: fresh store directories, typed saves and loads, and
+//! what a directory holds. `mod common;` in a test file brings them in.
+
+// Every tests/*.rs compiles this module on its own and uses only part of it.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use numpack::layout::{Dst, Src};
+use numpack::{DType, OpenOptions, Store};
+
+/// Name prefix of the files a commit stages; a finished or aborted one leaves none behind.
+pub const STAGE_PREFIX: &str = ".npk-stage-";
+
+static DIR_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh, empty directory, unique per test binary, process and call. Removed when dropped,
+/// except while a test is failing: then it stays for inspection and its path is printed.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let n = DIR_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!(
+            "npk-{}-{name}-{}-{n}",
+            env!("CARGO_CRATE_NAME"),
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept {} for inspection", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A writer handle, creating the store when missing.
+pub fn writer(dir: &Path) -> Store {
+    Store::open(
+        dir,
+        OpenOptions {
+            create: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+pub fn reader(dir: &Path) -> Store {
+    Store::open(
+        dir,
+        OpenOptions {
+            read_only: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+/// A Rust element type and the dtype that stores it, little-endian like the files.
+pub trait Elem: Copy + PartialEq + std::fmt::Debug {
+    const DTYPE: DType;
+    fn put(self, out: &mut Vec<u8>);
+    fn get(bytes: &[u8]) -> Self;
+}
+
+macro_rules! elem {
+    ($($t:ty => $d:ident),*) => {$(
+        impl Elem for $t {
+            const DTYPE: DType = DType::$d;
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn get(bytes: &[u8]) -> Self {
+                <$t>::from_le_bytes(bytes.try_into().unwrap())
+            }
+        }
+    )*};
+}
+
+elem!(u8 => U8, i8 => I8, u16 => U16, i16 => I16, u32 => U32, i32 => I32, u64 => U64,
+      i64 => I64, f32 => F32, f64 => F64);
+
+pub fn to_bytes<T: Elem>(values: &[T]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(std::mem::size_of_val(values));
+    values.iter().for_each(|v| v.put(&mut out));
+    out
+}
+
+pub fn from_bytes<T: Elem>(bytes: &[u8]) -> Vec<T> {
+    bytes.chunks(std::mem::size_of::<T>()).map(T::get).collect()
+}
+
+/// Saves `values` (C order) as array `name` of `shape`.
+pub fn save<T: Elem>(s: &Store, name: &str, shape: &[u64], values: &[T]) {
+    let bytes = to_bytes(values);
+    s.save(
+        name,
+        T::DTYPE,
+        &Src::contiguous(&bytes, shape, T::DTYPE.size()).unwrap(),
+    )
+    .unwrap();
+}
+
+/// The logical shape and values (C order) of array `name`, which must hold `T`'s dtype.
+pub fn load_shaped<T: Elem>(s: &Store, name: &str) -> (Vec<u64>, Vec<T>) {
+    let info = s.info(name).unwrap();
+    assert_eq!(info.dtype, T::DTYPE, "dtype of array {name:?}");
+    let mut bytes = vec![0u8; info.nbytes as usize];
+    s.load(
+        name,
+        T::DTYPE,
+        &mut Dst::contiguous(&mut bytes, &info.shape, T::DTYPE.size()).unwrap(),
+    )
+    .unwrap();
+    (info.shape, from_bytes(&bytes))
+}
+
+pub fn load<T: Elem>(s: &Store, name: &str) -> Vec<T> {
+    load_shaped(s, name).1
+}
+
+/// The names in `dir` (not recursive), sorted.
+pub fn file_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The staged files in `dir`: an open batch or commit may hold some, a finished one none.
+pub fn staged_files(dir: &Path) -> Vec<String> {
+    file_names(dir)
+        .into_iter()
+        .filter(|n| n.starts_with(STAGE_PREFIX))
+        .collect()
+}
+
+/// Every entry of `dir` (recursively): relative name → (inode, size, mtime s, mtime ns,
+/// content). Equal before and after means nothing was created, removed, renamed, rewritten or
+/// touched.
+pub type Fingerprint = BTreeMap<String, (u64, u64, i64, i64, Option<Vec<u8>>)>;
+
+pub fn fingerprint(dir: &Path) -> Fingerprint {
+    fn walk(root: &Path, dir: &Path, out: &mut Fingerprint) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let m = std::fs::symlink_metadata(e.path()).unwrap();
+            let rel = e
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let content = m.is_file().then(|| std::fs::read(e.path()).unwrap());
+            out.insert(rel, (m.ino(), m.len(), m.mtime(), m.mtime_nsec(), content));
+            if m.is_dir() {
+                walk(root, &e.path(), out);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Returns once the wall clock reads later than `micros` (since the epoch), so a modify time
+/// taken afterwards is larger. Waits on the clock itself, not for a guessed duration.
+pub fn wait_for_clock_past(micros: u64) {
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64;
+        if now > micros {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
