@@ -154,11 +154,13 @@ static void test_exit_without_close(int how)
 
 #define KILL_ROUNDS 40
 #define STATE_N 65536 /* int32: 256 KiB per save, so a kill often lands inside one */
+#define KILL_AFTER_APPENDS 2 /* each child is killed only after this many committed appends */
 
 /* Saves "state" (every element k), appends row (k, k, k, k) to "log", and rewrites "holes"
  * (ten rows of k, one dropped, compacted every other time), for k = rows of log, k + 1, ...
- * until killed. Tells the parent through `ready` once it is about to start. */
-static void kill_loop_child(const char *dir, int ready)
+ * until killed. Writes one byte to `progress` each time an append has returned: the parent
+ * kills only after it has seen some, so every round commits, however slow the machine. */
+static void kill_loop_child(const char *dir, int progress)
 {
     npk_store *s = NULL;
     static int32_t state[STATE_N];
@@ -169,8 +171,6 @@ static void kill_loop_child(const char *dir, int ready)
     if (npk_open(dir, 0, &s) != NPK_OK || npk_info(s, "log", &info) != NPK_OK)
         _exit(10);
     k = (int64_t)info.shape[0];
-    if (write(ready, "r", 1) != 1)
-        _exit(11);
     for (;; k++) {
         const int64_t drop = k % 10;
         for (i = 0; i < STATE_N; i++)
@@ -180,6 +180,8 @@ static void kill_loop_child(const char *dir, int ready)
         row[0] = row[1] = row[2] = row[3] = k;
         if (npk_append(s, "log", NPK_INT64, 2, row_shape, row, NULL) != NPK_OK)
             _exit(13);
+        if (write(progress, "c", 1) != 1)
+            _exit(11);
         for (i = 0; i < 10; i++)
             holes[i] = k;
         if (npk_save(s, "holes", NPK_INT64, 1, &ten, holes, NULL) != NPK_OK ||
@@ -256,15 +258,6 @@ static uint64_t verify_kill_state(npk_store *s, const char *dir, int writer)
     return rows;
 }
 
-/* NPK_TEST_TIME_SCALE stretches the kill delays for slow runs (valgrind sets 30), so that the
- * killed writers still get commits done before they die. */
-static long time_scale(void)
-{
-    const char *v = getenv("NPK_TEST_TIME_SCALE");
-    long k = v ? strtol(v, NULL, 10) : 1;
-    return k >= 1 && k <= 1000 ? k : 1;
-}
-
 static void test_kill_loop(void)
 {
     char dir[4096];
@@ -285,25 +278,35 @@ static void test_kill_loop(void)
     free(minus1);
 
     for (round = 0; round < KILL_ROUNDS; round++) {
-        int ready[2];
+        int progress[2];
         pid_t pid;
         char c;
-        int status = 0;
-        if (pipe(ready) != 0)
+        int status = 0, seen = 0;
+        uint64_t t0 = 0, cycle_us;
+        if (!CHECK(pipe(progress) == 0))
             return;
         fflush(stdout);
         fflush(stderr);
         pid = fork();
         if (pid == 0) {
-            close(ready[0]);
-            kill_loop_child(dir, ready[1]);
+            close(progress[0]);
+            kill_loop_child(dir, progress[1]);
         }
-        close(ready[1]);
-        CHECK(read(ready[0], &c, 1) == 1);
-        close(ready[0]);
-        sleep_ms((1 + (round * 7) % 23) * time_scale());
+        close(progress[1]);
+        /* Wait for the appends themselves (a blocking read, no timer): a child that dies early
+         * ends the read with EOF and fails the check below. */
+        while (seen < KILL_AFTER_APPENDS && read(progress[0], &c, 1) == 1)
+            if (++seen == 1)
+                t0 = now_us();
+        cycle_us = now_us() - t0;
+        CHECK_MSG(seen == KILL_AFTER_APPENDS, "round %d: the child made only %d appends", round,
+                  seen);
+        /* Kill at a different point of the next cycle each round: a fraction of the time the last
+         * cycle took. This only moves where the kill lands; no check depends on it. */
+        sleep_us((long)(cycle_us * (uint64_t)((round * 7) % 23) / 23));
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
+        close(progress[0]);
         CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
                   "round %d: the child ended on its own (status %#x)", round, status);
 
@@ -317,11 +320,11 @@ static void test_kill_loop(void)
             CHECK_OK(npk_close(s));
         }
         check_no_leftovers(dir);
-        CHECK(rows >= last_rows);
+        /* Every append the parent was told about is committed. */
+        CHECK_MSG(rows >= last_rows + KILL_AFTER_APPENDS, "round %d: %llu log rows after %llu",
+                  round, (unsigned long long)rows, (unsigned long long)last_rows);
         last_rows = rows;
     }
-    CHECK_MSG(last_rows > KILL_ROUNDS, "the children made only %llu commits in %d rounds",
-              (unsigned long long)last_rows, KILL_ROUNDS);
     printf("crash_recovery: %llu appends committed across %d killed writers\n",
            (unsigned long long)last_rows, KILL_ROUNDS);
 }

@@ -16,8 +16,6 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 LIBDIR=$ROOT/target/release
 export LIBDIR
-# Programs that time their kills stretch them by this factor (valgrind runs them ~30x slower).
-export NPK_TEST_TIME_SCALE=30
 
 if ! command -v valgrind >/dev/null 2>&1; then
   echo "memcheck: valgrind is not installed (apt-get install valgrind)" >&2
