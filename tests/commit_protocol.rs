@@ -451,6 +451,81 @@ fn a_corrupt_commit_record_is_reported_and_nothing_is_touched() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A record with a valid checksum whose result is not a whole store: the catalogue it installs
+/// still names a file it removes (found by an independent test run: the writer open deleted the
+/// file, then reported the store corrupt). Recovery must check the result first and refuse
+/// with the directory untouched, for every way a record can take a named file away.
+#[test]
+fn a_record_inconsistent_with_its_catalogue_is_refused_before_anything_is_applied() {
+    type Ops = fn(&str) -> Vec<Op>;
+    let cases: [(&str, Ops); 3] = [
+        ("removes a named file", |staged_meta| {
+            vec![
+                Op::Rename {
+                    from: staged_meta.into(),
+                    to: METADATA_FILE.into(),
+                },
+                Op::Remove {
+                    path: "data_a.npkd".into(),
+                },
+            ]
+        }),
+        ("removes a file it renamed in", |staged_meta| {
+            vec![
+                Op::Rename {
+                    from: format!("{STAGE_PREFIX}t-1"),
+                    to: "data_b.npkd".into(),
+                },
+                Op::Rename {
+                    from: staged_meta.into(),
+                    to: METADATA_FILE.into(),
+                },
+                Op::Remove {
+                    path: "data_b.npkd".into(),
+                },
+            ]
+        }),
+        ("renames a file over the record", |staged_meta| {
+            vec![
+                Op::Rename {
+                    from: format!("{STAGE_PREFIX}t-1"),
+                    to: COMMIT_FILE.into(),
+                },
+                Op::Rename {
+                    from: staged_meta.into(),
+                    to: METADATA_FILE.into(),
+                },
+            ]
+        }),
+    ];
+    for (what, ops) in cases {
+        let dir = tmp("inconsistent-record");
+        {
+            let s = open_writer(&dir);
+            save_i32(&s, "a", &[3], 1);
+            save_i32(&s, "b", &[2], 2);
+        }
+        let staged_meta = format!("{STAGE_PREFIX}t-2");
+        std::fs::copy(dir.join(METADATA_FILE), dir.join(&staged_meta)).unwrap();
+        std::fs::write(dir.join(format!("{STAGE_PREFIX}t-1")), i32_bytes(7, &[2])).unwrap();
+        let record = Record {
+            txid: "t".into(),
+            ops: ops(&staged_meta),
+        };
+        std::fs::write(dir.join(COMMIT_FILE), record.encode()).unwrap();
+        let before = fingerprint(&dir);
+        let e = Store::open(&dir, OpenOptions::default()).err().unwrap();
+        assert_eq!(e.kind, ErrorKind::Corrupt, "{what}: {e}");
+        let mut after = fingerprint(&dir);
+        // The lock file's content is the pid of the writer that last took the lock.
+        after.remove(".npk.lock");
+        let mut want = before;
+        want.remove(".npk.lock");
+        assert_eq!(after, want, "{what}: the refused open changed the store");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
 // ---- 3. interrupted append ----------------------------------------------------------------------
 
 #[test]

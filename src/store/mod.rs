@@ -141,7 +141,7 @@ impl Store {
             None
         } else {
             let lock = WriterLock::acquire(&dir)?;
-            commit::recover(&dir)?;
+            recover(&dir)?;
             if opts.create && fsutil::regular_file_meta(&dir.join(METADATA_FILE))?.is_none() {
                 let mut txn = Txn::new(&dir, opts.durable);
                 txn.commit(&metadata::encode(&Default::default()))?;
@@ -857,6 +857,61 @@ pub(crate) fn retire(txn: &mut Txn, st: &ArrayState) {
             }
         }
     }
+}
+
+/// Finishes a commit a dead writer decided, after checking that the record leads to a whole
+/// store: a record with a valid checksum may still name a catalogue that does not match its
+/// files (another program wrote it, or a bug did). Refused with nothing changed, rather than
+/// applied until a missing file is noticed.
+fn recover(dir: &Path) -> Result<()> {
+    if let Some(record) = commit::read_record(dir)? {
+        check_record_result(dir, &record)?;
+    }
+    commit::recover(dir).map(drop)
+}
+
+/// The state `record` leads to must load (the reader's rolled-forward view: every file the
+/// resulting catalogue names exists and fits it), and no removal of the record may hit one of
+/// those files (applying it would take them away again).
+fn check_record_result(dir: &Path, record: &commit::Record) -> Result<()> {
+    let refuse = |why: String| {
+        Error::corrupt(format!(
+            "{}: the commit record leads to an inconsistent store ({why}); nothing was applied",
+            dir.join(commit::COMMIT_FILE).display()
+        ))
+    };
+    let snap = snapshot::load(dir).map_err(|e| match e.kind {
+        ErrorKind::Corrupt | ErrorKind::NotFound => refuse(e.message),
+        _ => e,
+    })?;
+    let mut named: Vec<&str> = Vec::new();
+    for st in snap.arrays.values() {
+        match &st.data {
+            DataFiles::Single { .. } => named.push(&st.meta.data_file),
+            DataFiles::Segmented { segments, .. } => {
+                named.push(&st.meta.data_file);
+                named.extend(segments.iter().map(|s| s.segment.file.as_str()));
+            }
+        }
+    }
+    for op in &record.ops {
+        let hit = match op {
+            commit::Op::Remove { path } => named.iter().find(|n| **n == path),
+            commit::Op::RemoveDir { path } => named
+                .iter()
+                .find(|n| n.split_once('/').is_some_and(|(folder, _)| folder == path)),
+            commit::Op::Rename { to, .. } | commit::Op::RenameKeepingOld { to, .. } => {
+                if to == commit::COMMIT_FILE || to == lock::LOCK_FILE {
+                    return Err(refuse(format!("it renames a file over {to}")));
+                }
+                None
+            }
+        };
+        if let Some(n) = hit {
+            return Err(refuse(format!("it removes {n}, which its catalogue names")));
+        }
+    }
+    Ok(())
 }
 
 /// A writer that crashed mid-append leaves bytes past an array's end: cut them off, so the file
