@@ -277,7 +277,7 @@ npk_status npk_append(npk_store *store,
                       const int64_t *strides);
 
 // Overwrites the rows at `indices` (logical; negative counts from the end) with `data` of
-// shape (count, rest of the array's shape), in place.
+// shape (count, rest of the array's shape), in place. `count` 0 is fine and writes nothing.
 npk_status npk_replace_rows(npk_store *store,
                             const char *name,
                             const int64_t *indices,
@@ -305,7 +305,8 @@ npk_status npk_get_rows(npk_store *store,
 npk_status npk_drop(npk_store *store, const char *const *names, uint64_t count);
 
 // Marks rows deleted (logical indices, negative from the end). The array's logical shape
-// shrinks at once; the bytes stay in the file until `npk_compact`.
+// shrinks at once; the bytes stay in the file until `npk_compact`. `count` must be at least 1,
+// as for `npk_drop`: an empty list is NPK_INVALID_ARGUMENT and writes nothing.
 npk_status npk_drop_rows(npk_store *store,
                          const char *name,
                          const int64_t *indices,

@@ -526,6 +526,42 @@ fn a_record_inconsistent_with_its_catalogue_is_refused_before_anything_is_applie
     }
 }
 
+/// Calls that change nothing write nothing: dropping no rows used to commit a deletion bitmap
+/// that deleted nothing (while dropping no arrays was refused). Both are refused alike now, and
+/// replacing no rows succeeds without touching the modify time that close would write.
+#[test]
+fn empty_drops_are_refused_and_empty_replacements_write_nothing() {
+    let dir = tmp("empty-calls");
+    let w = open_writer(&dir);
+    save_i32(&w, "a", &[3, 2], 1);
+    let time = w.info("a").unwrap().modify_time_us;
+    let before = fingerprint(&dir);
+    let e = w.drop_rows("a", &[]).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument, "{e}");
+    let e = w.drop_arrays(&[]).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument, "{e}");
+    w.replace_rows(
+        "a",
+        &[],
+        DType::I32,
+        &Src::contiguous(&[], &[0, 2], 4).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(w.info("a").unwrap().modify_time_us, time);
+    drop(w);
+    assert_eq!(
+        fingerprint(&dir),
+        before,
+        "a call that changed nothing wrote"
+    );
+    assert_state(
+        &open_writer(&dir),
+        &vec![("a", vec![3, 2], 1)],
+        "after no-ops",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 // ---- 3. interrupted append ----------------------------------------------------------------------
 
 #[test]

@@ -148,7 +148,7 @@ pub extern "C" fn npk_append(
 }
 
 /// Overwrites the rows at `indices` (logical; negative counts from the end) with `data` of
-/// shape (count, rest of the array's shape), in place.
+/// shape (count, rest of the array's shape), in place. `count` 0 is fine and writes nothing.
 #[no_mangle]
 pub extern "C" fn npk_replace_rows(
     store: *mut npk_store,
@@ -217,7 +217,8 @@ pub extern "C" fn npk_drop(
 }
 
 /// Marks rows deleted (logical indices, negative from the end). The array's logical shape
-/// shrinks at once; the bytes stay in the file until `npk_compact`.
+/// shrinks at once; the bytes stay in the file until `npk_compact`. `count` must be at least 1,
+/// as for `npk_drop`: an empty list is NPK_INVALID_ARGUMENT and writes nothing.
 #[no_mangle]
 pub extern "C" fn npk_drop_rows(
     store: *mut npk_store,

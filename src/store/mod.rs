@@ -603,6 +603,10 @@ impl Store {
             ));
         }
         let phys = physical_rows(name, st, indices)?;
+        if phys.is_empty() {
+            // Nothing replaced: not even the modify time changes.
+            return Ok(());
+        }
         let Some(map) = self.row_map(st)? else {
             // Segmented arrays are refused here; an empty array has no rows to write.
             self.open_for_update(st)?;
@@ -686,6 +690,9 @@ impl Store {
 
     /// Drops whole arrays, all or none.
     pub fn drop_arrays(&self, names: &[&str]) -> Result<()> {
+        if names.is_empty() {
+            return Err(Error::invalid("no array names given"));
+        }
         for n in names {
             check_name(n)?;
         }
@@ -709,8 +716,15 @@ impl Store {
 
     /// Marks rows (logical indices, negative from the end) deleted in the bitmap; the data file
     /// and the physical shape stay, as in NumPack.
+    /// An empty `indices` is refused like an empty `drop_arrays`: a structural change of nothing
+    /// is usually a bug, and it must not commit a bitmap that changes nothing.
     pub fn drop_rows(&self, name: &str, indices: &[i64]) -> Result<()> {
         check_name(name)?;
+        if indices.is_empty() {
+            return Err(Error::invalid(format!(
+                "no row indices given to drop from array {name:?}"
+            )));
+        }
         let w = self.writer()?;
         let current = self.snapshot();
         let st = current.get(name)?;
