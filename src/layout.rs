@@ -3,7 +3,7 @@
 //! Fortran or Julia caller can hand over its column-major array as it is.
 
 use crate::error::{Error, Result};
-use crate::format::metadata::element_count;
+use crate::format::metadata::shape_bytes;
 use crate::format::MAX_DIMS;
 
 /// Shape and optional byte strides of a user buffer (None = C-contiguous).
@@ -23,14 +23,9 @@ impl Layout {
                 shape.len()
             )));
         }
-        let count = element_count(shape)
-            .ok_or_else(|| Error::invalid(format!("shape {shape:?} overflows 64 bits")))?;
-        if count
-            .checked_mul(itemsize as u64)
-            .is_none_or(|b| b > isize::MAX as u64)
-        {
+        if shape_bytes(shape, itemsize as u64).is_none() {
             return Err(Error::invalid(format!(
-                "shape {shape:?} is larger than the address space"
+                "shape {shape:?} is too large: its byte size overflows the address space"
             )));
         }
         let strides = match strides {
@@ -357,6 +352,11 @@ mod tests {
         assert!(check_len(128, &layout, 0).is_ok());
         assert!(Layout::new(&[3, 3], Some(&[i64::MAX, 8]), 8).is_err());
         assert!(Layout::new(&[u64::MAX, 2], None, 8).is_err());
+        // A zero dimension makes no buffer, but the rest must still fit, wherever the zero is.
+        assert!(Layout::new(&[0, 1 << 62, 1 << 62], None, 1).is_err());
+        assert!(Layout::new(&[1 << 40, 1 << 30, 0], None, 1).is_err());
+        assert!(Layout::new(&[0, 1 << 62], None, 2).is_err());
+        assert_eq!(Layout::new(&[0, 1 << 62], None, 1).unwrap().byte_len(), 0);
         assert!(Layout::new(&[2], Some(&[8, 8]), 8).is_err());
         // Each stride fits, but the span from lowest to highest byte does not.
         assert!(Layout::new(&[3, 3], Some(&[-(1 << 62), 4]), 4).is_err());

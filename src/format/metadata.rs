@@ -60,16 +60,28 @@ impl ArrayMeta {
     }
 }
 
-/// Checked prod(shape) (empty shape => 1); None on overflow.
-pub fn element_count(shape: &[u64]) -> Option<u64> {
-    shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))
+/// prod(shape)*itemsize; None when the nonzero dimensions times the item size exceed
+/// isize::MAX. This is NumPy's rule (it skips zero dimensions and refuses the rest past
+/// npy_intp), and it bounds every sub-shape's size, so row sizes computed from a shape that
+/// passed it never overflow. A valid size also fits any buffer or mapping of this process.
+pub fn shape_bytes(shape: &[u64], itemsize: u64) -> Option<u64> {
+    let bytes = nonzero_product(shape, itemsize)?;
+    if bytes > isize::MAX as u64 {
+        return None;
+    }
+    Some(if shape.contains(&0) { 0 } else { bytes })
 }
 
-/// Checked prod(shape)*itemsize; None on overflow, and also when the result exceeds
-/// isize::MAX, because no buffer or mapping of that size can exist in this process.
+/// `shape_bytes` for a dtype.
 pub fn byte_size(shape: &[u64], dtype: DType) -> Option<u64> {
-    let bytes = element_count(shape)?.checked_mul(dtype.size() as u64)?;
-    (bytes <= isize::MAX as u64).then_some(bytes)
+    shape_bytes(shape, dtype.size() as u64)
+}
+
+fn nonzero_product(shape: &[u64], init: u64) -> Option<u64> {
+    shape
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(init, |acc, &d| acc.checked_mul(d))
 }
 
 /// The whole catalogue. `version` is what the file said; `encode` always writes 1.
@@ -737,15 +749,45 @@ mod tests {
             r.size = 0;
             assert_err_contains(&file(&[r]), &["overflows", "array \"x\""]);
         }
-        assert_eq!(element_count(&[]), Some(1));
-        assert_eq!(element_count(&[u64::MAX, 1]), Some(u64::MAX));
-        assert_eq!(element_count(&[u64::MAX, 2]), None);
-        assert_eq!(element_count(&[u64::MAX, 0]), Some(0));
-        assert_eq!(byte_size(&[u64::MAX, 0], DType::F64), Some(0));
+        assert_eq!(shape_bytes(&[], 1), Some(1));
+        assert_eq!(
+            shape_bytes(&[isize::MAX as u64, 1], 1),
+            Some(isize::MAX as u64)
+        );
+        assert_eq!(shape_bytes(&[isize::MAX as u64, 2], 1), None);
+        assert_eq!(shape_bytes(&[u64::MAX, 2], 1), None);
+        assert_eq!(byte_size(&[1 << 20, 0], DType::F64), Some(0));
         assert_eq!(byte_size(&[1 << 62], DType::U8), Some(1 << 62));
         assert_eq!(byte_size(&[1 << 62], DType::U16), None);
         assert_eq!(byte_size(&[1 << 63], DType::U8), None);
         assert_eq!(byte_size(&[], DType::Complex128), Some(16));
+    }
+
+    #[test]
+    fn a_zero_dimension_does_not_hide_an_overflow_wherever_it_sits() {
+        // NumPy refuses all of these: the nonzero dimensions' product overflows.
+        for shape in [
+            vec![1 << 40, 1 << 30, 0],
+            vec![0, 1 << 62, 1 << 62],
+            vec![1 << 62, 0, 1 << 62],
+            vec![u64::MAX, 0],
+            vec![0, u64::MAX],
+        ] {
+            assert_eq!(byte_size(&shape, DType::U8), None, "{shape:?}");
+            let mut r = Rec::new("x", DType::U8, &shape);
+            r.size = 0;
+            assert_err_contains(&file(&[r]), &["overflows", "array \"x\""]);
+        }
+        // The item size counts too: 2^62 bytes of u8 fit, of u16 they do not, zero rows or not.
+        assert_eq!(byte_size(&[0, 1 << 62], DType::U8), Some(0));
+        assert_eq!(byte_size(&[0, 1 << 62], DType::U16), None);
+        assert_eq!(byte_size(&[1 << 62, 0], DType::U16), None);
+        // Empty shapes that NumPy allows still decode, as 0 bytes.
+        for shape in [vec![0, 1 << 31, 1 << 31], vec![1 << 31, 1 << 31, 0]] {
+            assert_eq!(byte_size(&shape, DType::U8), Some(0));
+            let bytes = file(&[Rec::new("x", DType::U8, &shape)]);
+            assert_eq!(decode(&bytes).unwrap().arrays["x"].shape, shape);
+        }
     }
 
     #[test]
