@@ -2,7 +2,8 @@
  * Crash atomicity of a cache-batch commit. A child process opens the store, saves generation g
  * of four arrays of different sizes in a cache batch (every value = g, and each array's row
  * count depends on g, so a shape tells its generation too) and calls npk_batch_end. The parent
- * SIGKILLs it after a delay swept from 0 to beyond the commit's measured duration. After each
+ * SIGKILLs it after a delay swept from 0 to beyond the commit's measured duration (extended
+ * until some kill landed before and some after the commit's decision). After each
  * kill the store must show all four arrays at g-1 or all at g, never a mixture: first through a
  * read-only open (no repair), then through a writer open (which completes or sweeps the
  * interrupted commit), which must show the same generation and leave no staging files.
@@ -139,13 +140,17 @@ static long trial(const char *dir, long cur, double delay_us, uint32_t flags, ta
     ssize_t r = read(p[0], &c, 1);
     double t0 = now_s();
     close(p[0]);
+    int status = 0, reaped = 0;
     if (r == 1 && delay_us >= 0) {
-        while ((now_s() - t0) * 1e6 < delay_us) {
-        }
-        kill(pid, SIGKILL);
+        /* Spin rather than sleep, so the kill lands within microseconds of the delay; stop early
+         * when the child has finished on its own (a long delay must not outlast it). */
+        while ((now_s() - t0) * 1e6 < delay_us && !reaped)
+            reaped = waitpid(pid, &status, WNOHANG) == pid;
+        if (!reaped)
+            kill(pid, SIGKILL);
     }
-    int status = 0;
-    waitpid(pid, &status, 0);
+    if (!reaped)
+        waitpid(pid, &status, 0);
     if (commit_s)
         *commit_s = now_s() - t0;
     if (!CHECK_MSG(r == 1, "child never got to npk_batch_end (status 0x%x)", status))
@@ -239,11 +244,28 @@ static void sweep(uint32_t flags, int n_trials, const char *label)
         if (g >= 0)
             cur = g;
     }
-    printf("  %s: commit takes ~%.0f us; %d kills swept 0..%.0f us in %.1f s: all-old %d, all-new "
-           "%d, mixed %d (killed %d; recovery rolled a decided commit forward %d times, swept "
-           "staged files %d times)\n",
-           label, commit_us, n_trials, span_us, now_s() - t_start, t.old_state, t.new_state,
-           t.mixed, t.killed, t.rolled_forward, t.swept);
+    /* The span comes from commits timed before the sweep; on a machine that has since slowed
+     * down every kill may land before the decision (or, descheduled, after it). Then keep going:
+     * kill later and later until a commit completes first, and at once until one is cut short,
+     * so that the coverage checks below follow from the commit, not from the machine's speed.
+     * The bound only guards against a hang. */
+    int extra = 0;
+    double late_us = span_us;
+    for (; extra < 100 && (t.old_state == 0 || t.new_state == 0); extra++) {
+        double delay = 0;
+        if (t.new_state == 0) {
+            late_us = late_us * 2 < 60e6 ? late_us * 2 : 60e6;
+            delay = late_us;
+        }
+        long g = trial(dir, cur, delay, flags, &t, NULL);
+        if (g >= 0)
+            cur = g;
+    }
+    printf("  %s: commit takes ~%.0f us; %d kills swept 0..%.0f us (and %d more to cover both "
+           "outcomes) in %.1f s: all-old %d, all-new %d, mixed %d (killed %d; recovery rolled a "
+           "decided commit forward %d times, swept staged files %d times)\n",
+           label, commit_us, n_trials, span_us, extra, now_s() - t_start, t.old_state,
+           t.new_state, t.mixed, t.killed, t.rolled_forward, t.swept);
     CHECK_MSG(t.mixed == 0, "%d trials showed a mixture", t.mixed);
     CHECK_MSG(t.old_state > 0, "no trial ended all-old: the sweep never hit the commit");
     CHECK_MSG(t.new_state > 0, "no trial ended all-new");
