@@ -9,6 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use numpack::batch::BatchView;
 use numpack::layout::{Dst, Src};
 use numpack::{DType, OpenOptions, Store};
 
@@ -146,6 +147,37 @@ pub fn load_shaped<T: Elem>(s: &Store, name: &str) -> (Vec<u64>, Vec<T>) {
 
 pub fn load<T: Elem>(s: &Store, name: &str) -> Vec<T> {
     load_shaped(s, name).1
+}
+
+/// The elements of a batch view, to change them in place as a C caller would through the
+/// pointer.
+///
+/// # Safety
+/// The view must be live (its batch open, the array neither saved from another buffer nor
+/// evicted since) and hold `T`'s dtype, and nothing else may use the slice's memory meanwhile.
+pub unsafe fn view_values<'a, T: Elem>(v: &BatchView) -> &'a mut [T] {
+    assert_eq!(v.dtype, T::DTYPE);
+    let n = v.shape.iter().product::<u64>() as usize;
+    if v.ptr.is_null() {
+        return &mut [];
+    }
+    // SAFETY: the caller's contract; batch memory is page-aligned, so aligned for any T.
+    unsafe { std::slice::from_raw_parts_mut(v.ptr.cast::<T>(), n) }
+}
+
+/// A source reading a live batch view's own memory (saving it back marks it changed).
+///
+/// # Safety
+/// As for `view_values`.
+pub unsafe fn view_src<'a>(v: &BatchView) -> Src<'a> {
+    let len = v.shape.iter().product::<u64>() as usize * v.dtype.size();
+    let data: &[u8] = if v.ptr.is_null() {
+        &[]
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { std::slice::from_raw_parts(v.ptr, len) }
+    };
+    Src::contiguous(data, &v.shape, v.dtype.size()).unwrap()
 }
 
 /// The names in `dir` (not recursive), sorted.
