@@ -5,14 +5,10 @@
 
 mod common;
 
-use common::{load, load_shaped, save, to_bytes, view_src, view_values, writer, TempDir};
+use common::{load, load_shaped, save, seq, to_bytes, view_src, view_values, writer, TempDir};
 use numpack::batch::{Batch, CacheBatch, WritableBatch};
 use numpack::layout::{Dst, Src};
 use numpack::{DType, ErrorKind, Store};
-
-fn seq(n: u64, k: f64) -> Vec<f64> {
-    (0..n).map(|i| k * i as f64).collect()
-}
 
 /// Loads `name` in the batch, applies `f` to every element through the view, and saves the
 /// view back (which a writable batch does not need, and accepts).

@@ -6,17 +6,12 @@
 mod common;
 
 use common::{
-    fingerprint, load, load_shaped, reader, save, staged_files, to_bytes, view_src, view_values,
-    wait_for_clock_past, writer, TempDir,
+    fingerprint, load, load_bytes, load_shaped, pattern, reader, save, seq, staged_files, to_bytes,
+    view_src, view_values, wait_for_clock_past, writer, TempDir,
 };
 use numpack::batch::CacheBatch;
-use numpack::layout::{Dst, Src};
+use numpack::layout::Src;
 use numpack::{DType, ErrorKind, Store};
-
-/// (rows, cols) float64 with element i = k * i.
-fn seq(rows: u64, cols: u64, k: f64) -> Vec<f64> {
-    (0..rows * cols).map(|i| k * i as f64).collect()
-}
 
 /// Loads `name` in the batch, multiplies it by `k` through the view and saves the view back.
 fn scale_and_save(b: &mut CacheBatch, name: &str, k: f64) {
@@ -34,7 +29,7 @@ fn saved_arrays_are_committed_together_at_end_and_not_before() {
     let dir = TempDir::new("commit");
     let s = writer(&dir);
     for n in ["w0", "w1", "w2"] {
-        save(&s, n, &[4, 4], &seq(4, 4, 1.0));
+        save(&s, n, &[4, 4], &seq(4 * 4, 1.0));
     }
     let mut b = CacheBatch::begin(&s, 0).unwrap();
     scale_and_save(&mut b, "w0", 2.0);
@@ -65,14 +60,14 @@ fn saved_arrays_are_committed_together_at_end_and_not_before() {
 
     for s in [&s, &reader(&dir)] {
         for n in ["w0", "w1", "w2"] {
-            assert_eq!(load::<f64>(s, n), seq(4, 4, 1.0), "{n} before end");
+            assert_eq!(load::<f64>(s, n), seq(4 * 4, 1.0), "{n} before end");
         }
     }
     b.end().unwrap();
-    let mut w2 = seq(4, 4, 3.0);
+    let mut w2 = seq(4 * 4, 3.0);
     w2[0] = -3.0;
     for s in [&s, &reader(&dir)] {
-        assert_eq!(load::<f64>(s, "w0"), seq(4, 4, 2.0));
+        assert_eq!(load::<f64>(s, "w0"), seq(4 * 4, 2.0));
         assert_eq!(load::<f64>(s, "w1"), vec![5.0; 16]);
         assert_eq!(load::<f64>(s, "w2"), w2);
     }
@@ -83,10 +78,10 @@ fn saved_arrays_are_committed_together_at_end_and_not_before() {
 fn new_names_shapes_and_dtypes_saved_in_a_batch_persist() {
     let dir = TempDir::new("reshape");
     let s = writer(&dir);
-    save(&s, "w", &[4, 4], &seq(4, 4, 1.0));
+    save(&s, "w", &[4, 4], &seq(4 * 4, 1.0));
     save(&s, "t", &[2], &[1.0f64, 2.0]);
     let mut b = CacheBatch::begin(&s, 0).unwrap();
-    let longer = to_bytes(&seq(6, 4, 1.0));
+    let longer = to_bytes(&seq(6 * 4, 1.0));
     b.save(
         "w",
         DType::F64,
@@ -110,7 +105,7 @@ fn new_names_shapes_and_dtypes_saved_in_a_batch_persist() {
     assert!(!s.has("fresh"), "a new name is invisible until end");
     b.end().unwrap();
     let r = reader(&dir);
-    assert_eq!(load_shaped::<f64>(&r, "w"), (vec![6, 4], seq(6, 4, 1.0)));
+    assert_eq!(load_shaped::<f64>(&r, "w"), (vec![6, 4], seq(6 * 4, 1.0)));
     assert_eq!(load_shaped::<i32>(&r, "t"), (vec![3], vec![7, 8, 9]));
     assert_eq!(
         load_shaped::<u8>(&r, "fresh"),
@@ -122,8 +117,8 @@ fn new_names_shapes_and_dtypes_saved_in_a_batch_persist() {
 fn arrays_changed_but_never_saved_are_not_written() {
     let dir = TempDir::new("unsaved");
     let s = writer(&dir);
-    save(&s, "touched", &[6, 6], &seq(6, 6, 1.0));
-    save(&s, "saved", &[6, 6], &seq(6, 6, 1.0));
+    save(&s, "touched", &[6, 6], &seq(6 * 6, 1.0));
+    save(&s, "saved", &[6, 6], &seq(6 * 6, 1.0));
     let before = s.info("touched").unwrap().modify_time_us;
     wait_for_clock_past(before);
     let mut b = CacheBatch::begin(&s, 0).unwrap();
@@ -134,15 +129,15 @@ fn arrays_changed_but_never_saved_are_not_written() {
         .for_each(|x| *x *= 10.0);
     scale_and_save(&mut b, "saved", 2.0);
     b.end().unwrap();
-    assert_eq!(load::<f64>(&s, "touched"), seq(6, 6, 1.0));
+    assert_eq!(load::<f64>(&s, "touched"), seq(6 * 6, 1.0));
     assert_eq!(s.info("touched").unwrap().modify_time_us, before);
-    assert_eq!(load::<f64>(&s, "saved"), seq(6, 6, 2.0));
+    assert_eq!(load::<f64>(&s, "saved"), seq(6 * 6, 2.0));
 }
 
 /// Three 1 MiB float64 arrays, so a 1 MB memory limit spills changed ones to staged files.
 fn three_mib_arrays(s: &Store) {
     for n in ["m0", "m1", "m2"] {
-        save(s, n, &[4096, 32], &seq(4096, 32, 1.0));
+        save(s, n, &[4096, 32], &seq(4096 * 32, 1.0));
     }
 }
 
@@ -178,7 +173,7 @@ fn abort_and_drop_leave_the_store_byte_identical() {
     drop(b);
     assert_eq!(fingerprint(&dir), before, "a batch dropped without end");
     // The store is free again, and holds what it held.
-    assert_eq!(load::<f64>(&s, "m1"), seq(4096, 32, 1.0));
+    assert_eq!(load::<f64>(&s, "m1"), seq(4096 * 32, 1.0));
     assert!(!s.has("fresh"));
     save(&s, "after", &[1], &[1u8]);
 }
@@ -243,19 +238,8 @@ fn every_dtype_saved_in_a_batch_persists_exactly() {
     let dir = TempDir::new("dtypes");
     let s = writer(&dir);
     let mut b = CacheBatch::begin(&s, 0).unwrap();
-    let bytes_of = |dtype: DType| -> Vec<u8> {
-        (0..10 * 5 * dtype.size())
-            .map(|i| {
-                if dtype == DType::Bool {
-                    (i % 2) as u8
-                } else {
-                    (i * 31 + 5) as u8
-                }
-            })
-            .collect()
-    };
     for dtype in DType::ALL {
-        let bytes = bytes_of(dtype);
+        let bytes = pattern(dtype, 50 * dtype.size(), dtype.code().into());
         b.save(
             dtype.name(),
             dtype,
@@ -268,14 +252,11 @@ fn every_dtype_saved_in_a_batch_persists_exactly() {
     for dtype in DType::ALL {
         let info = r.info(dtype.name()).unwrap();
         assert_eq!((info.dtype, info.shape.clone()), (dtype, vec![10, 5]));
-        let mut out = vec![0u8; info.nbytes as usize];
-        r.load(
-            dtype.name(),
-            dtype,
-            &mut Dst::contiguous(&mut out, &[10, 5], dtype.size()).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(out, bytes_of(dtype), "{dtype}");
+        assert_eq!(
+            load_bytes(&r, dtype.name()),
+            pattern(dtype, 50 * dtype.size(), dtype.code().into()),
+            "{dtype}"
+        );
     }
 }
 
@@ -283,13 +264,13 @@ fn every_dtype_saved_in_a_batch_persists_exactly() {
 fn consecutive_batches_build_on_each_other() {
     let dir = TempDir::new("consecutive");
     let s = writer(&dir);
-    save(&s, "w", &[3, 3], &seq(3, 3, 1.0));
+    save(&s, "w", &[3, 3], &seq(3 * 3, 1.0));
     for k in [2.0, 3.0] {
         let mut b = CacheBatch::begin(&s, 0).unwrap();
         scale_and_save(&mut b, "w", k);
         b.end().unwrap();
     }
-    assert_eq!(load::<f64>(&s, "w"), seq(3, 3, 6.0));
+    assert_eq!(load::<f64>(&s, "w"), seq(3 * 3, 6.0));
     // An ended batch with nothing saved commits nothing.
     let before = fingerprint(&dir);
     let mut b = CacheBatch::begin(&s, 0).unwrap();

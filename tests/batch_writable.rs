@@ -6,16 +6,12 @@
 mod common;
 
 use common::{
-    load, load_shaped, reader, save, to_bytes, view_src, view_values, wait_for_clock_past, writer,
-    TempDir,
+    load, load_bytes, load_shaped, pattern, reader, save, seq, to_bytes, view_src, view_values,
+    wait_for_clock_past, writer, TempDir,
 };
 use numpack::batch::WritableBatch;
-use numpack::layout::{Dst, Src};
+use numpack::layout::Src;
 use numpack::{DType, ErrorKind};
-
-fn seq(n: u64, k: f64) -> Vec<f64> {
-    (0..n).map(|i| k * i as f64).collect()
-}
 
 #[test]
 fn writes_through_a_view_persist_at_end_without_a_save() {
@@ -198,35 +194,22 @@ fn every_dtype_changed_through_a_view_persists() {
         )
         .unwrap();
     }
-    let pattern = |dtype: DType, i: usize| -> u8 {
-        if dtype == DType::Bool {
-            (i % 2) as u8
-        } else {
-            (i * 13 + 1) as u8
-        }
-    };
     let mut b = WritableBatch::begin(&s).unwrap();
     for dtype in DType::ALL {
         let v = b.load(dtype.name()).unwrap();
         assert_eq!((v.dtype, v.shape.clone()), (dtype, vec![10, 5]));
         // SAFETY: the mapping holds 50 elements of the dtype until the batch ends.
         let bytes = unsafe { std::slice::from_raw_parts_mut(v.ptr, 50 * dtype.size()) };
-        for (i, x) in bytes.iter_mut().enumerate() {
-            *x = pattern(dtype, i);
-        }
+        bytes.copy_from_slice(&pattern(dtype, bytes.len(), dtype.code().into()));
     }
     b.end().unwrap();
     let r = reader(&dir);
     for dtype in DType::ALL {
-        let mut out = vec![0u8; 50 * dtype.size()];
-        r.load(
-            dtype.name(),
-            dtype,
-            &mut Dst::contiguous(&mut out, &[10, 5], dtype.size()).unwrap(),
-        )
-        .unwrap();
-        let want: Vec<u8> = (0..out.len()).map(|i| pattern(dtype, i)).collect();
-        assert_eq!(out, want, "{dtype}");
+        assert_eq!(
+            load_bytes(&r, dtype.name()),
+            pattern(dtype, 50 * dtype.size(), dtype.code().into()),
+            "{dtype}"
+        );
     }
 }
 

@@ -105,20 +105,22 @@ fn writes_in_place_refuse_segments_until_compacted_into_one_file() {
     assert_eq!(s.info("x").unwrap().shape, vec![4, 3]);
 }
 
+fn open_read_only_err(dir: &std::path::Path) -> numpack::Error {
+    let read_only = OpenOptions {
+        read_only: true,
+        ..Default::default()
+    };
+    Store::open(dir, read_only)
+        .err()
+        .expect("the open should fail")
+}
+
 #[test]
 fn a_manifest_that_disagrees_with_the_metadata_is_corrupt() {
     let dir = TempDir::new("corrupt");
     segmented_store(&dir, &[2, 2]);
     std::fs::write(dir.join("data_x_segments/seg_000001.npkd"), [0u8; 5]).unwrap();
-    let err = Store::open(
-        &dir,
-        OpenOptions {
-            read_only: true,
-            ..Default::default()
-        },
-    )
-    .err()
-    .unwrap();
+    let err = open_read_only_err(&dir);
     assert_eq!(err.kind, ErrorKind::Corrupt);
     assert!(err.message.contains("seg_000001"), "{}", err.message);
 
@@ -129,14 +131,6 @@ fn a_manifest_that_disagrees_with_the_metadata_is_corrupt() {
         manifest.replace("data_x_segments/seg_000000", "../../etc/passwd"),
     )
     .unwrap();
-    let err = Store::open(
-        &dir,
-        OpenOptions {
-            read_only: true,
-            ..Default::default()
-        },
-    )
-    .err()
-    .unwrap();
+    let err = open_read_only_err(&dir);
     assert_eq!(err.kind, ErrorKind::Corrupt);
 }

@@ -6,39 +6,12 @@
 mod common;
 
 use common::{
-    file_names, fingerprint, load, load_shaped, reader, save, to_bytes, wait_for_clock_past,
-    writer, TempDir,
+    file_names, fingerprint, load, load_bytes, load_shaped, pattern, reader, save, to_bytes,
+    wait_for_clock_past, writer, TempDir,
 };
 use numpack::batch::{CacheBatch, WritableBatch};
 use numpack::layout::{Dst, Layout, Src};
 use numpack::{DType, ErrorKind, OpenOptions, Store};
-
-/// `n` bytes of a pattern that differs between neighbours and between arrays (`seed`); bool
-/// arrays get 0 and 1 only, the values NumPy stores.
-fn pattern(dtype: DType, n: usize, seed: usize) -> Vec<u8> {
-    (0..n)
-        .map(|i| {
-            let b = (i * 7 + seed * 13 + 1) as u8;
-            if dtype == DType::Bool {
-                b & 1
-            } else {
-                b
-            }
-        })
-        .collect()
-}
-
-fn load_bytes(s: &Store, name: &str) -> Vec<u8> {
-    let info = s.info(name).unwrap();
-    let mut out = vec![0u8; info.nbytes as usize];
-    s.load(
-        name,
-        info.dtype,
-        &mut Dst::contiguous(&mut out, &info.shape, info.dtype.size()).unwrap(),
-    )
-    .unwrap();
-    out
-}
 
 fn kind<T>(r: numpack::Result<T>) -> ErrorKind {
     match r {

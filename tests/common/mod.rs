@@ -131,6 +131,39 @@ pub fn save<T: Elem>(s: &Store, name: &str, shape: &[u64], values: &[T]) {
     .unwrap();
 }
 
+/// n float64 values k * i, i = 0..n: a different sequence for each multiplier `k`.
+pub fn seq(n: u64, k: f64) -> Vec<f64> {
+    (0..n).map(|i| k * i as f64).collect()
+}
+
+/// `n` bytes of a pattern that differs between neighbours and between arrays (`seed`); bool
+/// arrays get 0 and 1 only, the values NumPy stores.
+pub fn pattern(dtype: DType, n: usize, seed: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| {
+            let b = (i * 7 + seed * 13 + 1) as u8;
+            if dtype == DType::Bool {
+                b & 1
+            } else {
+                b
+            }
+        })
+        .collect()
+}
+
+/// The bytes (C order) of array `name`, whatever its dtype.
+pub fn load_bytes(s: &Store, name: &str) -> Vec<u8> {
+    let info = s.info(name).unwrap();
+    let mut out = vec![0u8; info.nbytes as usize];
+    s.load(
+        name,
+        info.dtype,
+        &mut Dst::contiguous(&mut out, &info.shape, info.dtype.size()).unwrap(),
+    )
+    .unwrap();
+    out
+}
+
 /// The logical shape and values (C order) of array `name`, which must hold `T`'s dtype.
 pub fn load_shaped<T: Elem>(s: &Store, name: &str) -> (Vec<u64>, Vec<T>) {
     let info = s.info(name).unwrap();
