@@ -470,8 +470,9 @@ public:
     // Ends the batch (cache: one atomic commit of every saved array; writable: msync, unmap,
     // record modify times). On success every view is invalid and this object is empty. On
     // failure it throws and the batch stays open with its contents: call end() again or abort()
-    // (the destructor aborts). If the message says "the commit is recorded", the arrays ARE
-    // committed and a retried end() succeeds.
+    // (the destructor aborts). Exception: NPK_IO on a durable store from an fsync after the
+    // commit was decided; the arrays are committed (not confirmed durable), a retried end()
+    // succeeds and abort() changes nothing.
     void end() {
         detail::check(npk_batch_end(handle()));
         b_ = nullptr;

@@ -604,8 +604,8 @@ end
     commit!(b::Batch)
 
 Ends the batch (npk_batch_end). On failure nothing new is committed and the batch stays open
-(retry `commit!` or `abort!`), except when the message says "the commit is recorded": the
-arrays ARE committed, the handle is freed here, and the error is still thrown.
+(retry `commit!` or `abort!`); the one exception, an I/O error from a durable store's fsync after
+the commit was decided, leaves the arrays committed, and a retry or an abort then frees the batch.
 """
 function commit!(b::Batch)
     h = _handle(b)
@@ -614,13 +614,7 @@ function commit!(b::Batch)
         b.handle = C_NULL
         return nothing
     end
-    err = _error(st)
-    if occursin("the commit is recorded", err.message)
-        # The batch is over; ending it again returns NPK_OK and frees the handle.
-        ccall((:npk_batch_end, libnumpack), Int32, (Ptr{Cvoid},), h) == NPK_OK &&
-            (b.handle = C_NULL)
-    end
-    throw(err)
+    throw(_error(st))
 end
 
 """`abort!(b)`: discards the batch (npk_batch_abort). Aborting an ended batch is a no-op."""

@@ -161,11 +161,13 @@ pub extern "C" fn npk_batch_save(
 /// handle's catalogue (written to metadata.npkm with the next commit or at npk_close); it writes
 /// no file, so it fails only if msync does or a mapped file was truncated, removed or replaced
 /// behind the store's back (NPK_CORRUPT: those writes are lost; npk_batch_abort ends the batch).
-/// On success the handle is freed and every view is invalid. On failure nothing new is
-/// committed, the handle stays open with its contents, and the caller may retry or abort, with
-/// one exception: an error while applying a commit that was already decided (the message says
-/// "the commit is recorded") means the arrays ARE committed; the batch is then over, and a
-/// retry returns NPK_OK and frees the handle.
+/// On success the handle is freed and every view is invalid; NPK_OK also when the commit was
+/// decided but applying it failed (readers already see the new arrays; the store's next write or
+/// next writer open completes it). On failure nothing new is committed, the handle stays open
+/// with its contents, and the caller may retry or abort. The one exception is NPK_IO on a durable
+/// store from an fsync after the decision: the arrays are committed and visible but not
+/// confirmed durable, and the batch is over (a retry returns NPK_OK, an abort changes nothing;
+/// both free the handle).
 #[no_mangle]
 pub extern "C" fn npk_batch_end(batch: *mut npk_batch) -> npk_status {
     guard(|| {

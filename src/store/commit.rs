@@ -245,6 +245,18 @@ fn apply(dir: &Path, record: &Record) -> Result<()> {
     Ok(())
 }
 
+/// A durable commit's directory fsync once the commit is decided. Its failure is the one error a
+/// decided commit reports: the new state is in place and visible, but the system could not
+/// confirm that it is on stable storage (after a failed fsync no retry can promise that either).
+fn fsync_after_decision(dir: &Path) -> Result<()> {
+    fsutil::fsync_dir(dir).map_err(|e| {
+        Error::new(
+            e.kind,
+            format!("{e}; the change is committed and visible, but not confirmed durable"),
+        )
+    })
+}
+
 /// Completes a decided commit whose record is still on disk (a crash, or a failure after the
 /// decision), without touching staged files of transactions still being prepared.
 pub fn finish_pending(dir: &Path) -> Result<bool> {
@@ -349,6 +361,7 @@ pub struct Txn {
     keeps: Vec<(String, String)>,
     seq: u64,
     done: bool,
+    unfinished: bool,
 }
 
 impl Txn {
@@ -363,6 +376,7 @@ impl Txn {
             keeps: Vec::new(),
             seq: 0,
             done: false,
+            unfinished: false,
         }
     }
 
@@ -450,6 +464,9 @@ impl Txn {
     /// Stages `metadata` as the new catalogue and makes every staged change visible at once.
     /// If it fails before the decision, the store is unchanged and the other staged files are
     /// kept, so the caller may retry (a batch end) or drop the transaction to discard them.
+    /// Once decided it returns Ok even if applying the record failed (`is_unfinished` then
+    /// says the record awaits `finish_pending`); the one error after the decision is a durable
+    /// store's failed fsync (`is_decided` tells it apart).
     pub fn commit(&mut self, metadata: &[u8]) -> Result<()> {
         let result = self.try_commit(metadata);
         if result.is_err() && !self.done {
@@ -509,7 +526,7 @@ impl Txn {
             ))?;
             self.done = true;
             if self.durable {
-                fsutil::fsync_dir(&self.dir)?;
+                fsync_after_decision(&self.dir)?;
             }
             return Ok(());
         }
@@ -543,29 +560,37 @@ impl Txn {
                 &e,
             ));
         }
-        // Decided: from here on the staged files belong to the record, never to the rollback.
+        // Decided: from here on the staged files belong to the record, never to the rollback,
+        // and the commit has happened whatever fails next.
         self.done = true;
+        self.unfinished = true;
         if self.durable {
-            fsutil::fsync_dir(&self.dir)?;
+            fsync_after_decision(&self.dir)?;
         }
-        apply(&self.dir, &record).map_err(|e| {
-            Error::new(
-                e.kind,
-                format!("{e}; the commit is recorded and will be completed when the store is next opened for writing"),
-            )
-        })?;
+        // A failure to apply is not the caller's: readers already roll the record forward, and
+        // the next write on this handle (or the next writer open) completes it.
+        if apply(&self.dir, &record).is_err() {
+            return Ok(());
+        }
         if self.durable {
-            fsutil::fsync_dir(&self.dir)?;
+            fsync_after_decision(&self.dir)?;
         }
-        fsutil::remove_if_exists(&record_path)
-            .ctx(format_args!("cannot remove {}", record_path.display()))?;
+        if fsutil::remove_if_exists(&record_path).is_ok() {
+            self.unfinished = false;
+        }
         Ok(())
     }
 
     /// True once the commit is decided: from then on it happens, even if `commit` reported an
-    /// error while applying it (the record on disk finishes it).
+    /// error (only a durable store's fsync can fail after the decision).
     pub fn is_decided(&self) -> bool {
         self.done
+    }
+
+    /// True when the commit is decided but its record is still on disk, to be completed by
+    /// `finish_pending` before the next commit.
+    pub fn is_unfinished(&self) -> bool {
+        self.unfinished
     }
 
     #[cfg(test)]
@@ -1041,8 +1066,8 @@ mod tests {
             let mut txn = Txn::new(&dir, false);
             let (f, staged) = txn.stage("data_a.npkd").unwrap();
             fsutil::write_all_at(&f, b"new a", 0).unwrap();
-            let err = txn.commit(b"new").unwrap_err();
-            assert!(!err.message.contains("recorded"), "{err}");
+            txn.commit(b"new").unwrap_err();
+            assert!(!txn.is_decided());
             // Nothing decided: no record, the old files, the staged data kept, no staged
             // catalogue.
             assert!(!dir.join(COMMIT_FILE).exists());
@@ -1078,8 +1103,10 @@ mod tests {
         let mut txn = Txn::new(&dir, false);
         let (f, staged) = txn.stage("data_a.npkd").unwrap();
         fsutil::write_all_at(&f, b"new a", 0).unwrap();
-        let err = txn.commit(b"new").unwrap_err();
-        assert!(err.message.contains("recorded"), "{err}");
+        // Decided: the commit happened, so it reports success and leaves its record for
+        // `finish_pending` (or recovery) to complete.
+        txn.commit(b"new").unwrap();
+        assert!(txn.is_decided() && txn.is_unfinished());
         drop(txn);
         assert!(
             staged.exists(),
@@ -1089,6 +1116,31 @@ mod tests {
         assert_eq!(record.ops.len(), 2);
         std::fs::remove_dir_all(dir.join("data_a.npkd")).unwrap();
         assert!(recover(&dir).unwrap());
+        assert_eq!(std::fs::read(dir.join("data_a.npkd")).unwrap(), b"new a");
+        assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"new");
+        assert_eq!(names(&dir), vec!["data_a.npkd", METADATA_FILE]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// On a durable store a failed directory fsync after the decision is the one error a
+    /// decided commit returns: the change is in place (the record is on disk, readers roll it
+    /// forward), but not confirmed durable, and the record waits for `finish_pending`.
+    #[test]
+    fn a_durable_commit_whose_fsync_fails_after_the_decision_reports_it() {
+        let dir = tmp("durable-fsync");
+        std::fs::write(dir.join(METADATA_FILE), b"old").unwrap();
+        let mut txn = Txn::new(&dir, true);
+        let (f, _) = txn.stage("data_a.npkd").unwrap();
+        fsutil::write_all_at(&f, b"new a", 0).unwrap();
+        fsutil::fail_points::FSYNC_DIR_FAILS.set(true);
+        let err = txn.commit(b"new").unwrap_err();
+        fsutil::fail_points::FSYNC_DIR_FAILS.set(false);
+        assert_eq!(err.kind, crate::error::ErrorKind::Io);
+        assert!(err.message.contains("not confirmed durable"), "{err}");
+        assert!(txn.is_decided() && txn.is_unfinished());
+        drop(txn);
+        assert!(read_record(&dir).unwrap().is_some());
+        assert!(finish_pending(&dir).unwrap());
         assert_eq!(std::fs::read(dir.join("data_a.npkd")).unwrap(), b"new a");
         assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"new");
         assert_eq!(names(&dir), vec!["data_a.npkd", METADATA_FILE]);

@@ -98,6 +98,13 @@ pub fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
 }
 
 pub fn fsync_dir(dir: &Path) -> Result<()> {
+    #[cfg(test)]
+    if fail_points::FSYNC_DIR_FAILS.get() {
+        return Err(Error::io(
+            format!("cannot fsync directory {}", dir.display()),
+            &io::Error::from_raw_os_error(libc::EIO),
+        ));
+    }
     let d = File::open(dir).ctx(format_args!("cannot open directory {}", dir.display()))?;
     d.sync_all()
         .ctx(format_args!("cannot fsync directory {}", dir.display()))
@@ -167,4 +174,13 @@ pub fn is_exclusive(file: &File) -> bool {
         unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
     }
     ok
+}
+
+/// Failures a unit test can switch on for its own thread.
+#[cfg(test)]
+pub(crate) mod fail_points {
+    thread_local! {
+        /// Every `fsync_dir` on this thread fails with EIO.
+        pub(crate) static FSYNC_DIR_FAILS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
 }

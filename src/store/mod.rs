@@ -385,18 +385,18 @@ impl Store {
         self.commit_with(_w, &mut txn, next)
     }
 
-    /// As `commit`, keeping `txn` (and its staged files) alive on failure for a retry. A
-    /// failure after the decision still publishes `next` (it is the committed state now) and
-    /// leaves the rest to `finish_pending`.
+    /// As `commit`, keeping `txn` (and its staged files) alive on failure for a retry. Once
+    /// decided, `next` is published (it is the committed state), and a record left unapplied is
+    /// completed by `finish_pending` before this handle's next write.
     pub(crate) fn commit_with(&self, _w: &WriteGuard, txn: &mut Txn, next: Snapshot) -> Result<()> {
         let result = txn.commit(&metadata::encode(&next.catalog()));
-        if result.is_ok() || txn.is_decided() {
+        if txn.is_decided() {
             *self.inner.snap.write() = Arc::new(next);
         }
-        if result.is_err() && txn.is_decided() {
+        if txn.is_unfinished() {
             self.inner.pending.store(true, Ordering::Release);
         }
-        if result.is_ok() {
+        if txn.is_decided() {
             self.inner.times_dirty.store(false, Ordering::Release);
             let mut spares = self.inner.spares.lock();
             for (target, keep) in txn.kept() {

@@ -521,11 +521,7 @@ class Batch:
         if st == 0:
             self.handle = None
             return
-        err = self.api._error(st)
-        if "the commit is recorded" in err.message:
-            if self.lib.npk_batch_end(h) == 0:
-                self.handle = None
-        raise err
+        raise self.api._error(st)
 
     def abort_b(self):
         """`abort!(b)`"""
