@@ -1,10 +1,12 @@
 /*
- * Tiny assertion and fixture helpers shared by the C tests of libnumpack.
+ * The one assertion and fixture harness of the C tests of libnumpack: the store suite (this
+ * directory) and the batch suite (batch/, whose batch_util.h adds batch fixtures on top).
  *
  * Every CHECK* macro counts one pass or one failure and evaluates to 1 on success, 0 on failure,
  * so a test can bail out early: `if (!CHECK_OK(npk_open(p, NPK_OPEN_CREATE, &s))) return;`.
  * A failure prints file:line, the current section, the expression and, for statuses, the
- * expected and actual status names and npk_last_error().
+ * expected and actual status names and npk_last_error(). SECTION(name) names what follows;
+ * RUN_TEST(fn) runs one test function as a section of its own name.
  *
  * A program calls check_begin(argv[0]) first and returns check_end() from main; check_end prints
  * exactly "<program>: N passed, M failed" and returns non-zero when anything failed.
@@ -117,6 +119,17 @@ static inline int check_error_(npk_status got, npk_status want, const char *need
 #define CHECK_STR(a, b)                                                                        \
     CHECK_MSG(strcmp((a), (b)) == 0, "\"%s\" != \"%s\"", (a), (b))
 
+/* Runs one test function, naming it in failure messages, and says which function failed. */
+#define RUN_TEST(fn)                                                                           \
+    do {                                                                                       \
+        int failed_before_ = check_failed_;                                                    \
+        SECTION(#fn);                                                                          \
+        fn();                                                                                  \
+        if (check_failed_ != failed_before_)                                                   \
+            fprintf(stderr, "FAIL %s\n", #fn);                                                 \
+        SECTION("");                                                                           \
+    } while (0)
+
 static inline void check_begin(const char *argv0)
 {
     const char *slash = strrchr(argv0, '/');
@@ -177,12 +190,17 @@ static inline void check_in_child(void (*fn)(void *), void *arg, const char *wha
 
 /* ---- temporary directories and files --------------------------------------------------------- */
 
-/* A fresh directory /tmp/npk_c_<prog>_XXXXXX; abort the program if that fails. */
-static inline char *make_tmpdir(void)
+/* A fresh directory $TMPDIR/npk_c_<prog>[_<tag>]_XXXXXX (TMPDIR unset: /tmp), malloc'ed;
+ * the tag (NULL for none) tells one test's leftovers from another's. Exits if that fails. */
+static inline char *make_tmpdir(const char *tag)
 {
-    char tmpl[256];
+    char tmpl[512];
     char *dir;
-    snprintf(tmpl, sizeof tmpl, "/tmp/npk_c_%s_XXXXXX", check_prog_);
+    const char *base = getenv("TMPDIR");
+    if (base == NULL || *base == '\0')
+        base = "/tmp";
+    snprintf(tmpl, sizeof tmpl, "%s/npk_c_%s%s%s_XXXXXX", base, check_prog_, tag ? "_" : "",
+             tag ? tag : "");
     dir = mkdtemp(tmpl);
     if (dir == NULL) {
         fprintf(stderr, "mkdtemp(%s): %s\n", tmpl, strerror(errno));
@@ -334,12 +352,126 @@ static inline int dir_count(const char *dir)
     return n;
 }
 
+/* ---- directory snapshots ----------------------------------------------------------------------
+ * Every entry of a store directory (name, type, inode, bytes; a symlink's target) except the
+ * writer's lock file, which a writer open may create and stamp with its pid. check_unchanged
+ * then proves an operation wrote nothing: no file written, replaced, added or removed. */
+#define SNAP_MAX 64
+
+typedef struct {
+    char name[256];
+    mode_t mode;
+    ino_t ino;
+    unsigned char *bytes; /* file content, or symlink target */
+    size_t len;
+} snap_file;
+
+typedef struct {
+    snap_file files[SNAP_MAX];
+    int n;
+    int overflow; /* more than SNAP_MAX entries: the snapshot is incomplete */
+} snapshot;
+
+static inline void take_snapshot(const char *dir, snapshot *snap)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    snap->n = 0;
+    snap->overflow = 0;
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        snap_file *f = &snap->files[snap->n];
+        struct stat st;
+        const char *p;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+            strcmp(e->d_name, ".npk.lock") == 0)
+            continue;
+        if (snap->n == SNAP_MAX) {
+            snap->overflow = 1;
+            break;
+        }
+        p = path_in(dir, e->d_name);
+        if (lstat(p, &st) != 0)
+            continue;
+        snprintf(f->name, sizeof f->name, "%s", e->d_name);
+        f->mode = st.st_mode;
+        f->ino = st.st_ino;
+        f->bytes = NULL;
+        f->len = 0;
+        if (S_ISREG(st.st_mode)) {
+            f->bytes = read_file(p, &f->len);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[4096];
+            ssize_t n = readlink(p, target, sizeof target);
+            if (n > 0) {
+                f->bytes = (unsigned char *)malloc((size_t)n);
+                memcpy(f->bytes, target, (size_t)n);
+                f->len = (size_t)n;
+            }
+        }
+        snap->n++;
+    }
+    closedir(d);
+}
+
+static inline void free_snapshot(snapshot *snap)
+{
+    int i;
+    for (i = 0; i < snap->n; i++)
+        free(snap->files[i].bytes);
+    snap->n = 0;
+}
+
+static inline const snap_file *snapshot_find(const snapshot *snap, const char *name)
+{
+    int i;
+    for (i = 0; i < snap->n; i++)
+        if (strcmp(snap->files[i].name, name) == 0)
+            return &snap->files[i];
+    return NULL;
+}
+
+/* Checks that `dir` holds what `before` recorded: same names, types, inodes and bytes. */
+static inline void check_unchanged(const snapshot *before, const char *dir)
+{
+    snapshot *after = (snapshot *)malloc(sizeof *after);
+    int i;
+    take_snapshot(dir, after);
+    CHECK_MSG(!before->overflow && !after->overflow, "more than %d files in %s", SNAP_MAX, dir);
+    CHECK_MSG(after->n == before->n, "%d files before, %d after", before->n, after->n);
+    for (i = 0; i < before->n; i++) {
+        const snap_file *b = &before->files[i];
+        const snap_file *a = snapshot_find(after, b->name);
+        if (!CHECK_MSG(a != NULL, "%s disappeared", b->name))
+            continue;
+        CHECK_MSG(a->mode == b->mode && a->ino == b->ino, "%s was replaced", b->name);
+        CHECK_MSG(a->len == b->len && (a->len == 0 || memcmp(a->bytes, b->bytes, a->len) == 0),
+                  "%s changed (%zu bytes before, %zu after)", b->name, b->len, a->len);
+    }
+    for (i = 0; i < after->n; i++)
+        CHECK_MSG(snapshot_find(before, after->files[i].name) != NULL, "%s appeared",
+                  after->files[i].name);
+    free_snapshot(after);
+    free(after);
+}
+
+/* ---- clocks -------------------------------------------------------------------------------------*/
+
 /* Microseconds since the Unix epoch, as npk_array_info.modify_time_us counts. */
 static inline uint64_t now_us(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+/* Seconds on the monotonic clock, for measuring durations. */
+static inline double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static inline void sleep_us(long us)

@@ -30,100 +30,6 @@
 static char *g_tmp;
 static int g_case;
 
-/* ---- file snapshots ---------------------------------------------------------------------------*/
-
-typedef struct {
-    char name[256];
-    mode_t mode;
-    ino_t ino;
-    unsigned char *bytes; /* file content, or symlink target */
-    size_t len;
-} snap_file;
-
-typedef struct {
-    snap_file files[32];
-    int n;
-} snapshot;
-
-/* Everything in the store directory except the writer's lock file (which a writer may create
- * and stamp with its pid). */
-static void take_snapshot(const char *dir, snapshot *snap)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    snap->n = 0;
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL && snap->n < 32) {
-        snap_file *f = &snap->files[snap->n];
-        struct stat st;
-        const char *p;
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-            strcmp(e->d_name, ".npk.lock") == 0)
-            continue;
-        p = path_in(dir, e->d_name);
-        if (lstat(p, &st) != 0)
-            continue;
-        snprintf(f->name, sizeof f->name, "%s", e->d_name);
-        f->mode = st.st_mode;
-        f->ino = st.st_ino;
-        f->bytes = NULL;
-        f->len = 0;
-        if (S_ISREG(st.st_mode)) {
-            f->bytes = read_file(p, &f->len);
-        } else if (S_ISLNK(st.st_mode)) {
-            char target[4096];
-            ssize_t n = readlink(p, target, sizeof target);
-            if (n > 0) {
-                f->bytes = (unsigned char *)malloc((size_t)n);
-                memcpy(f->bytes, target, (size_t)n);
-                f->len = (size_t)n;
-            }
-        }
-        snap->n++;
-    }
-    closedir(d);
-}
-
-static void free_snapshot(snapshot *snap)
-{
-    int i;
-    for (i = 0; i < snap->n; i++)
-        free(snap->files[i].bytes);
-    snap->n = 0;
-}
-
-static const snap_file *find_file(const snapshot *snap, const char *name)
-{
-    int i;
-    for (i = 0; i < snap->n; i++)
-        if (strcmp(snap->files[i].name, name) == 0)
-            return &snap->files[i];
-    return NULL;
-}
-
-/* Same names, types, inodes and bytes. */
-static void check_unchanged(const snapshot *before, const char *dir)
-{
-    snapshot after;
-    int i;
-    take_snapshot(dir, &after);
-    CHECK_MSG(after.n == before->n, "%d files before, %d after", before->n, after.n);
-    for (i = 0; i < before->n; i++) {
-        const snap_file *b = &before->files[i];
-        const snap_file *a = find_file(&after, b->name);
-        if (!CHECK_MSG(a != NULL, "%s disappeared", b->name))
-            continue;
-        CHECK_MSG(a->mode == b->mode && a->ino == b->ino, "%s was replaced", b->name);
-        CHECK_MSG(a->len == b->len && (a->len == 0 || memcmp(a->bytes, b->bytes, a->len) == 0),
-                  "%s changed (%zu bytes before, %zu after)", b->name, b->len, a->len);
-    }
-    for (i = 0; i < after.n; i++)
-        CHECK_MSG(find_file(before, after.files[i].name) != NULL, "%s appeared",
-                  after.files[i].name);
-    free_snapshot(&after);
-}
-
 /* ---- building and damaging stores -------------------------------------------------------------*/
 
 /* A fresh store with "x": float32 (2, 3) = 0..5; with_bitmap drops row 0 (deleted_x.npkb). */
@@ -501,7 +407,7 @@ int main(int argc, char **argv)
 {
     (void)argc;
     check_begin(argv[0]);
-    g_tmp = make_tmpdir();
+    g_tmp = make_tmpdir(NULL);
 
     test_metadata_damage();
     test_data_damage();

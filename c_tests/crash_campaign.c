@@ -1431,14 +1431,6 @@ static int run_npk_check(const char *dir)
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-
 /* Roughly how many data bytes the op writes. */
 static uint64_t op_bytes(const model *m, const op_t *op)
 {
@@ -1738,7 +1730,7 @@ int main(int argc, char **argv)
 
     check_begin(argv[0]);
     selftest();
-    tmp = make_tmpdir();
+    tmp = make_tmpdir(NULL);
     snprintf(dir, sizeof dir, "%s/store", tmp);
     g_sh = (shared_t *)mmap(NULL, sizeof(shared_t), PROT_READ | PROT_WRITE,
                             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -1757,7 +1749,7 @@ int main(int argc, char **argv)
     }
     printf("crash_campaign: %ld trials, seed %llu, store %s\n", trials, (unsigned long long)seed,
            dir);
-    t0 = now_sec();
+    t0 = now_s();
     for (t = 0; ok && need_more_trials(t, trials, &S); t++)
         ok = trial(dir, t, seed, &cur, &S);
     if (ok) {
@@ -1769,7 +1761,7 @@ int main(int argc, char **argv)
 
     printf("crash_campaign: %ld trials (%ld asked for) in %.1f s (seed %llu), %ld ops run by the "
            "killed writers (%ld trials durable)\n",
-           t, trials, now_sec() - t0, (unsigned long long)seed, S.ops, S.durable);
+           t, trials, now_s() - t0, (unsigned long long)seed, S.ops, S.durable);
     printf("  killed before the first op: %ld; with the op in flight writing >= 1 MiB: %ld; "
            "commit record found after the kill (rolled forward by the writer open): %ld\n",
            S.before_first, S.big_in_flight, S.records);

@@ -528,7 +528,7 @@ int main(int argc, char **argv)
 {
     (void)argc;
     check_begin(argv[0]);
-    g_tmp = make_tmpdir();
+    g_tmp = make_tmpdir(NULL);
 
     test_exit_without_close(0);
     test_exit_without_close(1);

@@ -749,7 +749,7 @@ int main(int argc, char **argv)
     npk_store *s;
     (void)argc;
     check_begin(argv[0]);
-    g_tmp = make_tmpdir();
+    g_tmp = make_tmpdir(NULL);
     s = open_fixture();
 
     test_null_pointers(s);

@@ -1445,7 +1445,7 @@ int main(int argc, char **argv)
     check_begin(argv[0]);
     /* Nothing failed yet on this thread. */
     CHECK_STR(npk_last_error(), "");
-    g_tmp = make_tmpdir();
+    g_tmp = make_tmpdir(NULL);
 
     test_version();
     test_status_str();

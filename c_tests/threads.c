@@ -115,7 +115,7 @@ int main(int argc, char **argv)
     int i;
     (void)argc;
     check_begin(argv[0]);
-    g_tmp = make_tmpdir();
+    g_tmp = make_tmpdir(NULL);
     snprintf(g_dir, sizeof g_dir, "%s/store", g_tmp);
     if (!CHECK_OK(npk_open(g_dir, NPK_OPEN_CREATE, &g_store)))
         return check_end();

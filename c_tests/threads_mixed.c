@@ -483,7 +483,7 @@ int main(int argc, char **argv)
     int i;
     (void)argc;
     check_begin(argv[0]);
-    g_tmp = make_tmpdir();
+    g_tmp = make_tmpdir(NULL);
     snprintf(g_dir_a, sizeof g_dir_a, "%s/a", g_tmp);
     snprintf(g_dir_b, sizeof g_dir_b, "%s/b", g_tmp);
 

@@ -13,7 +13,6 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "batch_check.h"
 #include "batch_util.h"
 
 #define N_ARR 4
@@ -209,8 +208,7 @@ static int cmp_double(const void *a, const void *b)
 
 static void sweep(uint32_t flags, int n_trials, const char *label)
 {
-    char dir[512];
-    make_tmpdir(dir, sizeof dir, "kill");
+    char *dir = make_tmpdir("kill");
     npk_store *s = NULL;
     if (!CHECK_OK(npk_open(dir, NPK_OPEN_CREATE | flags, &s)))
         return;
@@ -269,7 +267,8 @@ static void sweep(uint32_t flags, int n_trials, const char *label)
     CHECK_MSG(t.mixed == 0, "%d trials showed a mixture", t.mixed);
     CHECK_MSG(t.old_state > 0, "no trial ended all-old: the sweep never hit the commit");
     CHECK_MSG(t.new_state > 0, "no trial ended all-new");
-    rm_rf(dir);
+    remove_tree(dir);
+    free(dir);
 }
 
 static void kill_during_commit(void)
@@ -282,9 +281,11 @@ static void kill_during_durable_commit(void)
     sweep(NPK_OPEN_DURABLE, 200, "durable cache batch commit");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    check_begin(argv[0]);
     RUN_TEST(kill_during_commit);
     RUN_TEST(kill_during_durable_commit);
-    return check_summary("batch_kill");
+    return check_end();
 }

@@ -1,53 +1,17 @@
 /*
- * Helpers shared by the batch tests: temporary stores, whole-array reads, directory snapshots,
- * /proc inspection (mappings, resident memory, bytes read) and per-dtype element access.
- * Everything is `static inline` so a program that uses only part of it still builds with -Werror.
+ * Fixtures of the batch tests, on top of the common harness (../check.h): temporary stores,
+ * whole-array reads, /proc inspection (mappings, resident memory, bytes read) and per-dtype
+ * element access. Everything is `static inline` so a program that uses only part of it still
+ * builds with -Werror.
  */
 #ifndef NPK_BATCH_UTIL_H
 #define NPK_BATCH_UTIL_H
 
-#include <dirent.h>
-#include <errno.h>
-#include <ftw.h>
 #include <math.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "numpack.h"
+#include "../check.h"
 
 /* ---- temporary directories and stores --------------------------------------------------- */
-
-static inline int util_rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static inline void rm_rf(const char *path)
-{
-    nftw(path, util_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Creates a fresh empty directory $TMPDIR/npk-<tag>-XXXXXX in `out`; exits on failure. */
-static inline void make_tmpdir(char *out, size_t n, const char *tag)
-{
-    const char *base = getenv("TMPDIR");
-    if (base == NULL || *base == '\0')
-        base = "/tmp";
-    snprintf(out, n, "%s/npk-%s-XXXXXX", base, tag);
-    if (mkdtemp(out) == NULL) {
-        fprintf(stderr, "mkdtemp(%s): %s\n", out, strerror(errno));
-        exit(2);
-    }
-}
 
 /* A store in a fresh temporary directory, opened for writing. */
 typedef struct {
@@ -57,7 +21,9 @@ typedef struct {
 
 static inline void fx_open(fixture *f, const char *tag)
 {
-    make_tmpdir(f->dir, sizeof f->dir, tag);
+    char *dir = make_tmpdir(tag);
+    snprintf(f->dir, sizeof f->dir, "%s", dir);
+    free(dir);
     f->s = NULL;
     npk_status st = npk_open(f->dir, NPK_OPEN_CREATE, &f->s);
     if (st != NPK_OK) {
@@ -83,7 +49,7 @@ static inline void fx_close(fixture *f)
 {
     npk_close(f->s);
     f->s = NULL;
-    rm_rf(f->dir);
+    remove_tree(f->dir);
 }
 
 /* ---- arrays ------------------------------------------------------------------------------ */
@@ -184,9 +150,7 @@ static inline int info_has_shape(const npk_array_info *in, uint32_t ndim, const 
 
 static inline int stat_in(const char *dir, const char *name, struct stat *st)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return stat(path, st);
+    return stat(path_in(dir, name), st);
 }
 
 static inline int count_prefix(const char *dir, const char *prefix)
@@ -206,95 +170,6 @@ static inline int count_prefix(const char *dir, const char *prefix)
 static inline int count_stage_files(const char *dir)
 {
     return count_prefix(dir, ".npk-stage-");
-}
-
-/* Every regular file of a directory (names and bytes), sorted by name. */
-typedef struct {
-    char name[256];
-    unsigned char *bytes;
-    size_t len;
-} snap_file;
-
-typedef struct {
-    snap_file *files;
-    int n;
-} dir_snap;
-
-static inline int snap_cmp(const void *a, const void *b)
-{
-    return strcmp(((const snap_file *)a)->name, ((const snap_file *)b)->name);
-}
-
-static inline dir_snap snap_dir(const char *dir)
-{
-    dir_snap s = {NULL, 0};
-    int cap = 0;
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return s;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (s.n == cap) {
-            cap = cap ? cap * 2 : 16;
-            s.files = (snap_file *)realloc(s.files, (size_t)cap * sizeof(snap_file));
-            if (s.files == NULL)
-                exit(2);
-        }
-        snap_file *f = &s.files[s.n++];
-        snprintf(f->name, sizeof f->name, "%s", e->d_name);
-        f->bytes = NULL;
-        f->len = 0;
-        FILE *fp = fopen(path, "rb");
-        if (fp == NULL)
-            continue; /* a directory or unreadable: recorded by name only */
-        struct stat st;
-        if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode)) {
-            f->len = (size_t)st.st_size;
-            f->bytes = (unsigned char *)xmalloc(f->len);
-            if (fread(f->bytes, 1, f->len, fp) != f->len)
-                f->len = (size_t)-1;
-        }
-        fclose(fp);
-    }
-    closedir(d);
-    if (s.n > 1)
-        qsort(s.files, (size_t)s.n, sizeof(snap_file), snap_cmp);
-    return s;
-}
-
-/* 1 when both snapshots hold the same names with the same bytes; otherwise 0 and `why`. */
-static inline int snap_equal(const dir_snap *a, const dir_snap *b, char *why, size_t n)
-{
-    if (a->n != b->n) {
-        snprintf(why, n, "%d files before, %d after", a->n, b->n);
-        return 0;
-    }
-    for (int i = 0; i < a->n; i++) {
-        if (strcmp(a->files[i].name, b->files[i].name) != 0) {
-            snprintf(why, n, "file %s became %s", a->files[i].name, b->files[i].name);
-            return 0;
-        }
-        if (a->files[i].len != b->files[i].len ||
-            (a->files[i].len && memcmp(a->files[i].bytes, b->files[i].bytes, a->files[i].len))) {
-            snprintf(why, n, "file %s changed", a->files[i].name);
-            return 0;
-        }
-    }
-    why[0] = '\0';
-    return 1;
-}
-
-static inline void snap_free(dir_snap *s)
-{
-    for (int i = 0; i < s->n; i++)
-        free(s->files[i].bytes);
-    free(s->files);
-    s->files = NULL;
-    s->n = 0;
 }
 
 /* ---- /proc ------------------------------------------------------------------------------- */
@@ -385,13 +260,6 @@ static inline long long proc_io(const char *field)
     }
     fclose(f);
     return v;
-}
-
-static inline double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* ---- elements of every dtype ------------------------------------------------------------- */

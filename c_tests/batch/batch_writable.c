@@ -10,7 +10,6 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
-#include "batch_check.h"
 #include "batch_util.h"
 
 static void scale_view(const npk_view *v, double k)
@@ -699,8 +698,7 @@ out:
 /* The store handle closed while the batch is open; a durable store; a 0-d scalar. */
 static void closed_store_durable_scalar(void)
 {
-    char dir[512];
-    make_tmpdir(dir, sizeof dir, "wclosed");
+    char *dir = make_tmpdir("wclosed");
     npk_store *s = NULL, *other = NULL;
     npk_batch *b = NULL;
     npk_view v, vs;
@@ -730,7 +728,8 @@ static void closed_store_durable_scalar(void)
 out:
     npk_close(s);
     free(a);
-    rm_rf(dir);
+    remove_tree(dir);
+    free(dir);
 }
 
 /* Saving a buffer before any load maps the array and copies it in; loading an array with
@@ -914,8 +913,10 @@ static void truncated_behind_the_back(void)
     fx_close(&f);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    check_begin(argv[0]);
     RUN_TEST(case22_no_save_needed);
     RUN_TEST(case23_zero_copy);
     RUN_TEST(case24_three_arrays_same_pointer);
@@ -935,5 +936,5 @@ int main(void)
     RUN_TEST(save_before_load_and_compaction_beside_mapping);
     RUN_TEST(failing_end_is_retried);
     RUN_TEST(truncated_behind_the_back);
-    return check_summary("batch_writable");
+    return check_end();
 }
