@@ -30,9 +30,10 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 # The C test programs run under TSan: the threaded ones first, then the rest of the suites for
-# the single-threaded paths (fork and kill tests included). Not batch_writable: its case 26
-# asserts that RssAnon does not grow while an 80 MB mapping is scaled, and TSan's shadow memory
-# for that mapping is anonymous memory (a tool artefact; it runs under scripts/memcheck.sh).
+# the single-threaded paths (fork and kill tests included). Not batch_writable: its
+# large_array_scaled_without_anonymous_memory asserts that RssAnon does not grow while an 80 MB
+# mapping is scaled, and TSan's shadow memory for that mapping is anonymous memory (a tool
+# artefact; it runs under scripts/memcheck.sh).
 TSAN_PROGRAMS=${*:-threads threads_mixed errors store_basic corrupt crash_recovery batch_cache batch_kill}
 
 CARGO=${CARGO:-cargo}

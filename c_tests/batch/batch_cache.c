@@ -28,8 +28,8 @@ static int load_scale_save(npk_batch *b, const char *name, double k)
     return CHECK_OK(npk_batch_save(b, name, v.dtype, v.ndim, v.shape, v.data, NULL));
 }
 
-/* ---- 1. load -> x2 -> save; a second load returns the x2 values ------------------------- */
-static void case01_load_modify_save(void)
+/* ---- NumPack case 1: load -> x2 -> save; a second load returns the x2 values ---------------- */
+static void second_load_returns_saved_values(void)
 {
     fixture f;
     fx_open(&f, "c01");
@@ -56,8 +56,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 2. a second load returns the same cached buffer, with no disk read ------------------- */
-static void case02_second_load_is_cached(void)
+/* ---- NumPack case 2: a second load returns the same cached buffer, with no disk read -------- */
+static void second_load_is_same_buffer_without_disk_read(void)
 {
     fixture f;
     fx_open(&f, "c02");
@@ -81,7 +81,7 @@ static void case02_second_load_is_cached(void)
     /* rchar counts read()/pread() bytes: the first load reads the array (unless a future
      * library maps it instead), the second reads nothing of it. */
     if (r1 - r0 < (long long)(rows * cols * 8))
-        printf("  case02: first load read only %lld bytes (mapped?)\n", r1 - r0);
+        printf("  second load: first load read only %lld bytes (mapped?)\n", r1 - r0);
     CHECK_MSG(r0 >= 0 && r2 - r1 < 64 * 1024, "second load read %lld bytes", r2 - r1);
     CHECK_OK(npk_batch_abort(b));
 out:
@@ -89,8 +89,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 3. three arrays changed and saved are all on disk after end ------------------------- */
-static void case03_three_arrays(void)
+/* ---- NumPack case 3: three arrays changed and saved are all on disk after end --------------- */
+static void three_saved_arrays_all_committed(void)
 {
     fixture f;
     fx_open(&f, "c03");
@@ -132,8 +132,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 4. in place *=2; +=1 through the view, saved with the view's own pointer ------------ */
-static void case04_in_place_then_save_own_pointer(void)
+/* ---- NumPack case 4: in place *=2; +=1 through the view, saved with the view's own pointer -- */
+static void in_place_change_saved_from_own_view(void)
 {
     fixture f;
     fx_open(&f, "c04");
@@ -161,8 +161,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 5. a (0,3) array loads with shape (0,3) and saves back (case 27 for the cache) ------- */
-static void case05_zero_size(void)
+/* ---- NumPack case 5 (and 27, for the cache): a (0,3) array loads as (0,3) and saves back ---- */
+static void empty_array_loads_and_saves_back(void)
 {
     fixture f;
     fx_open(&f, "c05");
@@ -196,8 +196,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 6. one element, 42 -> 84 ----------------------------------------------------------- */
-static void case06_single_element(void)
+/* ---- NumPack case 6: one element, 42 -> 84 -------------------------------------------------- */
+static void single_element_change_persists(void)
 {
     fixture f;
     fx_open(&f, "c06");
@@ -221,8 +221,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 7. a ~100 MB float64 array x1.5 ----------------------------------------------------- */
-static void case07_hundred_mb(void)
+/* ---- NumPack case 7: a ~100 MB float64 array x1.5 ------------------------------------------- */
+static void hundred_mb_array_change_persists(void)
 {
     fixture f;
     fx_open(&f, "c07");
@@ -240,7 +240,7 @@ out:
     fx_close(&f);
 }
 
-/* ---- 8. 100 and 1000 small arrays each x2 in one batch ---------------------------------- */
+/* ---- NumPack case 8: 100 and 1000 small arrays each x2 in one batch ------------------------- */
 static void many_arrays(int n, int create_in_batch)
 {
     fixture f;
@@ -296,13 +296,13 @@ out:
     fx_close(&f);
 }
 
-static void case08_many_arrays(void)
+static void hundreds_of_arrays_in_one_batch(void)
 {
     many_arrays(100, 0);
     many_arrays(1000, 1);
 }
 
-/* ---- 9. every dtype, shapes (10,5) and (10,20,30): a new buffer saved persists exactly ---- */
+/* ---- NumPack case 9: every dtype, (10,5) and (10,20,30): a new buffer saved persists exactly */
 
 /* Value number i of generation g for a dtype, as (re, im). */
 static void gen_value(npk_dtype dt, size_t i, int g, double *re, double *im)
@@ -384,14 +384,14 @@ out:
     fx_close(&f);
 }
 
-static void case09_every_dtype(void)
+static void new_buffer_of_every_dtype_persists(void)
 {
     every_dtype(2, (const uint64_t[]){10, 5});
     every_dtype(3, (const uint64_t[]){10, 20, 30});
 }
 
-/* ---- 10. shape change inside the batch (rows appended by saving a longer array) ----------- */
-static void case10_shape_change(void)
+/* ---- NumPack case 10: shape change inside the batch (rows appended by saving a longer array)  */
+static void longer_save_changes_shape(void)
 {
     fixture f;
     fx_open(&f, "c10");
@@ -434,8 +434,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 11. a brand-new name, never loaded: saving it and loading it in the same batch ------- */
-static void case11_new_name(void)
+/* ---- NumPack case 11: a new name, never loaded: saving it and loading it in the same batch */
+static void new_name_saved_then_loaded_in_same_batch(void)
 {
     fixture f;
     fx_open(&f, "c11");
@@ -466,8 +466,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 12. a new buffer saved for a cached name: the next load returns the new values ------- */
-static void case12_new_buffer_for_cached_name(void)
+/* ---- NumPack case 12: a new buffer saved for a cached name: the next load returns it ------- */
+static void new_buffer_for_cached_name_replaces_it(void)
 {
     fixture f;
     fx_open(&f, "c12");
@@ -494,7 +494,7 @@ out:
     fx_close(&f);
 }
 
-/* ---- 13. 1000 rounds of load, x1.001, save; 10,000 rounds run ---------------------------- */
+/* ---- NumPack case 13: 1000 rounds of load, x1.001, save; 10,000 rounds run ------------------ */
 static void rounds(int n)
 {
     fixture f;
@@ -529,13 +529,13 @@ out:
     fx_close(&f);
 }
 
-static void case13_many_rounds(void)
+static void thousands_of_rounds_accumulate(void)
 {
     rounds(1000);
     rounds(10000);
 }
 
-/* ---- 14. memory limits: NumPack ignores them, we stage past them -------------------------- */
+/* ---- NumPack case 14: memory limits: NumPack ignores them, we stage past them --------------- */
 static void limit_run(int n, uint64_t rows, const char *tag)
 {
     /* n float64 arrays of rows x 8 each; limit 1 MB (0.1 MB is not expressible: the limit is
@@ -582,15 +582,15 @@ out:
     fx_close(&f);
 }
 
-static void case14_memory_limit(void)
+static void memory_limit_stages_arrays_to_disk(void)
 {
     limit_run(4, 8192, "c14a");  /* 4 x 512 KiB under 1 MB */
     limit_run(20, 1600, "c14b"); /* 20 x 100 KiB ("0.1 MB" arrays) under 1 MB */
     limit_run(2, 1000, "c14c");  /* fits: nothing staged */
 }
 
-/* ---- 15. two consecutive batches, x2 then x3, give x6 ------------------------------------ */
-static void case15_consecutive_batches(void)
+/* ---- NumPack case 15: two consecutive batches, x2 then x3, give x6 -------------------------- */
+static void consecutive_batches_compose(void)
 {
     fixture f;
     fx_open(&f, "c15");
@@ -610,8 +610,8 @@ static void case15_consecutive_batches(void)
     fx_close(&f);
 }
 
-/* ---- 16. loading a missing name: NPK_NOT_FOUND naming it ---------------------------------- */
-static void case16_missing_name(void)
+/* ---- NumPack case 16: loading a missing name: NPK_NOT_FOUND naming it ----------------------- */
+static void load_of_missing_name_is_not_found(void)
 {
     fixture f;
     fx_open(&f, "c16");
@@ -634,8 +634,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 17. an error inside the block: the caller chooses end (flush) or abort --------------- */
-static void case17_error_then_end_or_abort(void)
+/* ---- NumPack case 17: an error inside the block: the caller chooses end (flush) or abort ---- */
+static void after_an_error_caller_chooses_end_or_abort(void)
 {
     for (int use_end = 1; use_end >= 0; use_end--) {
         fixture f;
@@ -667,8 +667,8 @@ static void case17_error_then_end_or_abort(void)
     }
 }
 
-/* ---- 18. load-modify without save is not persisted (our rule: only saved arrays) ---------- */
-static void case18_unsaved_changes_not_written(void)
+/* ---- NumPack case 18: load-modify without save is not persisted (our rule: only saved arrays)  */
+static void unsaved_view_changes_not_written(void)
 {
     for (int save_other = 0; save_other <= 1; save_other++) {
         fixture f;
@@ -696,15 +696,15 @@ static void case18_unsaved_changes_not_written(void)
     }
 }
 
-/* ---- 19. a failing end returns the error and keeps the batch open (forked child) ---------- */
-#define C19_ROWS 4096 /* 4096 x 32 float64 = 1 MiB per array */
-#define C19_COLS 32
+/* ---- NumPack case 19: a failing end returns the error and keeps the batch open (forked child)  */
+#define END_ROWS 4096 /* 4096 x 32 float64 = 1 MiB per array */
+#define END_COLS 32
 
 /* In the child: a store of three arrays; x2 each in a cache batch; end under a file-size limit
  * of 64 KiB fails with NPK_IO and changes nothing; then either the limit is lifted and the retry
  * persists everything, or the batch is aborted. With a 1 MB memory limit, some of the arrays
  * are already staged when the end fails. Exit code: 0 if every check passed. */
-static int c19_child(const char *dir, int retry, uint64_t limit_mb)
+static int failing_end_child(const char *dir, int retry, uint64_t limit_mb)
 {
     int failed0 = check_failed_; /* counters are inherited from the parent */
     npk_store *s = NULL, *ro = NULL;
@@ -738,11 +738,11 @@ static int c19_child(const char *dir, int retry, uint64_t limit_mb)
 
     /* The store still holds its old state, for this handle and for a fresh reader. */
     for (int i = 0; i < 3; i++)
-        CHECK(stored_f64_is_seq(s, names[i], C19_ROWS, C19_COLS, 1, 0));
+        CHECK(stored_f64_is_seq(s, names[i], END_ROWS, END_COLS, 1, 0));
     if (CHECK_OK(npk_open(dir, NPK_OPEN_READ_ONLY, &ro))) {
         int32_t has = -1;
         for (int i = 0; i < 3; i++)
-            CHECK(stored_f64_is_seq(ro, names[i], C19_ROWS, C19_COLS, 1, 0));
+            CHECK(stored_f64_is_seq(ro, names[i], END_ROWS, END_COLS, 1, 0));
         CHECK_OK(npk_has(ro, "added", &has));
         CHECK(has == 0);
         npk_close(ro);
@@ -750,7 +750,7 @@ static int c19_child(const char *dir, int retry, uint64_t limit_mb)
     /* The batch still holds its contents (w2: in memory, so no staging is needed here). */
     npk_view v;
     if (CHECK_OK(npk_batch_load(b, "w2", &v)))
-        CHECK(f64_is_seq(v.data, C19_ROWS * C19_COLS, 2, 0));
+        CHECK(f64_is_seq(v.data, END_ROWS * END_COLS, 2, 0));
     /* Plain writes are still refused: the batch is open. */
     CHECK_STATUS(npk_save(s, "other", NPK_FLOAT64, 2, (uint64_t[]){2, 2}, (double[]){0, 0, 0, 0},
                           NULL),
@@ -762,7 +762,7 @@ static int c19_child(const char *dir, int retry, uint64_t limit_mb)
         CHECK_OK(npk_open(dir, NPK_OPEN_READ_ONLY, &ro));
         for (int i = 0; i < 3; i++) {
             snprintf(name, sizeof name, "%s", names[i]);
-            CHECK(stored_f64_is_seq(ro, name, C19_ROWS, C19_COLS, 2, 0));
+            CHECK(stored_f64_is_seq(ro, name, END_ROWS, END_COLS, 2, 0));
         }
         double got[4];
         CHECK_OK(npk_load(ro, "added", NPK_FLOAT64, 2, (uint64_t[]){2, 2}, got, NULL));
@@ -771,7 +771,7 @@ static int c19_child(const char *dir, int retry, uint64_t limit_mb)
     } else {
         CHECK_OK(npk_batch_abort(b));
         for (int i = 0; i < 3; i++)
-            CHECK(stored_f64_is_seq(s, names[i], C19_ROWS, C19_COLS, 1, 0));
+            CHECK(stored_f64_is_seq(s, names[i], END_ROWS, END_COLS, 1, 0));
     }
     CHECK(count_stage_files(dir) == 0);
     /* The store is writable again. */
@@ -783,7 +783,7 @@ static int c19_child(const char *dir, int retry, uint64_t limit_mb)
 
 /* In the child: under a 1 MB limit, staging an evicted array fails (file-size limit): the
  * save reports NPK_IO, and once the limit is lifted the batch still commits everything. */
-static int c19_spill_fails_child(const char *dir)
+static int failing_spill_child(const char *dir)
 {
     int failed0 = check_failed_;
     npk_store *s = NULL;
@@ -805,10 +805,10 @@ static int c19_spill_fails_child(const char *dir)
     for (int i = 1; i < 3; i++)
         load_scale_save(b, names[i], 2);
     if (CHECK_OK(npk_batch_load(b, "w0", &v)))
-        CHECK(f64_is_seq(v.data, C19_ROWS * C19_COLS, 2, 0));
+        CHECK(f64_is_seq(v.data, END_ROWS * END_COLS, 2, 0));
     CHECK_OK(npk_batch_end(b));
     for (int i = 0; i < 3; i++)
-        CHECK_MSG(stored_f64_is_seq(s, names[i], C19_ROWS, C19_COLS, 2, 0), "%s", names[i]);
+        CHECK_MSG(stored_f64_is_seq(s, names[i], END_ROWS, END_COLS, 2, 0), "%s", names[i]);
     CHECK(count_stage_files(dir) == 0);
     npk_close(s);
     return check_failed_ > failed0;
@@ -816,7 +816,7 @@ static int c19_spill_fails_child(const char *dir)
 
 /* In the child: every data file stages fine but the new catalogue (metadata.npkm, larger than
  * the file-size limit: the store holds 300 arrays) cannot be written. */
-static int c19_metadata_fails_child(const char *dir)
+static int failing_catalogue_child(const char *dir)
 {
     int failed0 = check_failed_;
     npk_store *s = NULL;
@@ -850,7 +850,7 @@ static int c19_metadata_fails_child(const char *dir)
     return check_failed_ > failed0;
 }
 
-static void case19_failing_catalogue_write(void)
+static void failing_catalogue_write_keeps_batch_open(void)
 {
     fixture f;
     fx_open(&f, "c19m");
@@ -871,14 +871,14 @@ static void case19_failing_catalogue_write(void)
     fflush(stderr);
     pid_t pid = fork();
     if (pid == 0)
-        _exit(c19_metadata_fails_child(f.dir));
+        _exit(failing_catalogue_child(f.dir));
     int status = 0;
     CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed: status 0x%x", status);
     fx_close(&f);
 }
 
-static void case19_failing_end(void)
+static void failing_end_keeps_batch_open_for_retry_or_abort(void)
 {
     /* mode: 0-3 = failing end (retry or abort) without / with a memory limit; 4 = failing spill */
     for (int mode = 0; mode < 5; mode++) {
@@ -886,17 +886,18 @@ static void case19_failing_end(void)
         uint64_t limit_mb = mode >= 2 && mode < 4 ? 1 : 0;
         fixture f;
         fx_open(&f, "c19");
-        double *a = f64_seq(C19_ROWS, C19_COLS, 1, 0);
+        double *a = f64_seq(END_ROWS, END_COLS, 1, 0);
         const char *names[3] = {"w0", "w1", "w2"};
         for (int i = 0; i < 3; i++)
-            CHECK_OK(save_f64_2d(f.s, names[i], C19_ROWS, C19_COLS, a));
+            CHECK_OK(save_f64_2d(f.s, names[i], END_ROWS, END_COLS, a));
         npk_close(f.s); /* the child takes the writer lock */
         f.s = NULL;
         fflush(stdout);
         fflush(stderr);
         pid_t pid = fork();
         if (pid == 0)
-            _exit(mode == 4 ? c19_spill_fails_child(f.dir) : c19_child(f.dir, retry, limit_mb));
+            _exit(mode == 4 ? failing_spill_child(f.dir)
+                            : failing_end_child(f.dir, retry, limit_mb));
         int status = 0;
         CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
         CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
@@ -906,7 +907,7 @@ static void case19_failing_end(void)
         if (CHECK(ro != NULL)) {
             int ok = 1;
             for (int i = 0; i < 3; i++)
-                ok &= stored_f64_is_seq(ro, names[i], C19_ROWS, C19_COLS, retry ? 2 : 1, 0);
+                ok &= stored_f64_is_seq(ro, names[i], END_ROWS, END_COLS, retry ? 2 : 1, 0);
             CHECK_MSG(ok, "mode %d", mode);
             npk_close(ro);
         }
@@ -916,8 +917,8 @@ static void case19_failing_end(void)
     }
 }
 
-/* ---- 20. a second begin on the same store is refused with NPK_BUSY ------------------------ */
-static void case20_second_begin_busy(void)
+/* ---- NumPack case 20: a second begin on the same store is refused with NPK_BUSY ------------- */
+static void second_begin_on_store_is_busy(void)
 {
     fixture f;
     fx_open(&f, "c20");
@@ -954,8 +955,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 21. plain writes during a batch: NPK_BUSY; plain reads: the last committed state ------ */
-static void case21_plain_calls_during_batch(void)
+/* ---- NumPack case 21: plain writes during a batch: NPK_BUSY; reads: the last committed state */
+static void plain_writes_busy_reads_committed_during_batch(void)
 {
     fixture f;
     fx_open(&f, "c21");
@@ -1034,8 +1035,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 36. cache x2+1 and writable x2+1 give the same result ------------------------------ */
-static void case36_both_kinds_agree(void)
+/* ---- NumPack case 36: cache x2+1 and writable x2+1 give the same result --------------------- */
+static void cache_and_writable_batches_agree(void)
 {
     fixture f;
     fx_open(&f, "c36");
@@ -1072,8 +1073,8 @@ static void case36_both_kinds_agree(void)
     fx_close(&f);
 }
 
-/* ---- 37. interleaved: cache x2, writable +1, cache x3 give (x*2+1)*3 -------------------- */
-static void case37_interleaved(void)
+/* ---- NumPack case 37: interleaved: cache x2, writable +1, cache x3 give (x*2+1)*3 ----------- */
+static void cache_and_writable_batches_interleave(void)
 {
     fixture f;
     fx_open(&f, "c37");
@@ -1100,8 +1101,8 @@ static void case37_interleaved(void)
     fx_close(&f);
 }
 
-/* ---- 38. cache x2, append 5 rows, writable [0,0] = -1: shape (15,10), -1 at [0,0] -------- */
-static void case38_cache_append_writable(void)
+/* ---- NumPack case 38: cache x2, append 5 rows, writable [0,0] = -1: shape (15,10), -1 at [0,0] */
+static void writable_batch_sees_rows_appended_after_cache_batch(void)
 {
     for (int append_in_batch = 0; append_in_batch <= 1; append_in_batch++) {
         fixture f;
@@ -1638,32 +1639,32 @@ int main(int argc, char **argv)
 {
     (void)argc;
     check_begin(argv[0]);
-    RUN_TEST(case01_load_modify_save);
+    RUN_TEST(second_load_returns_saved_values);
     RUN_TEST(stale_view_refused_after_eviction);
-    RUN_TEST(case02_second_load_is_cached);
-    RUN_TEST(case03_three_arrays);
-    RUN_TEST(case04_in_place_then_save_own_pointer);
-    RUN_TEST(case05_zero_size);
-    RUN_TEST(case06_single_element);
-    RUN_TEST(case07_hundred_mb);
-    RUN_TEST(case08_many_arrays);
-    RUN_TEST(case09_every_dtype);
-    RUN_TEST(case10_shape_change);
-    RUN_TEST(case11_new_name);
-    RUN_TEST(case12_new_buffer_for_cached_name);
-    RUN_TEST(case13_many_rounds);
-    RUN_TEST(case14_memory_limit);
-    RUN_TEST(case15_consecutive_batches);
-    RUN_TEST(case16_missing_name);
-    RUN_TEST(case17_error_then_end_or_abort);
-    RUN_TEST(case18_unsaved_changes_not_written);
-    RUN_TEST(case19_failing_end);
-    RUN_TEST(case19_failing_catalogue_write);
-    RUN_TEST(case20_second_begin_busy);
-    RUN_TEST(case21_plain_calls_during_batch);
-    RUN_TEST(case36_both_kinds_agree);
-    RUN_TEST(case37_interleaved);
-    RUN_TEST(case38_cache_append_writable);
+    RUN_TEST(second_load_is_same_buffer_without_disk_read);
+    RUN_TEST(three_saved_arrays_all_committed);
+    RUN_TEST(in_place_change_saved_from_own_view);
+    RUN_TEST(empty_array_loads_and_saves_back);
+    RUN_TEST(single_element_change_persists);
+    RUN_TEST(hundred_mb_array_change_persists);
+    RUN_TEST(hundreds_of_arrays_in_one_batch);
+    RUN_TEST(new_buffer_of_every_dtype_persists);
+    RUN_TEST(longer_save_changes_shape);
+    RUN_TEST(new_name_saved_then_loaded_in_same_batch);
+    RUN_TEST(new_buffer_for_cached_name_replaces_it);
+    RUN_TEST(thousands_of_rounds_accumulate);
+    RUN_TEST(memory_limit_stages_arrays_to_disk);
+    RUN_TEST(consecutive_batches_compose);
+    RUN_TEST(load_of_missing_name_is_not_found);
+    RUN_TEST(after_an_error_caller_chooses_end_or_abort);
+    RUN_TEST(unsaved_view_changes_not_written);
+    RUN_TEST(failing_end_keeps_batch_open_for_retry_or_abort);
+    RUN_TEST(failing_catalogue_write_keeps_batch_open);
+    RUN_TEST(second_begin_on_store_is_busy);
+    RUN_TEST(plain_writes_busy_reads_committed_during_batch);
+    RUN_TEST(cache_and_writable_batches_agree);
+    RUN_TEST(cache_and_writable_batches_interleave);
+    RUN_TEST(writable_batch_sees_rows_appended_after_cache_batch);
     RUN_TEST(seed_iterative_one_write);
     RUN_TEST(seed_append_in_batches);
     RUN_TEST(abort_leaves_files_identical);

@@ -37,8 +37,8 @@ static int view_is_shared_mapping(const npk_view *v, const char *dir, const char
     return ok;
 }
 
-/* ---- 22. load -> x2, no save: persisted after end --------------------------------------- */
-static void case22_no_save_needed(void)
+/* ---- NumPack case 22: load -> x2, no save: persisted after end ------------------------------ */
+static void changes_persist_without_save(void)
 {
     fixture f;
     fx_open(&f, "w22");
@@ -66,8 +66,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 23. zero-copy: the pointer lies in a shared mapping of data_<name>.npkd ------------- */
-static void case23_zero_copy(void)
+/* ---- NumPack case 23: zero-copy: the pointer lies in a shared mapping of data_<name>.npkd --- */
+static void view_is_shared_mapping_of_data_file(void)
 {
     fixture f;
     fx_open(&f, "w23");
@@ -92,8 +92,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 24. three arrays in one batch; a repeated load returns the same pointer -------------- */
-static void case24_three_arrays_same_pointer(void)
+/* ---- NumPack case 24: three arrays in one batch; a repeated load returns the same pointer --- */
+static void three_arrays_and_repeated_load_same_pointer(void)
 {
     fixture f;
     fx_open(&f, "w24");
@@ -120,8 +120,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 25. every dtype on (10,5): bool NOT, int +1, complex x2, float x1.5 ------------------ */
-static void case25_every_dtype(void)
+/* ---- NumPack case 25: every dtype on (10,5): bool NOT, int +1, complex x2, float x1.5 ------- */
+static void in_place_changes_of_every_dtype_persist(void)
 {
     fixture f;
     fx_open(&f, "w25");
@@ -191,13 +191,13 @@ out:
     fx_close(&f);
 }
 
-/* ---- 26 + the seed's large-array example --------------------------------------------------
+/* ---- NumPack case 26, and the seed's large-array example ----------------------------------
  * 1,000,000 x 10 float64 (80 MB). A partial x2 (the first 100,000 rows) must not grow resident
  * memory by anything like the array's size; then the whole array is scaled in chunks of
  * 10,000 rows through the view, with no anonymous memory growing with it. */
 #define BIG_ROWS 1000000ULL
 #define BIG_COLS 10ULL
-static void case26_large_array(void)
+static void large_array_scaled_without_anonymous_memory(void)
 {
     fixture f;
     fx_open(&f, "w26");
@@ -224,7 +224,7 @@ static void case26_large_array(void)
     long rss1 = proc_status_kb("VmRSS");
     CHECK_MSG(rss0 > 0 && rss1 - rss0 < size_kb / 2,
               "VmRSS grew by %ld kB touching 10%% of a %ld kB array", rss1 - rss0, size_kb);
-    printf("  case26: touching 8 MB of the 80 MB view grew VmRSS by %ld kB\n", rss1 - rss0);
+    printf("  large array: touching 8 MB of the 80 MB view grew VmRSS by %ld kB\n", rss1 - rss0);
     CHECK_OK(npk_batch_end(b));
 
     /* The seed's example: arr[i:i+10000] *= scale_factor over the whole array. */
@@ -245,7 +245,7 @@ static void case26_large_array(void)
     long anon1 = proc_status_kb("RssAnon");
     CHECK_MSG(anon0 >= 0 && anon1 - anon0 < size_kb / 8,
               "anonymous memory grew by %ld kB scaling a %ld kB array", anon1 - anon0, size_kb);
-    printf("  case26: scaling all 80 MB grew RssAnon by %ld kB\n", anon1 - anon0);
+    printf("  large array: scaling all 80 MB grew RssAnon by %ld kB\n", anon1 - anon0);
     CHECK_OK(npk_batch_end(b));
 
     a = (double *)xmalloc(n * 8);
@@ -260,8 +260,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 27. a (0,3) array: a view with NULL data and shape (0,3) ---------------------------- */
-static void case27_zero_size(void)
+/* ---- NumPack case 27: a (0,3) array: a view with NULL data and shape (0,3) ------------------ */
+static void empty_array_gives_null_view_of_its_shape(void)
 {
     fixture f;
     fx_open(&f, "w27");
@@ -288,8 +288,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 28. one element set to 99; slice writes [50:60, 50:60] = 0 -------------------------- */
-static void case28_element_and_slice(void)
+/* ---- NumPack case 28: one element set to 99; slice writes [50:60, 50:60] = 0 ---------------- */
+static void element_and_slice_writes_persist(void)
 {
     fixture f;
     fx_open(&f, "w28");
@@ -323,8 +323,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 29. a missing name: NPK_NOT_FOUND naming it ----------------------------------------- */
-static void case29_missing_name(void)
+/* ---- NumPack case 29: a missing name: NPK_NOT_FOUND naming it ------------------------------- */
+static void load_of_missing_name_is_not_found(void)
 {
     fixture f;
     fx_open(&f, "w29");
@@ -347,8 +347,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 30. two contexts x2 then x3 give x6; five contexts each +1 on two rows give ones ------ */
-static void case30_consecutive_contexts(void)
+/* ---- NumPack case 30: two contexts x2 then x3 give x6; five each +1 on two rows give ones -- */
+static void consecutive_writable_batches_compose(void)
 {
     fixture f;
     fx_open(&f, "w30");
@@ -378,8 +378,8 @@ static void case30_consecutive_contexts(void)
     fx_close(&f);
 }
 
-/* ---- 31. plain reads see the changes (after the batch, and in place during it) ------------ */
-static void case31_plain_load_sees_changes(void)
+/* ---- NumPack case 31: plain reads see the changes (after the batch, and in place during it) - */
+static void plain_reads_see_in_place_changes(void)
 {
     fixture f;
     fx_open(&f, "w31");
@@ -410,8 +410,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 32. save with another buffer: copied if dtype and shape match, refused otherwise ----- */
-static void case32_save_other_buffer(void)
+/* ---- NumPack case 32: save of another buffer: copied if dtype and shape match, else refused */
+static void save_of_other_buffer_copies_or_refuses(void)
 {
     fixture f;
     fx_open(&f, "w32");
@@ -485,8 +485,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 33. modify times updated at end for every array loaded in the batch ------------------ */
-static void case33_modify_times(void)
+/* ---- NumPack case 33: modify times updated at end for every array loaded in the batch ------- */
+static void modify_times_recorded_at_end(void)
 {
     fixture f;
     fx_open(&f, "w33");
@@ -538,8 +538,8 @@ out:
     fx_close(&f);
 }
 
-/* ---- 34. the view is invalid after end/abort: its mapping is gone ----------------------- */
-static void case34_unmapped_after_end(void)
+/* ---- NumPack case 34: the view is invalid after end/abort: its mapping is gone -------------- */
+static void views_unmapped_after_end_or_abort(void)
 {
     fixture f;
     fx_open(&f, "w34");
@@ -565,8 +565,8 @@ static void case34_unmapped_after_end(void)
     fx_close(&f);
 }
 
-/* ---- 35. dropped rows are never shown as live: compacted at the first writable load -------- */
-static void case35_dropped_rows(void)
+/* ---- NumPack case 35: dropped rows never shown as live: compacted at the first writable load */
+static void dropped_rows_compacted_at_first_load(void)
 {
     fixture f;
     fx_open(&f, "w35");
@@ -917,20 +917,20 @@ int main(int argc, char **argv)
 {
     (void)argc;
     check_begin(argv[0]);
-    RUN_TEST(case22_no_save_needed);
-    RUN_TEST(case23_zero_copy);
-    RUN_TEST(case24_three_arrays_same_pointer);
-    RUN_TEST(case25_every_dtype);
-    RUN_TEST(case26_large_array);
-    RUN_TEST(case27_zero_size);
-    RUN_TEST(case28_element_and_slice);
-    RUN_TEST(case29_missing_name);
-    RUN_TEST(case30_consecutive_contexts);
-    RUN_TEST(case31_plain_load_sees_changes);
-    RUN_TEST(case32_save_other_buffer);
-    RUN_TEST(case33_modify_times);
-    RUN_TEST(case34_unmapped_after_end);
-    RUN_TEST(case35_dropped_rows);
+    RUN_TEST(changes_persist_without_save);
+    RUN_TEST(view_is_shared_mapping_of_data_file);
+    RUN_TEST(three_arrays_and_repeated_load_same_pointer);
+    RUN_TEST(in_place_changes_of_every_dtype_persist);
+    RUN_TEST(large_array_scaled_without_anonymous_memory);
+    RUN_TEST(empty_array_gives_null_view_of_its_shape);
+    RUN_TEST(element_and_slice_writes_persist);
+    RUN_TEST(load_of_missing_name_is_not_found);
+    RUN_TEST(consecutive_writable_batches_compose);
+    RUN_TEST(plain_reads_see_in_place_changes);
+    RUN_TEST(save_of_other_buffer_copies_or_refuses);
+    RUN_TEST(modify_times_recorded_at_end);
+    RUN_TEST(views_unmapped_after_end_or_abort);
+    RUN_TEST(dropped_rows_compacted_at_first_load);
     RUN_TEST(fortran_reader_through_strides);
     RUN_TEST(closed_store_durable_scalar);
     RUN_TEST(save_before_load_and_compaction_beside_mapping);
