@@ -6,6 +6,10 @@
  * last failure. Shapes are uint64_t, strides are signed byte strides (NumPy's convention); a
  * NULL strides pointer means C-contiguous. Nothing returned needs free(): handles are destroyed
  * by their own function (npk_close, npk_batch_end/npk_batch_abort, npk_view_release).
+ * npk_close, npk_batch_abort and a successful npk_batch_end free their handle: none may run
+ * while another call on the same handle is in progress, and the handle must not be used after,
+ * not even destroyed again. The library cannot detect a freed handle (its memory may already
+ * hold a new one); it detects only NULL.
  */
 
 #ifndef NUMPACK_H
@@ -38,15 +42,21 @@
 
 // An open batch on one store. One batch per store at a time. Use a batch from one thread at a
 // time (calls from several threads are serialised, never corrupt, but views are not
-// synchronised for you). While it is open, plain writes on its store return NPK_BUSY and plain
-// reads see the last committed state (a writable batch writes in place, so its changes are
-// visible to readers of the same files at once). The store handle may be closed before the
-// batch ends; the batch keeps the store open until then.
+// synchronised for you), except that `npk_batch_end` and `npk_batch_abort` free it: they must
+// not run while another call on it is in progress, and a freed handle must not be used again,
+// not even ended or aborted again (its memory may already belong to the next batch, so the
+// library cannot tell). While it is open,
+// plain writes on its store return NPK_BUSY and plain reads see the last committed state (a
+// writable batch writes in place, so its changes are visible to readers of the same files at
+// once). The store handle may be closed before the batch ends; the batch keeps the store open
+// until then.
 typedef struct npk_batch npk_batch;
 
 // An open store. Thread-safe: any number of threads may share one handle and call any function
-// on it concurrently (writes are serialised inside). Created by `npk_open`, destroyed by
-// `npk_close`.
+// on it concurrently (writes are serialised inside), except `npk_close`, which frees it: it must
+// not run while another call on the handle is in progress, and a closed handle must not be used
+// again, not even closed again (its memory may already belong to a new handle, so the library
+// cannot tell). Created by `npk_open`, destroyed by `npk_close`.
 typedef struct npk_store npk_store;
 
 // Every fallible function returns one of the NPK_* codes below; results go through
@@ -243,8 +253,9 @@ const char *npk_status_str(npk_status status);
 // interrupted; NPK_OPEN_READ_ONLY takes no lock.
 npk_status npk_open(const char *path, uint32_t flags, npk_store **out_store);
 
-// Closes a handle (NULL is fine). Everything committed is already on disk; the writer lock is
-// released once any batch begun on this store has also ended.
+// Closes a handle and frees it (NULL is fine). Everything committed is already on disk; the
+// writer lock is released once any batch begun on this store has also ended. Not to be called
+// while another call on the handle runs, nor twice: the handle is gone once this returns.
 npk_status npk_close(npk_store *store);
 
 // Creates or replaces array `name` with `ndim`/`shape` elements of `dtype` read from `data`.

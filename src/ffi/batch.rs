@@ -11,30 +11,28 @@ use crate::ffi::store::{fill_view, npk_store, store_arg};
 use crate::ffi::types::*;
 use crate::ffi::{guard, npk_status};
 
-const BATCH_MAGIC: u64 = 0x6e70_6b5f_6261_7463;
-
 /// An open batch on one store. One batch per store at a time. Use a batch from one thread at a
 /// time (calls from several threads are serialised, never corrupt, but views are not
-/// synchronised for you). While it is open, plain writes on its store return NPK_BUSY and plain
-/// reads see the last committed state (a writable batch writes in place, so its changes are
-/// visible to readers of the same files at once). The store handle may be closed before the
-/// batch ends; the batch keeps the store open until then.
+/// synchronised for you), except that `npk_batch_end` and `npk_batch_abort` free it: they must
+/// not run while another call on it is in progress, and a freed handle must not be used again,
+/// not even ended or aborted again (its memory may already belong to the next batch, so the
+/// library cannot tell). While it is open,
+/// plain writes on its store return NPK_BUSY and plain reads see the last committed state (a
+/// writable batch writes in place, so its changes are visible to readers of the same files at
+/// once). The store handle may be closed before the batch ends; the batch keeps the store open
+/// until then.
 pub struct npk_batch {
-    magic: u64,
-    batch: Mutex<Option<Batch>>,
+    batch: Mutex<Batch>,
 }
 
+/// The handle behind a pointer; invalid argument for NULL, the one misuse that can be detected.
 fn batch_arg<'a>(p: *const npk_batch) -> Result<&'a npk_batch> {
     if p.is_null() {
         return Err(Error::invalid("batch handle is NULL"));
     }
-    // SAFETY: non-NULL; the C contract is a handle from a batch begin, not yet ended. The magic
-    // check catches some misuse (an ended or foreign pointer) but cannot catch all.
-    let h = unsafe { &*p };
-    if h.magic != BATCH_MAGIC {
-        return Err(Error::invalid("batch handle is not an open npk_batch"));
-    }
-    Ok(h)
+    // SAFETY: non-NULL; the C contract is a handle from a batch begin that npk_batch_end or
+    // npk_batch_abort has not freed.
+    Ok(unsafe { &*p })
 }
 
 fn begin(
@@ -47,8 +45,7 @@ fn begin(
         let slot = out(out_batch, "out_batch")?;
         let batch = make(s)?;
         *slot = Box::into_raw(Box::new(npk_batch {
-            magic: BATCH_MAGIC,
-            batch: Mutex::new(Some(batch)),
+            batch: Mutex::new(batch),
         }));
         Ok(())
     })
@@ -108,11 +105,7 @@ pub extern "C" fn npk_batch_load(
         let b = batch_arg(batch)?;
         let name = str_arg(name, "name")?;
         let slot = out(out_view, "out_view")?;
-        let mut guard = b.batch.lock();
-        let inner = guard
-            .as_mut()
-            .ok_or_else(|| Error::invalid("batch has ended"))?;
-        let view = inner.load(name)?;
+        let view = b.batch.lock().load(name)?;
         // SAFETY: npk_view is plain data; all-zero is valid, fields are set just below.
         let mut v: npk_view = unsafe { std::mem::zeroed() };
         fill_view(
@@ -147,11 +140,7 @@ pub extern "C" fn npk_batch_save(
         let b = batch_arg(batch)?;
         let name = str_arg(name, "name")?;
         let (dtype, src) = typed_src(dtype, ndim, shape, data, strides)?;
-        let mut guard = b.batch.lock();
-        let inner = guard
-            .as_mut()
-            .ok_or_else(|| Error::invalid("batch has ended"))?;
-        inner.save(name, dtype, &src)
+        b.batch.lock().save(name, dtype, &src)
     })
 }
 
@@ -171,16 +160,10 @@ pub extern "C" fn npk_batch_save(
 #[no_mangle]
 pub extern "C" fn npk_batch_end(batch: *mut npk_batch) -> npk_status {
     guard(|| {
-        let b = batch_arg(batch)?;
-        {
-            let mut guard = b.batch.lock();
-            let inner = guard
-                .as_mut()
-                .ok_or_else(|| Error::invalid("batch has ended"))?;
-            inner.end()?;
-            guard.take();
-        }
-        free(batch);
+        batch_arg(batch)?.batch.lock().end()?;
+        // SAFETY: a handle from a batch begin, not freed and not in use by another call (the C
+        // contract); it ended, so it is freed here, once.
+        drop(unsafe { Box::from_raw(batch) });
         Ok(())
     })
 }
@@ -191,21 +174,12 @@ pub extern "C" fn npk_batch_end(batch: *mut npk_batch) -> npk_status {
 #[no_mangle]
 pub extern "C" fn npk_batch_abort(batch: *mut npk_batch) -> npk_status {
     guard(|| {
-        if batch.is_null() {
-            return Ok(());
+        if !batch.is_null() {
+            // SAFETY: a handle from a batch begin, not freed and not in use by another call (the
+            // C contract); the caller gives up ownership here.
+            let h = unsafe { Box::from_raw(batch) };
+            h.batch.into_inner().abort();
         }
-        let b = batch_arg(batch)?;
-        if let Some(inner) = b.batch.lock().take() {
-            inner.abort();
-        }
-        free(batch);
         Ok(())
     })
-}
-
-fn free(batch: *mut npk_batch) {
-    // SAFETY: a live handle from a batch begin (checked by the caller), freed exactly once: the
-    // magic is cleared first so a second end/abort on this pointer is refused, as far as it can be.
-    let mut h = unsafe { Box::from_raw(batch) };
-    h.magic = 0;
 }

@@ -9,28 +9,22 @@ use crate::ffi::{guard, npk_status};
 use crate::store::view::ReadView;
 use crate::store::{OpenOptions, Store};
 
-const STORE_MAGIC: u64 = 0x6e70_6b5f_7374_6f72;
-
 /// An open store. Thread-safe: any number of threads may share one handle and call any function
-/// on it concurrently (writes are serialised inside). Created by `npk_open`, destroyed by
-/// `npk_close`.
+/// on it concurrently (writes are serialised inside), except `npk_close`, which frees it: it must
+/// not run while another call on the handle is in progress, and a closed handle must not be used
+/// again, not even closed again (its memory may already belong to a new handle, so the library
+/// cannot tell). Created by `npk_open`, destroyed by `npk_close`.
 pub struct npk_store {
-    magic: u64,
     pub(crate) store: Store,
 }
 
-/// A live handle, or invalid argument for NULL or a handle that was already closed.
+/// The store behind a handle; invalid argument for NULL, the one misuse that can be detected.
 pub(crate) fn store_arg<'a>(p: *const npk_store) -> Result<&'a Store> {
     if p.is_null() {
         return Err(Error::invalid("store handle is NULL"));
     }
-    // SAFETY: non-NULL; the C contract is a handle from npk_open not yet closed. The magic check
-    // catches some misuse (a closed or foreign pointer) but cannot catch all.
-    let h = unsafe { &*p };
-    if h.magic != STORE_MAGIC {
-        return Err(Error::invalid("store handle is not an open npk_store"));
-    }
-    Ok(&h.store)
+    // SAFETY: non-NULL; the C contract is a handle from npk_open that npk_close has not freed.
+    Ok(unsafe { &(*p).store })
 }
 
 /// Opens (or with NPK_OPEN_CREATE creates) the store in directory `path`. A writer takes the
@@ -60,27 +54,22 @@ pub extern "C" fn npk_open(
                 durable: flags & NPK_OPEN_DURABLE != 0,
             },
         )?;
-        *slot = Box::into_raw(Box::new(npk_store {
-            magic: STORE_MAGIC,
-            store,
-        }));
+        *slot = Box::into_raw(Box::new(npk_store { store }));
         Ok(())
     })
 }
 
-/// Closes a handle (NULL is fine). Everything committed is already on disk; the writer lock is
-/// released once any batch begun on this store has also ended.
+/// Closes a handle and frees it (NULL is fine). Everything committed is already on disk; the
+/// writer lock is released once any batch begun on this store has also ended. Not to be called
+/// while another call on the handle runs, nor twice: the handle is gone once this returns.
 #[no_mangle]
 pub extern "C" fn npk_close(store: *mut npk_store) -> npk_status {
     guard(|| {
-        if store.is_null() {
-            return Ok(());
+        if !store.is_null() {
+            // SAFETY: the C contract is a handle from npk_open, not yet closed and not in use by
+            // another call; the caller gives up ownership here.
+            drop(unsafe { Box::from_raw(store) });
         }
-        store_arg(store)?;
-        // SAFETY: a live handle from npk_open (checked above); the caller gives up ownership.
-        let mut h = unsafe { Box::from_raw(store) };
-        h.magic = 0;
-        drop(h);
         Ok(())
     })
 }
