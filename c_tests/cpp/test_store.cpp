@@ -265,10 +265,11 @@ static void test_rows(const chk::TmpDir &dir) {
     CHECK_THROWS_NPK(s.get_rows<int64_t>("r", {-9}), NPK_INVALID_ARGUMENT, nullptr);
     s.replace_rows("v", {1}, std::vector<float>{20});
     CHECK_EQ(s.load<float>("v"), (std::vector<float>{1, 20, 3}));
-    // empty index lists are fine (and read or change nothing)
+    // empty index lists read or change nothing; dropping no rows is refused, like dropping no
+    // arrays
     CHECK(s.get_rows<int64_t>("r", {}).empty());
     CHECK_NOTHROW(s.replace_rows("r", {}, std::vector<int64_t>{}));
-    CHECK_NOTHROW(s.drop_rows("r", {}));
+    CHECK_THROWS_NPK(s.drop_rows("r", {}), NPK_INVALID_ARGUMENT, "no row indices");
     CHECK_EQ(s.info("r").shape, (std::vector<uint64_t>{8, 2}));
     const int32_t scalar = 1;
     s.save("s0", &scalar, {});

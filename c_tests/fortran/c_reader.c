@@ -4,38 +4,8 @@
  * "c_reader_PHASE: N passed, M failed" and exits non-zero if anything failed. */
 #include <complex.h>
 #include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include "numpack.h"
 
-static int passed, failed;
-
-#define CHECK(cond) check_((cond), #cond, __LINE__)
-static int check_(int ok, const char *expr, int line)
-{
-    if (ok) {
-        passed++;
-        return 1;
-    }
-    failed++;
-    fprintf(stderr, "c_reader.c:%d: CHECK failed: %s\n", line, expr);
-    return 0;
-}
-
-#define CHECK_OK(call) check_ok_((call), #call, __LINE__)
-static int check_ok_(npk_status s, const char *expr, int line)
-{
-    if (s == NPK_OK) {
-        passed++;
-        return 1;
-    }
-    failed++;
-    fprintf(stderr, "c_reader.c:%d: %s returned %s: %s\n", line, expr, npk_status_str(s),
-            npk_last_error());
-    return 0;
-}
+#include "../check.h"
 
 /* The Fortran test's values, 0-based: v1(i) = i+1, v2(i,j) = 10(i+1)+(j+1), and so on. */
 static double v1(int i) { return i + 1; }
@@ -287,6 +257,7 @@ int main(int argc, char **argv)
         return 2;
     }
     int phase = atoi(argv[2]);
+    check_begin(phase == 1 ? "c_reader_1" : "c_reader_2");
     npk_store *s = NULL;
     if (CHECK_OK(npk_open(argv[1], NPK_OPEN_READ_ONLY, &s))) {
         check_phase1_common(s, phase);
@@ -296,6 +267,5 @@ int main(int argc, char **argv)
             check_phase2(s);
         CHECK_OK(npk_close(s));
     }
-    printf("c_reader_%d: %d passed, %d failed\n", phase, passed, failed);
-    return failed != 0;
+    return check_end();
 }
