@@ -272,6 +272,32 @@ fn walk_rows(layout: &Layout, first: u64, total: usize, mut f: impl FnMut(i64, u
     }
 }
 
+/// The most bytes a chunked copy holds at a time: large enough for full-speed I/O, small enough
+/// that memory use does not grow with the array.
+const CHUNK_BYTES: u64 = 8 << 20;
+
+/// Calls `f(first_row, chunk)` over `rows` rows of `row_bytes` bytes each, in order, with one
+/// reused buffer of at most `CHUNK_BYTES` (at least one row). Nothing is called when there are
+/// no bytes to copy.
+pub fn for_chunks<E>(
+    rows: u64,
+    row_bytes: u64,
+    mut f: impl FnMut(u64, &mut [u8]) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    if rows == 0 || row_bytes == 0 {
+        return Ok(());
+    }
+    let per = (CHUNK_BYTES / row_bytes).max(1).min(rows);
+    let mut chunk = vec![0u8; (per * row_bytes) as usize];
+    let mut first = 0;
+    while first < rows {
+        let n = per.min(rows - first);
+        f(first, &mut chunk[..(n * row_bytes) as usize])?;
+        first += n;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,21 +9,21 @@
 use std::collections::HashMap;
 
 use crate::batch::{src_ptr, BatchView};
-use crate::error::{Error, ErrorKind, IoContext, Result};
-use crate::format::metadata::ArrayMeta;
+use crate::error::{Error, IoContext, Result};
 use crate::format::names::data_file_name;
 use crate::format::DType;
 use crate::layout::{Dst, Src};
 use crate::pages::{PageBuf, Tombstone};
 use crate::store::commit::Txn;
-use crate::store::fsutil::{self, FileId};
-use crate::store::snapshot::{ArrayState, DataFiles};
-use crate::store::{check_name, retire, Store};
+use crate::store::fsutil;
+use crate::store::snapshot::ArrayState;
+use crate::store::{check_itemsize, check_name, data, Store};
 
 enum Content {
     Memory(PageBuf),
-    /// Written to the transaction's staged file for the array; re-read on the next load.
-    Spilled,
+    /// Written to the transaction's staged file for the array (this state, ready for the
+    /// commit); re-read on the next load.
+    Spilled(ArrayState),
 }
 
 struct Entry {
@@ -40,7 +40,7 @@ impl Entry {
     fn bytes(&self) -> u64 {
         match &self.content {
             Content::Memory(b) => b.len() as u64,
-            Content::Spilled => 0,
+            Content::Spilled(_) => 0,
         }
     }
 }
@@ -100,22 +100,11 @@ impl CacheBatch {
                 },
             );
         }
-        let target = data_file_name(name);
-        let staged = self.txn.staged_path(&target);
         let entry = self.entries.get_mut(name).expect("inserted above");
         entry.last_use = now;
-        if let Content::Spilled = entry.content {
-            let path = staged.ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Internal,
-                    format!("spilled array {name:?} has no staged file"),
-                )
-            })?;
-            let mut buf = PageBuf::zeroed(entry_len(entry.dtype, &entry.shape))?;
-            let file =
-                fsutil::open_read(&path).ctx(format_args!("cannot reopen {}", path.display()))?;
-            fsutil::read_exact_at(&file, buf.as_mut_slice(), 0)
-                .ctx(format_args!("cannot re-read {}", path.display()))?;
+        if let Content::Spilled(state) = &entry.content {
+            let mut buf = PageBuf::zeroed(state.meta.size_bytes as usize)?;
+            data::open_reader(state).read_at(buf.as_mut_slice(), 0)?;
             entry.content = Content::Memory(buf);
         }
         let view = view_of(entry);
@@ -125,9 +114,7 @@ impl CacheBatch {
 
     pub fn save(&mut self, name: &str, dtype: DType, src: &Src) -> Result<()> {
         check_name(name)?;
-        if src.layout.itemsize != dtype.size() {
-            return Err(Error::invalid("buffer item size does not match the dtype"));
-        }
+        check_itemsize(dtype, src)?;
         let (start, len) = (src.data.as_ptr(), src.data.len());
         if self.tombstones.iter().any(|t| t.overlaps(start, len)) {
             return Err(Error::invalid(format!(
@@ -191,12 +178,21 @@ impl CacheBatch {
                 let Content::Memory(buf) = &entry.content else {
                     unreachable!()
                 };
-                let (file, path) = self.txn.stage(&data_file_name(&victim))?;
-                fsutil::write_all_at(&file, buf.as_slice(), 0).ctx(format_args!(
-                    "cannot spill array {victim:?} to {}",
-                    path.display()
-                ))?;
-                let old = std::mem::replace(&mut entry.content, Content::Spilled);
+                let current = self.store.snapshot();
+                let state = self.store.stage_array(
+                    &mut self.txn,
+                    &current,
+                    &victim,
+                    entry.dtype,
+                    &entry.shape,
+                    |file, path| {
+                        fsutil::write_all_at(file, buf.as_slice(), 0).ctx(format_args!(
+                            "cannot spill array {victim:?} to {}",
+                            path.display()
+                        ))
+                    },
+                )?;
+                let old = std::mem::replace(&mut entry.content, Content::Spilled(state));
                 self.bury(Some(old));
             } else {
                 let old = self.entries.remove(&victim).map(|e| e.content);
@@ -247,47 +243,27 @@ impl CacheBatch {
         let mut next = (*current).clone();
         let now = fsutil::now_micros();
         for (name, entry) in self.entries.iter().filter(|(_, e)| e.changed) {
-            let target = data_file_name(name);
-            let (file, path) = match &entry.content {
-                Content::Memory(buf) => {
-                    let (file, path) = store.staging_file(&mut self.txn, &current, name)?;
-                    file.set_len(buf.len() as u64)
-                        .and_then(|()| fsutil::write_all_at(&file, buf.as_slice(), 0))
-                        .ctx(format_args!(
+            let state = match &entry.content {
+                Content::Memory(buf) => store.stage_array(
+                    &mut self.txn,
+                    &current,
+                    name,
+                    entry.dtype,
+                    &entry.shape,
+                    |file, path| {
+                        fsutil::write_all_at(file, buf.as_slice(), 0).ctx(format_args!(
                             "cannot write array {name:?} to {}",
                             path.display()
-                        ))?;
-                    (file, path)
-                }
-                Content::Spilled => {
-                    let path = self
-                        .txn
-                        .staged_path(&target)
-                        .expect("a spilled array has a staged file");
-                    let file = fsutil::open_rw(&path)
-                        .ctx(format_args!("cannot reopen {}", path.display()))?;
-                    (file, path)
+                        ))
+                    },
+                )?,
+                Content::Spilled(state) => {
+                    let mut state = state.clone();
+                    state.meta.modify_time_us = now;
+                    state
                 }
             };
-            let meta = file
-                .metadata()
-                .ctx(format_args!("cannot stat {}", path.display()))?;
-            if let Some(old) = current.arrays.get(name) {
-                retire(&mut self.txn, old);
-            }
-            next.arrays.insert(
-                name.clone(),
-                ArrayState {
-                    map: Default::default(),
-                    meta: ArrayMeta::new(name, entry.dtype, entry.shape.clone(), now),
-                    bitmap: None,
-                    data: DataFiles::Single {
-                        path: self.store.path().join(&target),
-                        id: FileId::of(&meta),
-                        file: std::sync::Arc::new(file),
-                    },
-                },
-            );
+            next.arrays.insert(name.clone(), state);
         }
         store.commit_with(&w, &mut self.txn, next)
     }
@@ -311,10 +287,6 @@ impl Drop for CacheBatch {
             self.store.end_batch();
         }
     }
-}
-
-fn entry_len(dtype: DType, shape: &[u64]) -> usize {
-    (shape.iter().product::<u64>() * dtype.size() as u64) as usize
 }
 
 fn view_of(entry: &mut Entry) -> BatchView {

@@ -11,9 +11,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use numpack::format::names::{bitmap_file_name, data_file_name};
-use numpack::layout::Dst;
+use numpack::layout::{for_chunks, Dst};
 use numpack::store::commit::{COMMIT_FILE, STAGE_PREFIX};
-use numpack::{DType, Error, ErrorKind, OpenOptions, Store};
+use numpack::{ArrayInfo, DType, Error, ErrorKind, OpenOptions, Store};
 
 const USAGE: &str = "usage: npk ls STORE | npk info STORE NAME | npk dump STORE NAME [--rows A:B] | npk check STORE [--repair]";
 
@@ -129,32 +129,48 @@ fn dump(s: &Store, name: &str, range: Option<&str>) -> Result<(), Error> {
         Some(r) => parse_range(r, rows)?,
         None => (0, rows),
     };
-    let row_elems: u64 = i.shape[1..].iter().product();
-    let row_bytes = (row_elems as usize) * item;
-    let per_chunk = ((1u64 << 20) / (row_bytes as u64).max(1)).max(1);
-    let mut first = lo;
+    let row_bytes = i.shape[1..].iter().product::<u64>() * item as u64;
     let out = std::io::stdout();
     let mut out = std::io::BufWriter::new(out.lock());
     use std::io::Write;
-    while first < hi {
-        let n = per_chunk.min(hi - first);
-        let idx: Vec<i64> = (first..first + n).map(|r| r as i64).collect();
+    let mut printed = lo;
+    for_row_chunks(s, name, &i, lo, hi - lo, |buf| {
+        for row in buf.chunks(row_bytes.max(1) as usize) {
+            let vals: Vec<String> = row.chunks(item).map(|v| format_value(i.dtype, v)).collect();
+            let _ = writeln!(out, "{printed}: {}", vals.join(" "));
+            printed += 1;
+        }
+    })
+}
+
+/// Reads `count` logical rows of an array from row `first` on, in chunks that keep memory use
+/// bounded, and hands each chunk (whole rows, C order) to `f`.
+fn for_row_chunks(
+    s: &Store,
+    name: &str,
+    i: &ArrayInfo,
+    first: u64,
+    count: u64,
+    mut f: impl FnMut(&[u8]),
+) -> Result<(), Error> {
+    let item = i.dtype.size();
+    let row_bytes = i.shape[1..].iter().product::<u64>() * item as u64;
+    // Rows of zero bytes still need a buffer row to carry their index through `get_rows`.
+    for_chunks(count, row_bytes.max(1), |at, chunk| {
+        let n = chunk.len() as u64 / row_bytes.max(1);
+        let idx: Vec<i64> = (first + at..first + at + n).map(|r| r as i64).collect();
         let mut shape = i.shape.clone();
         shape[0] = n;
-        let mut buf = vec![0u8; n as usize * row_bytes];
+        let bytes = &mut chunk[..(n * row_bytes) as usize];
         s.get_rows(
             name,
             &idx,
             i.dtype,
-            &mut Dst::contiguous(&mut buf, &shape, item)?,
+            &mut Dst::contiguous(bytes, &shape, item)?,
         )?;
-        for (k, row) in buf.chunks(row_bytes.max(1)).take(n as usize).enumerate() {
-            let vals: Vec<String> = row.chunks(item).map(|v| format_value(i.dtype, v)).collect();
-            let _ = writeln!(out, "{}: {}", first + k as u64, vals.join(" "));
-        }
-        first += n;
-    }
-    Ok(())
+        f(bytes);
+        Ok(())
+    })
 }
 
 fn f16_to_f32(bits: u16) -> f32 {
@@ -283,24 +299,7 @@ fn read_all(s: &Store, name: &str) -> Result<(), Error> {
         let mut buf = vec![0u8; item];
         return s.load(name, i.dtype, &mut Dst::contiguous(&mut buf, &[], item)?);
     }
-    let row_bytes = (i.shape[1..].iter().product::<u64>() as usize * item).max(1);
-    let per = ((8u64 << 20) / row_bytes as u64).max(1);
-    let mut first = 0;
-    while first < i.shape[0] {
-        let n = per.min(i.shape[0] - first);
-        let idx: Vec<i64> = (first..first + n).map(|r| r as i64).collect();
-        let mut shape = i.shape.clone();
-        shape[0] = n;
-        let mut buf = vec![0u8; n as usize * row_bytes];
-        s.get_rows(
-            name,
-            &idx,
-            i.dtype,
-            &mut Dst::contiguous(&mut buf, &shape, item)?,
-        )?;
-        first += n;
-    }
-    Ok(())
+    for_row_chunks(s, name, &i, 0, i.shape[0], |_| {})
 }
 
 fn check(dir: &Path, repair: bool) -> ExitCode {

@@ -449,16 +449,23 @@ impl Txn {
             .map(|(staged, _)| self.dir.join(staged))
     }
 
+    /// Schedules `target` for removal (once, however often a retried step asks).
     pub fn remove(&mut self, target: &str) {
-        self.removals.push(Op::Remove {
+        self.schedule(Op::Remove {
             path: target.to_string(),
         });
     }
 
     pub fn remove_dir(&mut self, target: &str) {
-        self.removals.push(Op::RemoveDir {
+        self.schedule(Op::RemoveDir {
             path: target.to_string(),
         });
+    }
+
+    fn schedule(&mut self, removal: Op) {
+        if !self.removals.contains(&removal) {
+            self.removals.push(removal);
+        }
     }
 
     /// Stages `metadata` as the new catalogue and makes every staged change visible at once.

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::layout::Src;
+use crate::layout::{for_chunks, Src};
 use crate::store::fsutil;
 use crate::store::snapshot::{ArrayState, DataFiles};
 
@@ -124,17 +124,9 @@ pub fn write_src(file: &File, src: &Src, offset: u64) -> std::io::Result<()> {
     if let Some(bytes) = src.as_c_bytes() {
         return fsutil::write_all_at(file, bytes, offset);
     }
-    let row = src.layout.row_bytes().max(1);
-    let rows = src.layout.rows();
-    let per_chunk = ((8 << 20) / row).max(1);
-    let mut chunk = vec![0u8; (per_chunk.min(rows) * row) as usize];
-    let mut r = 0;
-    while r < rows {
-        let n = per_chunk.min(rows - r);
-        let bytes = &mut chunk[..(n * row) as usize];
-        src.gather_rows(r, bytes);
-        fsutil::write_all_at(file, bytes, offset + r * row)?;
-        r += n;
-    }
-    Ok(())
+    let row = src.layout.row_bytes();
+    for_chunks(src.layout.rows(), row, |first, chunk| {
+        src.gather_rows(first, chunk);
+        fsutil::write_all_at(file, chunk, offset + first * row)
+    })
 }

@@ -20,7 +20,7 @@ use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::metadata::{self, byte_size, ArrayMeta, METADATA_FILE};
 use crate::format::names::{self, bitmap_file_name, data_file_name};
 use crate::format::{Bitmap, DType};
-use crate::layout::{Dst, Src};
+use crate::layout::{for_chunks, Dst, Src};
 use commit::Txn;
 use data::DataReader;
 use fsutil::FileId;
@@ -451,8 +451,10 @@ impl Store {
         }
     }
 
-    /// Writes `src` as the whole new content of `name` into a staged file and returns its state;
-    /// the files it replaces are scheduled for removal in `txn`.
+    /// The one way a whole array is staged (save, compact, clone, a cache batch's spill and
+    /// end): `fill` writes its `shape`'d content into the new file (given with its path, for
+    /// messages), which is then sized exactly, and the files of the array it replaces are
+    /// scheduled for removal in `txn`. Returns the array's state for the next snapshot.
     pub(crate) fn stage_array(
         &self,
         txn: &mut Txn,
@@ -460,17 +462,18 @@ impl Store {
         name: &str,
         dtype: DType,
         shape: &[u64],
-        fill: impl FnOnce(&File) -> std::io::Result<()>,
+        fill: impl FnOnce(&File, &Path) -> Result<()>,
     ) -> Result<ArrayState> {
         let file_name = data_file_name(name);
         let (file, staged) = self.staging_file(txn, current, name)?;
+        // Errors name the array's file too: the staged name means nothing to a user.
+        fill(&file, &staged)
+            .map_err(|e| Error::new(e.kind, format!("{e} (staged for {file_name})")))?;
         let len = metadata::byte_size(shape, dtype).unwrap_or(0);
-        fill(&file)
-            .and_then(|()| file.set_len(len))
-            .ctx(format_args!(
-                "cannot write {} (staged for {file_name})",
-                staged.display()
-            ))?;
+        file.set_len(len).ctx(format_args!(
+            "cannot size {} (staged for {file_name})",
+            staged.display()
+        ))?;
         let id = FileId::of(
             &file
                 .metadata()
@@ -508,9 +511,16 @@ impl Store {
     ) -> Result<()> {
         let current = self.snapshot();
         let mut txn = self.txn();
-        let state = self.stage_array(&mut txn, &current, name, dtype, &src.layout.shape, |f| {
-            data::write_src(f, src, 0)
-        })?;
+        let state = self.stage_array(
+            &mut txn,
+            &current,
+            name,
+            dtype,
+            &src.layout.shape,
+            |f, path| {
+                data::write_src(f, src, 0).ctx(format_args!("cannot write {}", path.display()))
+            },
+        )?;
         let mut next = (*current).clone();
         next.arrays.insert(name.to_string(), state);
         self.commit(w, txn, next)
@@ -799,24 +809,23 @@ impl Store {
         let shape = st.logical_shape();
         let rows = st.logical_rows().max(if shape.is_empty() { 1 } else { 0 });
         let row = st.row_bytes();
-        let mut copy_err = None;
-        let staged = self.stage_array(txn, current, as_name, st.meta.dtype, &shape, |file| {
-            for_chunks(rows, row, |first, chunk| {
-                reader.read_rows(st, first, chunk)?;
-                fsutil::write_all_at(file, chunk, first * row).map_err(|e| {
-                    Error::io(format!("cannot write the copy of {:?}", st.meta.name), &e)
+        self.stage_array(
+            txn,
+            current,
+            as_name,
+            st.meta.dtype,
+            &shape,
+            |file, path| {
+                for_chunks(rows, row, |first, chunk| {
+                    reader.read_rows(st, first, chunk)?;
+                    fsutil::write_all_at(file, chunk, first * row).ctx(format_args!(
+                        "cannot write the copy of {:?} to {}",
+                        st.meta.name,
+                        path.display()
+                    ))
                 })
-            })
-            .map_err(|e| {
-                let io = std::io::Error::other(e.message.clone());
-                copy_err = Some(e);
-                io
-            })
-        });
-        match copy_err {
-            Some(e) => Err(e),
-            None => staged,
-        }
+            },
+        )
     }
 
     /// Copies an array's logical content (dropped rows left out) to a new name.
@@ -950,7 +959,7 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
     names::validate_name(name).map_err(Error::invalid)
 }
 
-fn check_itemsize(dtype: DType, src: &Src) -> Result<()> {
+pub(crate) fn check_itemsize(dtype: DType, src: &Src) -> Result<()> {
     if src.layout.itemsize != dtype.size() {
         return Err(Error::invalid(format!(
             "buffer item size {} does not match {} ({} bytes)",
@@ -1018,26 +1027,6 @@ fn coalesce(rows: &[u64]) -> Vec<(u64, u64)> {
         }
     }
     runs
-}
-
-/// Calls `f(first_row, chunk)` over `rows` rows in chunks of at most 8 MiB.
-pub(crate) fn for_chunks(
-    rows: u64,
-    row_bytes: u64,
-    mut f: impl FnMut(u64, &mut [u8]) -> Result<()>,
-) -> Result<()> {
-    if rows == 0 || row_bytes == 0 {
-        return Ok(());
-    }
-    let per = ((8u64 << 20) / row_bytes).max(1).min(rows);
-    let mut chunk = vec![0u8; (per * row_bytes) as usize];
-    let mut first = 0;
-    while first < rows {
-        let n = per.min(rows - first);
-        f(first, &mut chunk[..(n * row_bytes) as usize])?;
-        first += n;
-    }
-    Ok(())
 }
 
 /// Fails with `corrupt` when `file` (an array's open data file) is shorter than `expected`

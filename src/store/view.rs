@@ -6,9 +6,9 @@ use memmap2::{Mmap, MmapOptions};
 
 use crate::error::{Error, Result};
 use crate::format::DType;
+use crate::layout::for_chunks;
 use crate::pages::PageBuf;
 use crate::store::data::DataReader;
-use crate::store::for_chunks;
 use crate::store::snapshot::ArrayState;
 
 enum Memory {
