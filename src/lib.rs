@@ -2,6 +2,16 @@
 //! modes, for C, C++, Fortran and Julia. The safe core (`format`, `layout`, `store`, `batch`)
 //! knows nothing of C; `ffi` is the only place with `extern "C"`.
 
+// The one supported platform. The writer lock is a Linux OFD lock, and a spare file is reused only
+// once a Linux file lease proves nobody else has it open. Sizes, offsets and counts read from
+// disk as u64 are converted with `as usize` throughout, which is lossless only because this check
+// guarantees a 64-bit usize.
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+compile_error!(
+    "libnumpack supports 64-bit Linux only: it needs OFD locks and file leases, and it converts \
+     u64 sizes from disk to usize assuming usize is 64 bits"
+);
+
 pub mod batch;
 pub mod error;
 pub mod ffi;

@@ -43,7 +43,12 @@ pub fn dtype_arg(code: npk_dtype) -> Result<DType> {
     u8::try_from(code)
         .ok()
         .and_then(DType::from_code)
-        .ok_or_else(|| Error::invalid(format!("unknown dtype code {code} (valid: 0 to 13)")))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown dtype code {code} (valid: 0 to {})",
+                DType::ALL.len() - 1
+            ))
+        })
 }
 
 /// Writes `value` through an out-parameter that must not be NULL.

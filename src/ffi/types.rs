@@ -2,6 +2,8 @@
 
 use std::ffi::c_void;
 
+use crate::format::{DType, MAX_DIMS};
+
 /// NumPack's dtype codes, identical to the `dtype` byte of `metadata.npkm`.
 pub type npk_dtype = i32;
 pub const NPK_BOOL: npk_dtype = 0;
@@ -23,6 +25,35 @@ pub const NPK_COMPLEX128: npk_dtype = 13;
 
 /// The largest rank an array may have (NumPy's classic limit).
 pub const NPK_MAX_DIMS: usize = 32;
+
+// The C constants are literals so that cbindgen writes them into the header; the build fails if
+// they ever drift from the core's values.
+const _: () = {
+    assert!(NPK_MAX_DIMS == MAX_DIMS);
+    let pairs = [
+        (NPK_BOOL, DType::Bool),
+        (NPK_UINT8, DType::U8),
+        (NPK_UINT16, DType::U16),
+        (NPK_UINT32, DType::U32),
+        (NPK_UINT64, DType::U64),
+        (NPK_INT8, DType::I8),
+        (NPK_INT16, DType::I16),
+        (NPK_INT32, DType::I32),
+        (NPK_INT64, DType::I64),
+        (NPK_FLOAT16, DType::F16),
+        (NPK_FLOAT32, DType::F32),
+        (NPK_FLOAT64, DType::F64),
+        (NPK_COMPLEX64, DType::Complex64),
+        (NPK_COMPLEX128, DType::Complex128),
+    ];
+    // Every dtype of the core has its C constant.
+    assert!(pairs.len() == DType::ALL.len());
+    let mut i = 0;
+    while i < pairs.len() {
+        assert!(pairs[i].0 == pairs[i].1 as npk_dtype);
+        i += 1;
+    }
+};
 
 /// `npk_open` flags, OR-ed together.
 /// Create the directory and an empty store if missing.
