@@ -488,6 +488,14 @@ static inline void sleep_ms(long ms)
     sleep_us(ms * 1000);
 }
 
+/* Returns once the wall clock (the one npk_array_info.modify_time_us reads) is past `t_us`, so
+ * that a modify time recorded from now on is later than `t_us`, however fast the machine. */
+static inline void wait_clock_after(uint64_t t_us)
+{
+    while (now_us() <= t_us)
+        sleep_us(50);
+}
+
 /* Deterministic bytes: fill_bytes(buf, n, seed) gives the same content for the same seed. */
 static inline void fill_bytes(void *buf, size_t n, uint32_t seed)
 {

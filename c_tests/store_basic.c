@@ -661,21 +661,21 @@ static void test_info_mtime(npk_store *s)
     CHECK_EQ_U64(info.physical_rows, 4);
     CHECK(info.segmented == 0);
 
-    sleep_ms(3);
+    wait_clock_after(m1);
     v[0] = 100;
     CHECK_OK(npk_save(s, "clock", NPK_INT32, 2, shape, v, NULL));
     m2 = mtime_of(s, "clock");
     CHECK_MSG(m2 > m1, "a later save must have a later modify time (%llu, %llu)",
               (unsigned long long)m1, (unsigned long long)m2);
-    sleep_ms(3);
+    wait_clock_after(m2);
     CHECK_OK(npk_append(s, "clock", NPK_INT32, 2, shape12, v, NULL));
     m3 = mtime_of(s, "clock");
     CHECK(m3 > m2);
-    sleep_ms(3);
+    wait_clock_after(m3);
     CHECK_OK(npk_replace_rows(s, "clock", &idx0, 1, NPK_INT32, 2, shape12, v, NULL));
     m4 = mtime_of(s, "clock");
     CHECK(m4 > m3);
-    sleep_ms(3);
+    wait_clock_after(m4);
     CHECK_OK(npk_drop_rows(s, "clock", &idx0, 1));
     m5 = mtime_of(s, "clock");
     CHECK(m5 > m4);
@@ -1168,7 +1168,7 @@ static void test_drop_rows(npk_store *s)
         CHECK_OK(npk_drop_rows(s, "cmp_a", &one, 1));
         CHECK_OK(npk_drop_rows(s, "cmp_b", &one, 1));
         untouched_mtime = mtime_of(s, "cmp_c");
-        sleep_ms(2);
+        wait_clock_after(untouched_mtime); /* a rewrite of cmp_c would show */
         CHECK_OK(npk_compact(s, NULL));
         CHECK(!path_exists(path_in(g_dir, "deleted_cmp_a.npkb")));
         CHECK(!path_exists(path_in(g_dir, "deleted_cmp_b.npkb")));

@@ -499,7 +499,8 @@ static void modify_times_recorded_at_end(void)
         CHECK_OK(save_f64_2d(f.s, names[i], 5, 5, a));
     for (int i = 0; i < 3; i++)
         CHECK_OK(npk_info(f.s, names[i], &t0[i]));
-    usleep(3000);
+    for (int i = 0; i < 3; i++)
+        wait_clock_after(t0[i].modify_time_us);
     if (!CHECK_OK(npk_writable_batch_begin(f.s, &b)))
         goto out;
     if (CHECK_OK(npk_batch_load(b, "changed", &v)))
@@ -507,7 +508,6 @@ static void modify_times_recorded_at_end(void)
     CHECK_OK(npk_batch_load(b, "loaded", &v));
     CHECK_OK(npk_info(f.s, "changed", &t1[0]));
     CHECK(t1[0].modify_time_us == t0[0].modify_time_us); /* recorded at end, not before */
-    usleep(3000);
     CHECK_OK(npk_batch_end(b));
     for (int i = 0; i < 3; i++)
         CHECK_OK(npk_info(f.s, names[i], &t1[i]));
@@ -524,7 +524,7 @@ static void modify_times_recorded_at_end(void)
     if (CHECK_OK(npk_info(f.s, "changed", &r)))
         CHECK(r.modify_time_us == t1[0].modify_time_us);
     /* Abort: the in-place writes stay, the modify time is not recorded. */
-    usleep(3000);
+    wait_clock_after(t1[0].modify_time_us);
     if (CHECK_OK(npk_writable_batch_begin(f.s, &b))) {
         if (CHECK_OK(npk_batch_load(b, "untouched", &v)))
             scale_view(&v, 3);
@@ -747,7 +747,7 @@ static void save_before_load_and_compaction_beside_mapping(void)
     CHECK_OK(save_f64_2d(f.s, "z", 10, 3, a));
     CHECK_OK(npk_drop_rows(f.s, "y", (int64_t[]){0}, 1));
     CHECK_OK(npk_info(f.s, "x", &t0));
-    usleep(2000);
+    wait_clock_after(t0.modify_time_us);
     if (!CHECK_OK(npk_writable_batch_begin(f.s, &b)))
         goto out;
     CHECK_OK(npk_batch_save(b, "z", NPK_FLOAT64, 2, (uint64_t[]){10, 3}, n, NULL));
@@ -825,10 +825,12 @@ static void failing_end_is_retried(void)
     fixture f;
     fx_open(&f, "wfail");
     double *a = f64_seq(8, 8, 1, 0);
+    npk_array_info saved;
     CHECK_OK(save_f64_2d(f.s, "x", 8, 8, a));
+    CHECK_OK(npk_info(f.s, "x", &saved));
     npk_close(f.s);
     f.s = NULL;
-    usleep(2000);
+    wait_clock_after(saved.modify_time_us); /* the child's end must record a later time */
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
