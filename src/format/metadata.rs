@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use super::names::{data_file_name, segment_manifest_name, validate_name};
+use super::reader::Reader;
 use super::{DType, FormatError, MAX_DIMS};
 
 pub const METADATA_FILE: &str = "metadata.npkm";
@@ -91,82 +92,6 @@ pub struct Catalog {
     pub arrays: BTreeMap<String, ArrayMeta>,
 }
 
-/// Bounds-checked little-endian cursor whose errors say where in the file and in which record
-/// they happened.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    /// "header" or "record 2 of 5 (array \"x\")", prefixed to every message.
-    ctx: String,
-}
-
-impl<'a> Reader<'a> {
-    fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    fn err(&self, msg: impl std::fmt::Display) -> FormatError {
-        FormatError::new(format!("corrupt {METADATA_FILE}: {}: {msg}", self.ctx))
-    }
-
-    fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8], FormatError> {
-        if n > self.remaining() {
-            return Err(self.err(format_args!(
-                "truncated: field {field} needs {n} bytes at offset {} but only {} remain (file is {} bytes)",
-                self.pos,
-                self.remaining(),
-                self.buf.len()
-            )));
-        }
-        let out = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(out)
-    }
-
-    fn array<const N: usize>(&mut self, field: &str) -> Result<[u8; N], FormatError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N, field)?);
-        Ok(out)
-    }
-
-    fn u8(&mut self, field: &str) -> Result<u8, FormatError> {
-        Ok(self.array::<1>(field)?[0])
-    }
-
-    fn u32(&mut self, field: &str) -> Result<u32, FormatError> {
-        Ok(u32::from_le_bytes(self.array(field)?))
-    }
-
-    fn u64(&mut self, field: &str) -> Result<u64, FormatError> {
-        Ok(u64::from_le_bytes(self.array(field)?))
-    }
-
-    /// A u32 length followed by that many bytes of UTF-8. The length is checked against what
-    /// remains before anything is copied, so a garbage prefix cannot cause a huge allocation.
-    fn string(&mut self, field: &str) -> Result<String, FormatError> {
-        let len_pos = self.pos;
-        let len = self.u32(&format!("{field} length"))?;
-        let len = usize::try_from(len).unwrap_or(usize::MAX);
-        if len > self.remaining() {
-            return Err(self.err(format_args!(
-                "{field} length at offset {len_pos} says {len} bytes but only {} remain (file is {} bytes)",
-                self.remaining(),
-                self.buf.len()
-            )));
-        }
-        let start = self.pos;
-        let bytes = self.take(len, field)?;
-        match std::str::from_utf8(bytes) {
-            Ok(s) => Ok(s.to_string()),
-            Err(e) => Err(self.err(format_args!(
-                "{field} is not valid UTF-8 (invalid byte at offset {}): {:?}",
-                start + e.valid_up_to(),
-                String::from_utf8_lossy(bytes)
-            ))),
-        }
-    }
-}
-
 /// Strict, total decoder: never panics, never over-reads, on any input. See the module docs;
 /// every rule NumPack's own writer follows is checked, and `data_file` must be exactly
 /// `data_<name>.npkd` or `data_<name>.npkseg` so a crafted store can never make us touch
@@ -178,11 +103,7 @@ pub fn decode(bytes: &[u8]) -> Result<Catalog, FormatError> {
             bytes.len()
         )));
     }
-    let mut r = Reader {
-        buf: bytes,
-        pos: 0,
-        ctx: "header".to_string(),
-    };
+    let mut r = Reader::new(bytes, METADATA_FILE, "header");
     let magic = r.u32("magic")?;
     if magic != MAGIC {
         return Err(r.err(format_args!(

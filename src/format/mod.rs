@@ -1,11 +1,13 @@
 //! NumPack's on-disk format: the catalogue (`metadata.npkm`), the dtype table, array-name rules,
-//! the deletion bitmap and 0.7.0's segment manifests. Pure codecs: nothing here touches the
+//! the deletion bitmap and 0.7.0's segment manifests, and our own commit record. Pure codecs: nothing here touches the
 //! filesystem, so every decoder can be fed hostile bytes in tests.
 
 pub mod bitmap;
 pub mod dtype;
 pub mod metadata;
 pub mod names;
+mod reader;
+pub mod record;
 pub mod segments;
 
 pub use bitmap::Bitmap;

@@ -162,20 +162,6 @@ pub fn ensure_fd_headroom(arrays: usize) {
     unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
 }
 
-/// True when no other open file (in any process, mappings included) refers to `file`'s inode:
-/// the kernel grants a write lease only then. We drop the lease at once; callers only use this
-/// on files no reader can newly open (spares have no name a reader looks up).
-pub fn is_exclusive(file: &File) -> bool {
-    use std::os::fd::AsRawFd;
-    // SAFETY: fcntl on an fd we own; F_SETLEASE takes an int argument.
-    let ok = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK) } == 0;
-    if ok {
-        // SAFETY: as above.
-        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
-    }
-    ok
-}
-
 /// Failures a unit test can switch on for its own thread.
 #[cfg(test)]
 pub(crate) mod fail_points {

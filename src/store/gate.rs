@@ -1,0 +1,84 @@
+//! Who may write now: the handle's write mutex, the batch flag that turns plain writes away
+//! while a batch is open, and completing a decided commit before the next one starts.
+
+use std::sync::atomic::Ordering;
+
+use parking_lot::MutexGuard;
+
+use super::commit;
+use super::Store;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Proof that the caller holds the store's write mutex.
+pub(crate) struct WriteGuard<'a> {
+    _guard: MutexGuard<'a, ()>,
+}
+
+impl Store {
+    /// Takes the write mutex after checking that plain writes are allowed now.
+    pub(super) fn writer(&self) -> Result<WriteGuard<'_>> {
+        if self.inner.read_only {
+            return Err(Error::new(
+                ErrorKind::ReadOnly,
+                format!("store {} is open read-only", self.inner.dir.display()),
+            ));
+        }
+        let guard = self.inner.write.lock();
+        self.finish_pending()?;
+        if self.inner.batch_open.load(Ordering::Acquire) {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!(
+                    "a batch is open on store {}; end or abort it before writing outside it",
+                    self.inner.dir.display()
+                ),
+            ));
+        }
+        Ok(WriteGuard { _guard: guard })
+    }
+
+    /// The write mutex for a batch, which is allowed to write while it is open.
+    pub(crate) fn batch_writer(&self) -> Result<WriteGuard<'_>> {
+        let guard = self.inner.write.lock();
+        self.finish_pending()?;
+        Ok(WriteGuard { _guard: guard })
+    }
+
+    /// Completes a commit that was decided but failed while being applied, so the next commit
+    /// never replaces its record. Called with the write mutex held.
+    pub(super) fn finish_pending(&self) -> Result<()> {
+        if self.inner.pending.load(Ordering::Acquire) {
+            commit::finish_pending(&self.inner.dir)?;
+            self.inner.pending.store(false, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Marks a batch open; fails with busy when one already is.
+    pub(crate) fn begin_batch(&self) -> Result<()> {
+        if self.inner.read_only {
+            return Err(Error::new(
+                ErrorKind::ReadOnly,
+                format!(
+                    "store {} is open read-only; a batch needs a writer",
+                    self.inner.dir.display()
+                ),
+            ));
+        }
+        let _g = self.inner.write.lock();
+        if self.inner.batch_open.swap(true, Ordering::AcqRel) {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!(
+                    "a batch is already open on store {}",
+                    self.inner.dir.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn end_batch(&self) {
+        self.inner.batch_open.store(false, Ordering::Release);
+    }
+}

@@ -1,0 +1,165 @@
+//! Opening a store: the directory checks, the writer's lock and recovery (a commit a dead writer
+//! decided is checked, then rolled forward), and the first snapshot.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::commit::{self, Txn};
+use super::fsutil;
+use super::lock::{self, WriterLock};
+use super::snapshot::{self, DataFiles, Snapshot};
+use super::spares::Spares;
+use super::{Inner, OpenOptions, Store};
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::format::metadata::{self, METADATA_FILE};
+
+impl Store {
+    pub fn open(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Store> {
+        let dir = path.as_ref().to_path_buf();
+        if opts.read_only && opts.create {
+            return Err(Error::invalid(
+                "a store cannot be opened both read-only and create",
+            ));
+        }
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() || (m.file_type().is_symlink() && dir.is_dir()) => {}
+            Ok(_) => {
+                return Err(Error::invalid(format!(
+                    "{} is not a directory",
+                    dir.display()
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && opts.create => {
+                std::fs::create_dir_all(&dir).ctx(format_args!(
+                    "cannot create store directory {}",
+                    dir.display()
+                ))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("store directory {} does not exist", dir.display()),
+                ))
+            }
+            Err(e) => return Err(Error::io(format!("cannot stat {}", dir.display()), &e)),
+        }
+        // Not a store and not asked to create one: say so before leaving a lock file behind.
+        if !opts.create
+            && fsutil::regular_file_meta(&dir.join(METADATA_FILE))?.is_none()
+            && fsutil::regular_file_meta(&dir.join(commit::COMMIT_FILE))?.is_none()
+        {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{} is not a NumPack store: {METADATA_FILE} is missing",
+                    dir.display()
+                ),
+            ));
+        }
+        let lock = if opts.read_only {
+            None
+        } else {
+            let lock = WriterLock::acquire(&dir)?;
+            recover(&dir)?;
+            if opts.create && fsutil::regular_file_meta(&dir.join(METADATA_FILE))?.is_none() {
+                let mut txn = Txn::new(&dir, opts.durable);
+                txn.commit(&metadata::encode(&Default::default()))?;
+            }
+            Some(lock)
+        };
+        let snap = snapshot::load_with(&dir, !opts.read_only)?;
+        if lock.is_some() {
+            trim_interrupted_appends(&snap)?;
+        }
+        Ok(Store {
+            inner: Arc::new(Inner {
+                dir,
+                read_only: opts.read_only,
+                durable: opts.durable,
+                _lock: lock,
+                snap: RwLock::new(Arc::new(snap)),
+                write: Mutex::new(()),
+                batch_open: AtomicBool::new(false),
+                pending: AtomicBool::new(false),
+                spares: Spares::default(),
+                times_dirty: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+/// Finishes a commit a dead writer decided, after checking that the record leads to a whole
+/// store: a record with a valid checksum may still name a catalogue that does not match its
+/// files (another program wrote it, or a bug did). Refused with nothing changed, rather than
+/// applied until a missing file is noticed.
+fn recover(dir: &Path) -> Result<()> {
+    if let Some(record) = commit::read_record(dir)? {
+        check_record_result(dir, &record)?;
+    }
+    commit::recover(dir).map(drop)
+}
+
+/// The state `record` leads to must load (the reader's rolled-forward view: every file the
+/// resulting catalogue names exists and fits it), and no removal of the record may hit one of
+/// those files (applying it would take them away again).
+fn check_record_result(dir: &Path, record: &commit::Record) -> Result<()> {
+    let refuse = |why: String| {
+        Error::corrupt(format!(
+            "{}: the commit record leads to an inconsistent store ({why}); nothing was applied",
+            dir.join(commit::COMMIT_FILE).display()
+        ))
+    };
+    let snap = snapshot::load(dir).map_err(|e| match e.kind {
+        ErrorKind::Corrupt | ErrorKind::NotFound => refuse(e.message),
+        _ => e,
+    })?;
+    let mut named: Vec<&str> = Vec::new();
+    for st in snap.arrays.values() {
+        match &st.data {
+            DataFiles::Single { .. } => named.push(&st.meta.data_file),
+            DataFiles::Segmented { segments, .. } => {
+                named.push(&st.meta.data_file);
+                named.extend(segments.iter().map(|s| s.segment.file.as_str()));
+            }
+        }
+    }
+    for op in &record.ops {
+        let hit = match op {
+            commit::Op::Remove { path } => named.iter().find(|n| **n == path),
+            commit::Op::RemoveDir { path } => named
+                .iter()
+                .find(|n| n.split_once('/').is_some_and(|(folder, _)| folder == path)),
+            commit::Op::Rename { to, .. } | commit::Op::RenameKeepingOld { to, .. } => {
+                if to == commit::COMMIT_FILE || to == lock::LOCK_FILE {
+                    return Err(refuse(format!("it renames a file over {to}")));
+                }
+                None
+            }
+        };
+        if let Some(n) = hit {
+            return Err(refuse(format!("it removes {n}, which its catalogue names")));
+        }
+    }
+    Ok(())
+}
+
+/// A writer that crashed mid-append leaves bytes past an array's end: cut them off, so the file
+/// size matches the shape again for NumPack too.
+fn trim_interrupted_appends(snap: &Snapshot) -> Result<()> {
+    for st in snap.arrays.values() {
+        if let DataFiles::Single { path, file, .. } = &st.data {
+            let len = file
+                .metadata()
+                .ctx(format_args!("cannot stat {}", path.display()))?
+                .len();
+            if len > st.meta.size_bytes {
+                file.set_len(st.meta.size_bytes)
+                    .ctx(format_args!("cannot trim {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! The store's operations: save, append, in-place row replacement, drops, compaction and
+//! clone, each checked, staged and published through one commit (or written in place where
+//! NumPack does so).
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::checks::{check_dtype, check_itemsize, check_name, physical_rows, zero_d};
+use super::data;
+use super::fsutil;
+use super::snapshot::{ArrayState, DataFiles};
+use super::stage::retire;
+use super::{Store, WriteGuard};
+use crate::error::{Error, ErrorKind, IoContext, Result};
+use crate::format::metadata::byte_size;
+use crate::format::names::data_file_name;
+use crate::format::{Bitmap, DType};
+use crate::layout::Src;
+
+impl Store {
+    /// Creates or replaces an array.
+    pub fn save(&self, name: &str, dtype: DType, src: &Src) -> Result<()> {
+        check_name(name)?;
+        check_itemsize(dtype, src)?;
+        let w = self.writer()?;
+        self.save_locked(&w, name, dtype, src)
+    }
+
+    pub(crate) fn save_locked(
+        &self,
+        w: &WriteGuard,
+        name: &str,
+        dtype: DType,
+        src: &Src,
+    ) -> Result<()> {
+        let current = self.snapshot();
+        let mut txn = self.txn();
+        let state = self.stage_array(
+            &mut txn,
+            &current,
+            name,
+            dtype,
+            &src.layout.shape,
+            |f, path| {
+                data::write_src(f, src, 0).ctx(format_args!("cannot write {}", path.display()))
+            },
+        )?;
+        let mut next = (*current).clone();
+        next.arrays.insert(name.to_string(), state);
+        self.commit(w, txn, next)
+    }
+
+    /// Appends rows (shape (n, rest of the array's shape)) at the end of an array, in place:
+    /// the new catalogue is the commit, and an interrupted append leaves only bytes past the
+    /// array's end, which readers ignore and the next writer trims.
+    pub fn append(&self, name: &str, dtype: DType, src: &Src) -> Result<()> {
+        check_name(name)?;
+        check_itemsize(dtype, src)?;
+        let w = self.writer()?;
+        let current = self.snapshot();
+        let st = current.get(name)?;
+        check_dtype(st, dtype)?;
+        if st.meta.shape.is_empty() {
+            return Err(zero_d(name));
+        }
+        if src.layout.shape.is_empty() || src.layout.shape[1..] != st.meta.shape[1..] {
+            return Err(Error::new(
+                ErrorKind::ShapeMismatch,
+                format!(
+                    "cannot append shape {:?} to array {name:?} of shape {:?}: the trailing dimensions must match",
+                    src.layout.shape,
+                    st.logical_shape()
+                ),
+            ));
+        }
+        let file = self.open_for_update(st)?;
+        let offset = st.meta.size_bytes;
+        let added = src.layout.shape[0];
+        let new_rows = st.meta.shape[0].checked_add(added);
+        let mut meta = st.meta.clone();
+        meta.shape[0] = new_rows.ok_or_else(|| Error::invalid("row count overflows"))?;
+        meta.size_bytes = byte_size(&meta.shape, dtype)
+            .ok_or_else(|| Error::invalid(format!("appending to {name:?} overflows its size")))?;
+        meta.modify_time_us = fsutil::now_micros();
+        let undo = |e: Error| {
+            let _ = file.set_len(offset);
+            e
+        };
+        data::write_src(&file, src, offset)
+            .ctx(format_args!("cannot append to {}", data_file_name(name)))
+            .map_err(undo)?;
+        if self.inner.durable {
+            file.sync_data()
+                .ctx(format_args!("cannot fsync {}", data_file_name(name)))
+                .map_err(undo)?;
+        }
+        let mut txn = self.txn();
+        let mut state = st.clone();
+        state.meta = meta;
+        if let Some(b) = &st.bitmap {
+            let mut grown = (**b).clone();
+            grown
+                .try_grow(state.meta.shape[0])
+                .ok_or_else(|| bitmap_too_large(name, state.meta.shape[0]))
+                .map_err(undo)?;
+            self.stage_bitmap(&mut txn, name, &grown).map_err(undo)?;
+            state.bitmap = Some(Arc::new(grown));
+        }
+        let mut next = (*current).clone();
+        next.arrays.insert(name.to_string(), state);
+        // Once decided, the appended rows belong to the committed state: never cut them off.
+        self.commit_with(&w, &mut txn, next)
+            .map_err(|e| if txn.is_decided() { e } else { undo(e) })
+    }
+
+    /// Overwrites rows in place (not atomic: a crash may leave some of them written).
+    pub fn replace_rows(&self, name: &str, indices: &[i64], dtype: DType, src: &Src) -> Result<()> {
+        check_name(name)?;
+        check_itemsize(dtype, src)?;
+        let w = self.writer()?;
+        let current = self.snapshot();
+        let st = current.get(name)?;
+        check_dtype(st, dtype)?;
+        if st.meta.shape.is_empty() {
+            return Err(zero_d(name));
+        }
+        let mut want = st.meta.shape.clone();
+        want[0] = indices.len() as u64;
+        if src.layout.shape != want {
+            return Err(Error::new(
+                ErrorKind::ShapeMismatch,
+                format!(
+                    "replacing {} rows of array {name:?} needs values of shape {want:?}, got {:?}",
+                    indices.len(),
+                    src.layout.shape
+                ),
+            ));
+        }
+        let phys = physical_rows(name, st, indices)?;
+        if phys.is_empty() {
+            // Nothing replaced: not even the modify time changes.
+            return Ok(());
+        }
+        let Some(map) = self.row_map(st)? else {
+            // Segmented arrays are refused here; an empty array has no rows to write.
+            self.open_for_update(st)?;
+            return Ok(());
+        };
+        let row = st.row_bytes() as usize;
+        let mut tmp = vec![0u8; row];
+        let contiguous = src.as_c_bytes();
+        for (k, &p) in phys.iter().enumerate() {
+            let bytes = match contiguous {
+                Some(all) => &all[k * row..(k + 1) * row],
+                None => {
+                    src.gather_rows(k as u64, &mut tmp);
+                    &tmp[..]
+                }
+            };
+            // SAFETY: p < physical rows, so the row lies within the writable mapping;
+            // memmove, as the source could be a view of this very file.
+            unsafe { std::ptr::copy(bytes.as_ptr(), map.as_mut_ptr().add(p as usize * row), row) };
+        }
+        if self.inner.durable {
+            map.flush()
+                .ctx(format_args!("cannot msync {}", data_file_name(name)))?;
+        }
+        self.touch_in_memory(&w, name);
+        Ok(())
+    }
+
+    /// An array's single data file and its path, for writing in place (a writer's snapshot
+    /// opens its files read-write); segmented arrays are refused.
+    pub(crate) fn data_file(&self, st: &ArrayState) -> Result<(Arc<File>, PathBuf)> {
+        match &st.data {
+            DataFiles::Single { file, path, .. } => Ok((file.clone(), path.clone())),
+            DataFiles::Segmented { .. } => Err(Error::invalid(format!(
+                "array {:?} is stored in segments (numpack 0.7.0); compact it first to write it in place",
+                st.meta.name
+            ))),
+        }
+    }
+
+    pub(crate) fn open_for_update(&self, st: &ArrayState) -> Result<Arc<File>> {
+        self.data_file(st).map(|(file, _)| file)
+    }
+
+    /// Drops whole arrays, all or none.
+    pub fn drop_arrays(&self, names: &[&str]) -> Result<()> {
+        if names.is_empty() {
+            return Err(Error::invalid("no array names given"));
+        }
+        for n in names {
+            check_name(n)?;
+        }
+        let w = self.writer()?;
+        let current = self.snapshot();
+        let mut next = (*current).clone();
+        let mut txn = self.txn();
+        for name in names {
+            let st = next
+                .arrays
+                .remove(*name)
+                .ok_or_else(|| Error::not_found(name))?;
+            retire(&mut txn, &st);
+        }
+        self.commit(&w, txn, next)?;
+        for name in names {
+            self.inner.spares.forget(name);
+        }
+        Ok(())
+    }
+
+    /// Marks rows (logical indices, negative from the end) deleted in the bitmap; the data file
+    /// and the physical shape stay, as in NumPack.
+    /// An empty `indices` is refused like an empty `drop_arrays`: a structural change of nothing
+    /// is usually a bug, and it must not commit a bitmap that changes nothing.
+    pub fn drop_rows(&self, name: &str, indices: &[i64]) -> Result<()> {
+        check_name(name)?;
+        if indices.is_empty() {
+            return Err(Error::invalid(format!(
+                "no row indices given to drop from array {name:?}"
+            )));
+        }
+        let w = self.writer()?;
+        let current = self.snapshot();
+        let st = current.get(name)?;
+        if st.meta.shape.is_empty() {
+            return Err(zero_d(name));
+        }
+        let phys = physical_rows(name, st, indices)?;
+        let mut bitmap = st
+            .bitmap
+            .as_deref()
+            .cloned()
+            .map_or_else(|| Bitmap::try_all_alive(st.meta.shape[0]), Some)
+            .ok_or_else(|| bitmap_too_large(name, st.meta.shape[0]))?;
+        bitmap.drop_physical(&phys);
+        let mut txn = self.txn();
+        self.stage_bitmap(&mut txn, name, &bitmap)?;
+        let mut state = st.clone();
+        state.bitmap = Some(Arc::new(bitmap));
+        state.meta.modify_time_us = fsutil::now_micros();
+        let mut next = (*current).clone();
+        next.arrays.insert(name.to_string(), state);
+        self.commit(&w, txn, next)
+    }
+
+    /// Rewrites arrays without their dropped rows (NumPack's `update`), and consolidates
+    /// segmented arrays into one file. `None` compacts every array that needs it, in one commit.
+    pub fn compact(&self, name: Option<&str>) -> Result<()> {
+        if let Some(n) = name {
+            check_name(n)?;
+        }
+        let w = self.writer()?;
+        self.compact_locked(&w, name)
+    }
+
+    pub(crate) fn compact_locked(&self, w: &WriteGuard, name: Option<&str>) -> Result<()> {
+        let current = self.snapshot();
+        let names: Vec<String> = match name {
+            Some(n) => {
+                current.get(n)?;
+                vec![n.to_string()]
+            }
+            None => current
+                .arrays
+                .values()
+                .filter(|s| s.bitmap.is_some() || s.meta.is_segmented())
+                .map(|s| s.meta.name.clone())
+                .collect(),
+        };
+        let mut txn = self.txn();
+        let mut next = (*current).clone();
+        for n in names {
+            let st = current.get(&n)?;
+            if st.bitmap.is_none() && !st.meta.is_segmented() {
+                continue;
+            }
+            let state = self.stage_copy(&mut txn, &current, st, &n)?;
+            next.arrays.insert(n, state);
+        }
+        self.commit(w, txn, next)
+    }
+
+    /// Copies an array's logical content (dropped rows left out) to a new name.
+    pub fn clone_array(&self, src: &str, dst: &str) -> Result<()> {
+        check_name(src)?;
+        check_name(dst)?;
+        let w = self.writer()?;
+        let current = self.snapshot();
+        let st = current.get(src)?;
+        if current.arrays.contains_key(dst) {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("cannot clone {src:?} to {dst:?}: an array named {dst:?} already exists"),
+            ));
+        }
+        let mut txn = self.txn();
+        let state = self.stage_copy(&mut txn, &current, st, dst)?;
+        let mut next = (*current).clone();
+        next.arrays.insert(dst.to_string(), state);
+        self.commit(&w, txn, next)
+    }
+}
+
+/// A deletion bitmap this large cannot be held (rows of zero bytes cost no data, so a shape
+/// can claim any row count).
+pub(super) fn bitmap_too_large(name: &str, rows: u64) -> Error {
+    Error::new(
+        ErrorKind::OutOfMemory,
+        format!(
+            "array {name:?} has {rows} rows; a deletion bitmap for that many cannot be allocated"
+        ),
+    )
+}

@@ -1,0 +1,56 @@
+//! Making a new state current: on disk through the commit protocol, then in the handle's
+//! memory, so the two never disagree; and modify times that only the in-memory catalogue holds
+//! until the next commit or close.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::commit::Txn;
+use super::fsutil;
+use super::snapshot::Snapshot;
+use super::{Store, WriteGuard};
+use crate::error::Result;
+use crate::format::metadata;
+
+impl Store {
+    pub(crate) fn txn(&self) -> Txn {
+        Txn::new(&self.inner.dir, self.inner.durable)
+    }
+
+    /// Publishes `next` through `txn`: on success disk and memory both hold it; on failure both
+    /// keep the previous state.
+    pub(crate) fn commit(&self, _w: &WriteGuard, mut txn: Txn, next: Snapshot) -> Result<()> {
+        self.commit_with(_w, &mut txn, next)
+    }
+
+    /// As `commit`, keeping `txn` (and its staged files) alive on failure for a retry. Once
+    /// decided, `next` is published (it is the committed state), and a record left unapplied is
+    /// completed by `finish_pending` before this handle's next write.
+    pub(crate) fn commit_with(&self, _w: &WriteGuard, txn: &mut Txn, next: Snapshot) -> Result<()> {
+        let result = txn.commit(&metadata::encode(&next.catalog()));
+        if txn.is_decided() {
+            *self.inner.snap.write() = Arc::new(next);
+        }
+        if txn.is_unfinished() {
+            self.inner.pending.store(true, Ordering::Release);
+        }
+        if txn.is_decided() {
+            self.inner.times_dirty.store(false, Ordering::Release);
+            self.inner.spares.adopt_kept(txn);
+        }
+        result
+    }
+
+    /// Records a new modify time in the in-memory catalogue only: an in-place row replacement is
+    /// not a commit, and writing the catalogue for it would cost more than the rows. The time
+    /// reaches disk with the next commit or at close.
+    pub(crate) fn touch_in_memory(&self, _w: &WriteGuard, name: &str) {
+        let current = self.snapshot();
+        let mut next = (*current).clone();
+        if let Some(st) = next.arrays.get_mut(name) {
+            st.meta.modify_time_us = fsutil::now_micros();
+        }
+        *self.inner.snap.write() = Arc::new(next);
+        self.inner.times_dirty.store(true, Ordering::Release);
+    }
+}

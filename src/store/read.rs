@@ -1,0 +1,169 @@
+//! Reads: everything served from the handle's current snapshot, which no commit changes under
+//! a reader.
+
+use std::sync::Arc;
+
+use super::checks::{check_dtype, check_name, check_untruncated, physical_rows, zero_d};
+use super::data::{self, DataReader};
+use super::snapshot::{self, ArrayState, DataFiles};
+use super::view;
+use super::{ArrayInfo, Store};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::DType;
+use crate::layout::{for_chunks, Dst};
+
+impl Store {
+    pub fn has(&self, name: &str) -> bool {
+        self.snapshot().arrays.contains_key(name)
+    }
+
+    pub fn list(&self) -> Vec<String> {
+        self.snapshot().arrays.keys().cloned().collect()
+    }
+
+    pub fn info(&self, name: &str) -> Result<ArrayInfo> {
+        check_name(name)?;
+        let snap = self.snapshot();
+        let st = snap.get(name)?;
+        let shape = st.logical_shape();
+        Ok(ArrayInfo {
+            dtype: st.meta.dtype,
+            nbytes: shape.iter().product::<u64>() * st.meta.dtype.size() as u64,
+            shape,
+            modify_time_us: st.meta.modify_time_us,
+            physical_rows: st.physical_rows(),
+            segmented: st.meta.is_segmented(),
+        })
+    }
+
+    /// Picks up commits made by another process (a writer handle sees its own at once).
+    pub fn refresh(&self) -> Result<()> {
+        if self.inner.read_only {
+            let snap = snapshot::load(&self.inner.dir)?;
+            *self.inner.snap.write() = Arc::new(snap);
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on an array's state and data files, all of one snapshot.
+    pub(crate) fn with_reader<T>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&ArrayState, &DataReader) -> Result<T>,
+    ) -> Result<T> {
+        check_name(name)?;
+        let snap = self.snapshot();
+        let st = snap.get(name)?;
+        f(st, &data::open_reader(st))
+    }
+
+    pub fn load(&self, name: &str, dtype: DType, dst: &mut Dst) -> Result<()> {
+        self.with_reader(name, |st, reader| {
+            check_dtype(st, dtype)?;
+            let shape = st.logical_shape();
+            if dst.layout.shape != shape {
+                return Err(Error::new(
+                    ErrorKind::ShapeMismatch,
+                    format!(
+                        "array {name:?} has shape {shape:?}, the destination has shape {:?}",
+                        dst.layout.shape
+                    ),
+                ));
+            }
+            let rows = st.logical_rows().max(if shape.is_empty() { 1 } else { 0 });
+            if let Some(bytes) = dst.as_c_bytes_mut() {
+                return reader.read_rows(st, 0, bytes);
+            }
+            for_chunks(rows, st.row_bytes(), |first, chunk| {
+                reader.read_rows(st, first, chunk)?;
+                dst.scatter_rows(first, chunk);
+                Ok(())
+            })
+        })
+    }
+
+    /// Rows by logical index (negative counts from the end) into a buffer of shape
+    /// (indices.len(), rest of the array's shape).
+    pub fn get_rows(&self, name: &str, indices: &[i64], dtype: DType, dst: &mut Dst) -> Result<()> {
+        self.with_reader(name, |st, reader| {
+            check_dtype(st, dtype)?;
+            let mut want = st.logical_shape();
+            if want.is_empty() {
+                return Err(zero_d(name));
+            }
+            want[0] = indices.len() as u64;
+            if dst.layout.shape != want {
+                return Err(Error::new(
+                    ErrorKind::ShapeMismatch,
+                    format!(
+                        "getting {} rows of array {name:?} needs a destination of shape {want:?}, got {:?}",
+                        indices.len(),
+                        dst.layout.shape
+                    ),
+                ));
+            }
+            let phys = physical_rows(name, st, indices)?;
+            let row = st.row_bytes() as usize;
+            if let (Some(map), Some(out)) = (self.row_map(st)?, dst.as_c_bytes_mut()) {
+                for (i, &p) in phys.iter().enumerate() {
+                    // SAFETY: p < physical rows, so the row lies within size_bytes <= map.len();
+                    // `out` holds indices.len() rows. memmove: the caller's buffer could be a
+                    // view of this very file.
+                    unsafe {
+                        std::ptr::copy(map.as_ptr().add(p as usize * row), out.as_mut_ptr().add(i * row), row)
+                    };
+                }
+                return Ok(());
+            }
+            let mut tmp = vec![0u8; row];
+            let mut i = 0usize;
+            for (start, len) in coalesce(&phys) {
+                let len = len as usize;
+                if let Some(out) = dst.as_c_bytes_mut() {
+                    reader.read_at(&mut out[i * row..(i + len) * row], start * row as u64)?;
+                } else {
+                    for k in 0..len {
+                        reader.read_at(&mut tmp, (start + k as u64) * row as u64)?;
+                        dst.scatter_rows((i + k) as u64, &tmp);
+                    }
+                }
+                i += len;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn view(&self, name: &str) -> Result<view::ReadView> {
+        self.with_reader(name, view::ReadView::new)
+    }
+
+    /// The array's data file mapped for row copies (writable for a writer handle); None for a
+    /// segmented or empty array. Cached in the state, so repeated row operations map once.
+    /// Like every mapping, it would fault (SIGBUS) if another program truncated the file.
+    pub(super) fn row_map(&self, st: &ArrayState) -> Result<Option<Arc<memmap2::MmapRaw>>> {
+        let DataFiles::Single { file, path, .. } = &st.data else {
+            return Ok(None);
+        };
+        if st.meta.size_bytes == 0 {
+            return Ok(None);
+        }
+        // A file cut short behind our back would read as zeros (or fault): check first.
+        check_untruncated(&st.meta.name, file, path, st.meta.size_bytes)?;
+        st.map
+            .get(file, st.meta.size_bytes, !self.inner.read_only)
+            .map(Some)
+            .map_err(|e| Error::io(format!("cannot map {}", path.display()), &e))
+    }
+}
+
+/// Runs of consecutive rows: (first, count), in the order given.
+pub(super) fn coalesce(rows: &[u64]) -> Vec<(u64, u64)> {
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for &r in rows {
+        match runs.last_mut() {
+            Some((s, n)) if *s + *n == r => *n += 1,
+            _ => runs.push((r, 1)),
+        }
+    }
+    runs
+}
