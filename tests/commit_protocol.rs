@@ -3,13 +3,17 @@
 //! of a crashed store, interrupted appends, failed commits, readers racing a writer, the writer
 //! lock and durable mode.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{
+    file_names, filled, fingerprint, from_bytes, load_shaped, reader, save_filled, writer, TempDir,
+};
 use numpack::batch::CacheBatch;
 use numpack::format::metadata::{self, ArrayMeta, Catalog, METADATA_FILE};
 use numpack::layout::{Dst, Src};
@@ -20,114 +24,9 @@ const COMMIT_TMP: &str = ".npk.commit.tmp";
 
 // ---- helpers -----------------------------------------------------------------------------------
 
-static DIR_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// A fresh, empty directory under the system temp dir, unique per test and per call.
-fn tmp(name: &str) -> PathBuf {
-    let n = DIR_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let p = std::env::temp_dir().join(format!("npk-commit-{name}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
-
-fn open_writer(dir: &Path) -> Store {
-    Store::open(
-        dir,
-        OpenOptions {
-            create: true,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
-
-fn open_reader(dir: &Path) -> Store {
-    Store::open(
-        dir,
-        OpenOptions {
-            read_only: true,
-            ..Default::default()
-        },
-    )
-    .unwrap()
-}
-
-fn i32_bytes(value: i32, shape: &[u64]) -> Vec<u8> {
-    let n = shape.iter().product::<u64>() as usize;
-    (0..n).flat_map(|_| value.to_le_bytes()).collect()
-}
-
-fn save_i32(s: &Store, name: &str, shape: &[u64], value: i32) {
-    let bytes = i32_bytes(value, shape);
-    s.save(
-        name,
-        DType::I32,
-        &Src::contiguous(&bytes, shape, 4).unwrap(),
-    )
-    .unwrap();
-}
-
-fn to_i32(bytes: &[u8]) -> Vec<i32> {
-    bytes
-        .chunks(4)
-        .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
-/// (logical shape, values) of an int32 array.
-fn load_i32(s: &Store, name: &str) -> (Vec<u64>, Vec<i32>) {
-    let info = s.info(name).unwrap();
-    assert_eq!(info.dtype, DType::I32, "array {name}");
-    let mut bytes = vec![0u8; info.nbytes as usize];
-    s.load(
-        name,
-        DType::I32,
-        &mut Dst::contiguous(&mut bytes, &info.shape, 4).unwrap(),
-    )
-    .unwrap();
-    (info.shape, to_i32(&bytes))
-}
-
-/// Every entry of `dir` (recursively): relative name → (inode, size, mtime, content). Equal
-/// before and after means nothing was created, removed, renamed, rewritten or touched.
-type Fingerprint = BTreeMap<String, (u64, u64, i64, i64, Option<Vec<u8>>)>;
-
-fn fingerprint(dir: &Path) -> Fingerprint {
-    fn walk(root: &Path, dir: &Path, out: &mut Fingerprint) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            let m = std::fs::symlink_metadata(e.path()).unwrap();
-            let rel = e
-                .path()
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            let content = m.is_file().then(|| std::fs::read(e.path()).unwrap());
-            out.insert(rel, (m.ino(), m.len(), m.mtime(), m.mtime_nsec(), content));
-            if m.is_dir() {
-                walk(root, &e.path(), out);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 /// Staged files, commit record and its temp file: what a finished commit never leaves behind.
 fn protocol_leftovers(dir: &Path) -> Vec<String> {
-    names_in(dir)
+    file_names(dir)
         .into_iter()
         .filter(|n| n.starts_with(STAGE_PREFIX) || n == COMMIT_FILE || n == COMMIT_TMP)
         .collect()
@@ -141,7 +40,7 @@ fn assert_state(s: &Store, want: &Expect, what: &str) {
     names.sort();
     assert_eq!(s.list(), names, "{what}: array list");
     for (name, shape, value) in want {
-        let (got_shape, values) = load_i32(s, name);
+        let (got_shape, values) = load_shaped::<i32>(s, name);
         assert_eq!(&got_shape, shape, "{what}: shape of {name}");
         assert!(
             values.iter().all(|v| v == value),
@@ -150,7 +49,7 @@ fn assert_state(s: &Store, want: &Expect, what: &str) {
         // The zero-copy path reads the same file the loader does.
         let view = s.view(name).unwrap();
         let bytes = unsafe { std::slice::from_raw_parts(view.as_ptr(), view.len()) };
-        assert_eq!(bytes, i32_bytes(*value, shape), "{what}: view of {name}");
+        assert_eq!(bytes, filled(*value, shape), "{what}: view of {name}");
     }
 }
 
@@ -190,12 +89,12 @@ impl CrashPoint {
 /// the very first rename (the target is briefly a non-empty directory), which leaves exactly
 /// "decided, nothing applied" on disk. Earlier and later states are derived from that one by
 /// the same file operations the protocol performs.
-fn build_crash_state(point: CrashPoint) -> (PathBuf, Record) {
-    let dir = tmp("crash");
+fn build_crash_state(point: CrashPoint) -> (TempDir, Record) {
+    let dir = TempDir::new("crash");
     {
-        let s = open_writer(&dir);
+        let s = writer(&dir);
         for (name, shape, v) in old_state() {
-            save_i32(&s, name, &shape, v);
+            save_filled(&s, name, &shape, v);
         }
     }
     let old_a = std::fs::read(dir.join("data_a.npkd")).unwrap();
@@ -205,7 +104,7 @@ fn build_crash_state(point: CrashPoint) -> (PathBuf, Record) {
     for (name, shape, v) in &new {
         let (f, _) = txn.stage(&format!("data_{name}.npkd")).unwrap();
         use std::os::unix::fs::FileExt;
-        f.write_all_at(&i32_bytes(*v, shape), 0).unwrap();
+        f.write_all_at(&filled(*v, shape), 0).unwrap();
     }
     // What `retire` schedules for replaced and dropped arrays; the two replaced ones are
     // filtered out by the commit (their rename replaces them).
@@ -331,7 +230,7 @@ fn recovery_from_every_crash_point_of_a_multi_file_commit() {
         // A read-only open first: a whole state, and not one byte of the directory changes.
         let before = fingerprint(&dir);
         {
-            let r = open_reader(&dir);
+            let r = reader(&dir);
             assert_state(&r, &want, &format!("{what}, read-only"));
             r.refresh().unwrap();
             assert_state(&r, &want, &format!("{what}, read-only after refresh"));
@@ -344,7 +243,7 @@ fn recovery_from_every_crash_point_of_a_multi_file_commit() {
 
         // A writer open recovers: the same state, and nothing of the protocol left behind.
         {
-            let w = open_writer(&dir);
+            let w = writer(&dir);
             assert_state(&w, &want, &format!("{what}, writer"));
             assert_eq!(protocol_leftovers(&dir), Vec::<String>::new(), "{what}");
             let mut files = vec![".npk.lock", "data_a.npkd", "data_b.npkd", METADATA_FILE];
@@ -352,20 +251,20 @@ fn recovery_from_every_crash_point_of_a_multi_file_commit() {
                 files.push("data_c.npkd");
             }
             files.sort();
-            assert_eq!(names_in(&dir), files, "{what}: files after recovery");
+            assert_eq!(file_names(&dir), files, "{what}: files after recovery");
             for (name, shape, v) in &want {
                 assert_eq!(
                     std::fs::read(dir.join(format!("data_{name}.npkd"))).unwrap(),
-                    i32_bytes(*v, shape),
+                    filled(*v, shape),
                     "{what}: data file of {name} after recovery"
                 );
             }
             // The recovered store keeps working.
-            save_i32(&w, "z", &[2], 5);
+            save_filled(&w, "z", &[2], 5);
         }
         let mut want_after = want.clone();
         want_after.push(("z", vec![2], 5));
-        let r = open_reader(&dir);
+        let r = reader(&dir);
         assert_state(&r, &want_after, &format!("{what}, reopened"));
         drop(r);
         // Whatever the record staged is gone once rolled forward or swept.
@@ -374,7 +273,6 @@ fn recovery_from_every_crash_point_of_a_multi_file_commit() {
                 assert!(!dir.join(from).exists(), "{what}: {from} left behind");
             }
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -399,8 +297,7 @@ fn writer_recovery_is_idempotent_when_interrupted_and_repeated() {
             snapshot,
             "a second recovery changes nothing"
         );
-        assert_state(&open_reader(&dir), &new_state(), &format!("Decided({n})"));
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert_state(&reader(&dir), &new_state(), &format!("Decided({n})"));
     }
 }
 
@@ -408,18 +305,17 @@ fn writer_recovery_is_idempotent_when_interrupted_and_repeated() {
 fn a_reader_of_a_crashed_store_survives_a_writer_recovering_it() {
     for n in [0, 2] {
         let (dir, _) = build_crash_state(CrashPoint::Decided(n));
-        let r = open_reader(&dir);
+        let r = reader(&dir);
         assert_state(&r, &new_state(), "reader before the writer");
         // The reader's snapshot points at staged files; a writer recovering renames them away.
         // The reader follows (without and with an explicit refresh) and sees the same state.
-        let w = open_writer(&dir);
+        let w = writer(&dir);
         assert_state(&w, &new_state(), "writer");
         assert_state(&r, &new_state(), "reader after the writer recovered");
         r.refresh().unwrap();
         assert_state(&r, &new_state(), "reader refreshed");
         drop(w);
         drop(r);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -448,7 +344,6 @@ fn a_corrupt_commit_record_is_reported_and_nothing_is_touched() {
     let mut before_no_lock = before;
     before_no_lock.remove(".npk.lock");
     assert_eq!(after, before_no_lock);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A record with a valid checksum whose result is not a whole store: the catalogue it installs
@@ -499,15 +394,15 @@ fn a_record_inconsistent_with_its_catalogue_is_refused_before_anything_is_applie
         }),
     ];
     for (what, ops) in cases {
-        let dir = tmp("inconsistent-record");
+        let dir = TempDir::new("inconsistent-record");
         {
-            let s = open_writer(&dir);
-            save_i32(&s, "a", &[3], 1);
-            save_i32(&s, "b", &[2], 2);
+            let s = writer(&dir);
+            save_filled(&s, "a", &[3], 1);
+            save_filled(&s, "b", &[2], 2);
         }
         let staged_meta = format!("{STAGE_PREFIX}t-2");
         std::fs::copy(dir.join(METADATA_FILE), dir.join(&staged_meta)).unwrap();
-        std::fs::write(dir.join(format!("{STAGE_PREFIX}t-1")), i32_bytes(7, &[2])).unwrap();
+        std::fs::write(dir.join(format!("{STAGE_PREFIX}t-1")), filled(7, &[2])).unwrap();
         let record = Record {
             txid: "t".into(),
             ops: ops(&staged_meta),
@@ -522,7 +417,6 @@ fn a_record_inconsistent_with_its_catalogue_is_refused_before_anything_is_applie
         let mut want = before;
         want.remove(".npk.lock");
         assert_eq!(after, want, "{what}: the refused open changed the store");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -531,9 +425,9 @@ fn a_record_inconsistent_with_its_catalogue_is_refused_before_anything_is_applie
 /// replacing no rows succeeds without touching the modify time that close would write.
 #[test]
 fn empty_drops_are_refused_and_empty_replacements_write_nothing() {
-    let dir = tmp("empty-calls");
-    let w = open_writer(&dir);
-    save_i32(&w, "a", &[3, 2], 1);
+    let dir = TempDir::new("empty-calls");
+    let w = writer(&dir);
+    save_filled(&w, "a", &[3, 2], 1);
     let time = w.info("a").unwrap().modify_time_us;
     let before = fingerprint(&dir);
     let e = w.drop_rows("a", &[]).unwrap_err();
@@ -554,30 +448,25 @@ fn empty_drops_are_refused_and_empty_replacements_write_nothing() {
         before,
         "a call that changed nothing wrote"
     );
-    assert_state(
-        &open_writer(&dir),
-        &vec![("a", vec![3, 2], 1)],
-        "after no-ops",
-    );
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_state(&writer(&dir), &vec![("a", vec![3, 2], 1)], "after no-ops");
 }
 
 // ---- 3. interrupted append ----------------------------------------------------------------------
 
 #[test]
 fn interrupted_append_is_ignored_by_readers_and_trimmed_by_the_writer() {
-    let dir = tmp("append");
+    let dir = TempDir::new("append");
     {
-        let s = open_writer(&dir);
-        save_i32(&s, "a", &[3, 2], 7);
-        save_i32(&s, "b", &[2], 8);
+        let s = writer(&dir);
+        save_filled(&s, "a", &[3, 2], 7);
+        save_filled(&s, "b", &[2], 8);
     }
     // A faithful interrupted append: the real append writes the rows in place, then commits the
     // catalogue; a crash between the two leaves the old catalogue with the longer file.
     let old_meta = std::fs::read(dir.join(METADATA_FILE)).unwrap();
     {
-        let s = open_writer(&dir);
-        let rows = i32_bytes(9, &[4, 2]);
+        let s = writer(&dir);
+        let rows = filled(9, &[4, 2]);
         s.append(
             "a",
             DType::I32,
@@ -603,7 +492,7 @@ fn interrupted_append_is_ignored_by_readers_and_trimmed_by_the_writer() {
     let want: Expect = vec![("a", vec![3, 2], 7), ("b", vec![2], 8)];
     let before = fingerprint(&dir);
     {
-        let r = open_reader(&dir);
+        let r = reader(&dir);
         assert_state(&r, &want, "reader");
         // Row reads near the end must not see the bytes past it either.
         let mut out = vec![0u8; 8];
@@ -614,11 +503,11 @@ fn interrupted_append_is_ignored_by_readers_and_trimmed_by_the_writer() {
             &mut Dst::contiguous(&mut out, &[1, 2], 4).unwrap(),
         )
         .unwrap();
-        assert_eq!(to_i32(&out), vec![7, 7]);
+        assert_eq!(from_bytes::<i32>(&out), vec![7, 7]);
     }
     assert_eq!(fingerprint(&dir), before, "a reader must not trim");
 
-    let w = open_writer(&dir);
+    let w = writer(&dir);
     assert_eq!(
         std::fs::metadata(dir.join("data_a.npkd")).unwrap().len(),
         3 * 8
@@ -629,7 +518,7 @@ fn interrupted_append_is_ignored_by_readers_and_trimmed_by_the_writer() {
     );
     assert_state(&w, &want, "writer");
     // Appending after the trim lands right after the real end.
-    let rows = i32_bytes(7, &[1, 2]);
+    let rows = filled(7, &[1, 2]);
     w.append(
         "a",
         DType::I32,
@@ -638,21 +527,20 @@ fn interrupted_append_is_ignored_by_readers_and_trimmed_by_the_writer() {
     .unwrap();
     drop(w);
     assert_state(
-        &open_reader(&dir),
+        &reader(&dir),
         &vec![("a", vec![4, 2], 7), ("b", vec![2], 8)],
         "after a new append",
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 // ---- 4. abandoned and failed commits ------------------------------------------------------------
 
 #[test]
 fn a_txn_dropped_without_commit_removes_its_staged_files() {
-    let dir = tmp("txn-drop");
+    let dir = TempDir::new("txn-drop");
     {
-        let s = open_writer(&dir);
-        save_i32(&s, "a", &[2], 1);
+        let s = writer(&dir);
+        save_filled(&s, "a", &[2], 1);
     }
     let before = fingerprint(&dir);
     let staged: Vec<PathBuf> = {
@@ -671,16 +559,15 @@ fn a_txn_dropped_without_commit_removes_its_staged_files() {
         assert!(!p.exists(), "{} survived the drop", p.display());
     }
     assert_eq!(fingerprint(&dir), before);
-    assert_state(&open_writer(&dir), &vec![("a", vec![2], 1)], "after drop");
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_state(&writer(&dir), &vec![("a", vec![2], 1)], "after drop");
 }
 
 #[test]
 fn a_commit_failing_before_its_decision_keeps_the_previous_state() {
-    let dir = tmp("fail-tmp");
-    let w = open_writer(&dir);
-    save_i32(&w, "a", &[3], 1);
-    save_i32(&w, "b", &[2], 2);
+    let dir = TempDir::new("fail-tmp");
+    let w = writer(&dir);
+    save_filled(&w, "a", &[3], 1);
+    save_filled(&w, "b", &[2], 2);
     let want: Expect = vec![("a", vec![3], 1), ("b", vec![2], 2)];
     // The record's temp name is taken by a directory: writing the record fails, which is the
     // last step before the decision.
@@ -692,7 +579,7 @@ fn a_commit_failing_before_its_decision_keeps_the_previous_state() {
         .save(
             "a",
             DType::I32,
-            &Src::contiguous(&i32_bytes(5, &[9]), &[9], 4).unwrap(),
+            &Src::contiguous(&filled(5, &[9]), &[9], 4).unwrap(),
         )
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Io, "{e}");
@@ -700,7 +587,7 @@ fn a_commit_failing_before_its_decision_keeps_the_previous_state() {
     assert!(w.clone_array("a", "c").is_err());
     {
         let mut b = CacheBatch::begin(&w, 0).unwrap();
-        let bytes = i32_bytes(6, &[4]);
+        let bytes = filled(6, &[4]);
         b.save("a", DType::I32, &Src::contiguous(&bytes, &[4], 4).unwrap())
             .unwrap();
         b.save("b", DType::I32, &Src::contiguous(&bytes, &[4], 4).unwrap())
@@ -714,18 +601,17 @@ fn a_commit_failing_before_its_decision_keeps_the_previous_state() {
         "a failed commit left files behind"
     );
     assert_state(&w, &want, "writer after failures");
-    assert_state(&open_reader(&dir), &want, "reader after failures");
+    assert_state(&reader(&dir), &want, "reader after failures");
 
     // With the obstacle gone the same handle commits again.
     std::fs::remove_dir_all(dir.join(COMMIT_TMP)).unwrap();
-    save_i32(&w, "a", &[9], 5);
+    save_filled(&w, "a", &[9], 5);
     drop(w);
     assert_state(
-        &open_writer(&dir),
+        &writer(&dir),
         &vec![("a", vec![9], 5), ("b", vec![2], 2)],
         "after a retry",
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn c_path(dir: &Path) -> std::ffi::CString {
@@ -777,16 +663,16 @@ fn fill_leaving(dir: &Path, pages: u64) {
 
 #[test]
 fn a_full_disk_at_any_step_before_the_decision_keeps_the_previous_state() {
-    let mnt = tmp("enospc");
+    let mnt = TempDir::new("enospc");
     if !mount_tmpfs(&mnt, 1024) {
         eprintln!("skipped: cannot mount a tmpfs here");
         return;
     }
     let dir = mnt.join("store");
     let result = std::panic::catch_unwind(|| {
-        let w = open_writer(&dir);
-        save_i32(&w, "a", &[3], 1);
-        save_i32(&w, "b", &[2], 2);
+        let w = writer(&dir);
+        save_filled(&w, "a", &[3], 1);
+        save_filled(&w, "b", &[2], 2);
         let want: Expect = vec![("a", vec![3], 1), ("b", vec![2], 2)];
         // A save of a one-page array needs three pages: staged data, staged catalogue and the
         // commit record. With 0, 1 or 2 free it fails at each of those steps in turn.
@@ -797,28 +683,27 @@ fn a_full_disk_at_any_step_before_the_decision_keeps_the_previous_state() {
                 .save(
                     "a",
                     DType::I32,
-                    &Src::contiguous(&i32_bytes(4, &[1000]), &[1000], 4).unwrap(),
+                    &Src::contiguous(&filled(4, &[1000]), &[1000], 4).unwrap(),
                 )
                 .unwrap_err();
             assert_eq!(e.kind, ErrorKind::Io, "{free} pages free: {e}");
             assert!(e.message.contains("errno 28"), "{e}");
             assert_eq!(fingerprint(&dir), before, "{free} pages free");
             assert_state(&w, &want, &format!("writer, {free} pages free"));
-            assert_state(&open_reader(&dir), &want, &format!("reader, {free} free"));
+            assert_state(&reader(&dir), &want, &format!("reader, {free} free"));
             std::fs::remove_file(mnt.join("filler")).unwrap();
         }
         fill_leaving(&mnt, 3);
-        save_i32(&w, "a", &[1000], 4);
+        save_filled(&w, "a", &[1000], 4);
         std::fs::remove_file(mnt.join("filler")).unwrap();
         drop(w);
         assert_state(
-            &open_writer(&dir),
+            &writer(&dir),
             &vec![("a", vec![1000], 4), ("b", vec![2], 2)],
             "after the disk had room",
         );
     });
     umount(&mnt);
-    let _ = std::fs::remove_dir_all(&mnt);
     if let Err(p) = result {
         std::panic::resume_unwind(p);
     }
@@ -831,7 +716,7 @@ fn state_of(s: &Store) -> State {
     s.list()
         .into_iter()
         .map(|n| {
-            let v = load_i32(s, &n);
+            let v = load_shaped::<i32>(s, &n);
             (n, v)
         })
         .collect()
@@ -840,7 +725,7 @@ fn state_of(s: &Store) -> State {
 /// Name → content of the store's regular files, leaving out what only the writer itself uses
 /// (its lock file and spare files, which a failed overwrite may have written into).
 fn file_contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    names_in(dir)
+    file_names(dir)
         .into_iter()
         .filter(|n| !n.starts_with(".npk-spare-") && n != ".npk.lock")
         .filter(|n| dir.join(n).is_file())
@@ -883,7 +768,7 @@ fn sweep_free_space(
         );
         assert_eq!(state_of(w), before, "{what}, {free} pages free: writer");
         assert_eq!(
-            state_of(&open_reader(dir)),
+            state_of(&reader(dir)),
             before,
             "{what}, {free} free: reader"
         );
@@ -899,14 +784,14 @@ fn i32_seq(start: i32, n: usize) -> Vec<u8> {
 
 #[test]
 fn a_full_disk_during_any_structural_change_keeps_the_previous_state() {
-    let mnt = tmp("enospc-ops");
+    let mnt = TempDir::new("enospc-ops");
     if !mount_tmpfs(&mnt, 2048) {
         eprintln!("skipped: cannot mount a tmpfs here");
         return;
     }
     let dir = mnt.join("store");
     let result = std::panic::catch_unwind(|| {
-        let w = open_writer(&dir);
+        let w = writer(&dir);
         // 3,000 x 2 int32 = 6 pages per array.
         let (rows, cols) = (3000u64, 2u64);
         let seq = |start| i32_seq(start, (rows * cols) as usize);
@@ -986,8 +871,8 @@ fn a_full_disk_during_any_structural_change_keeps_the_previous_state() {
                 "{what} needed no free space at all: the sweep tested nothing"
             );
         }
-        let mut b_rows = to_i32(&seq(100_000));
-        b_rows.extend(to_i32(&more));
+        let mut b_rows = from_bytes::<i32>(&seq(100_000));
+        b_rows.extend(from_bytes::<i32>(&more));
         // drop_rows(0, 5, last) of 5,000 rows of 2
         let mut b_live = Vec::new();
         for (i, r) in b_rows.chunks(2).enumerate() {
@@ -996,11 +881,11 @@ fn a_full_disk_during_any_structural_change_keeps_the_previous_state() {
             }
         }
         let want: State = [
-            ("a", to_i32(&x), rows),
+            ("a", from_bytes::<i32>(&x), rows),
             ("b", b_live, 4997),
-            ("c", to_i32(&x), rows),
-            ("d", to_i32(&seq(200_000)), rows),
-            ("e", to_i32(&x), rows),
+            ("c", from_bytes::<i32>(&x), rows),
+            ("d", from_bytes::<i32>(&seq(200_000)), rows),
+            ("e", from_bytes::<i32>(&x), rows),
         ]
         .into_iter()
         .map(|(n, v, r)| (n.to_string(), (vec![r, cols], v)))
@@ -1008,14 +893,10 @@ fn a_full_disk_during_any_structural_change_keeps_the_previous_state() {
         assert!(state_of(&w) == want, "writer after the sweeps");
         drop(batch);
         drop(w);
-        assert!(
-            state_of(&open_writer(&dir)) == want,
-            "reopened after the sweeps"
-        );
+        assert!(state_of(&writer(&dir)) == want, "reopened after the sweeps");
         eprintln!("ENOSPC failures before success: {failures:?}");
     });
     umount(&mnt);
-    let _ = std::fs::remove_dir_all(&mnt);
     if let Err(p) = result {
         std::panic::resume_unwind(p);
     }
@@ -1035,7 +916,7 @@ fn y_shape(v: i32) -> Vec<u64> {
 fn commit_xy(w: &Store, v: i32) {
     let mut b = CacheBatch::begin(w, 0).unwrap();
     let (xs, ys) = (x_shape(v), y_shape(v));
-    let (xb, yb) = (i32_bytes(v, &xs), i32_bytes(v, &ys));
+    let (xb, yb) = (filled(v, &xs), filled(v, &ys));
     b.save("x", DType::I32, &Src::contiguous(&xb, &xs, 4).unwrap())
         .unwrap();
     b.save("y", DType::I32, &Src::contiguous(&yb, &ys, 4).unwrap())
@@ -1049,7 +930,7 @@ fn check_view(s: &Store, name: &str, shape_of: fn(i32) -> Vec<u64>) -> i32 {
     let view = s.view(name).unwrap_or_else(|e| panic!("view {name}: {e}"));
     assert_eq!(view.dtype, DType::I32);
     let bytes = unsafe { std::slice::from_raw_parts(view.as_ptr(), view.len()) };
-    let values = to_i32(bytes);
+    let values = from_bytes::<i32>(bytes);
     let v = values[0];
     assert!(
         values.iter().all(|&e| e == v),
@@ -1073,7 +954,7 @@ fn check_load(s: &Store, name: &str, shape_of: fn(i32) -> Vec<u64>) -> i32 {
         &mut Dst::contiguous(&mut bytes, &info.shape, 4).unwrap(),
     )
     .unwrap_or_else(|e| panic!("load {name} with the shape info gave: {e}"));
-    let values = to_i32(&bytes);
+    let values = from_bytes::<i32>(&bytes);
     let v = values[0];
     assert!(
         values.iter().all(|&e| e == v),
@@ -1087,177 +968,207 @@ fn check_load(s: &Store, name: &str, shape_of: fn(i32) -> Vec<u64>) -> i32 {
     v
 }
 
-fn run_writer(dir: &Path, stop: Arc<AtomicBool>, secs: f64) -> std::thread::JoinHandle<i32> {
-    let dir = dir.to_path_buf();
-    std::thread::spawn(move || {
-        let w = open_writer(&dir);
-        let start = Instant::now();
-        let mut v = 1;
-        while start.elapsed() < Duration::from_secs_f64(secs) {
-            commit_xy(&w, v);
-            v += 1;
+/// How long a race may run before it fails instead of hanging. A race ends on progress, not on
+/// time, so only a stuck side ever gets here.
+const HANG_GUARD: Duration = Duration::from_secs(120);
+
+/// How many commits a writer makes while readers race it (the readers read all along), and how
+/// many rounds of each reader must span the end of one. The commits are about what the earlier
+/// fixed two-second runs made on an idle machine: a busy one now takes longer, not fewer.
+const RACE_COMMITS: i32 = 600;
+const RACE_ROUNDS: u64 = 200;
+
+/// Raises the flag when dropped: however one side of a race ends (done, or failing an
+/// assertion), the others stop too instead of waiting for it.
+struct RaiseOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for RaiseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Runs `step(1)`, `step(2)`, ... as the writer on this thread while each of `readers` runs its
+/// round over and over on a thread of its own, and returns the number of steps made. It ends on
+/// progress, never on a timer (a loaded machine only makes it slower): once the writer made
+/// `min_steps` steps and every reader made `min_raced` rounds that raced it, that is, during
+/// which a step completed. A failing step or round ends the race and fails the test.
+fn race(
+    mut step: impl FnMut(i32),
+    readers: &mut [&mut (dyn FnMut() + Send)],
+    min_steps: i32,
+    min_raced: u64,
+) -> i32 {
+    let steps = AtomicI32::new(0);
+    let stop = AtomicBool::new(false);
+    let raced: Vec<AtomicU64> = readers.iter().map(|_| AtomicU64::new(0)).collect();
+    std::thread::scope(|scope| {
+        for (round, raced) in readers.iter_mut().zip(&raced) {
+            let (steps, stop) = (&steps, &stop);
+            scope.spawn(move || {
+                let _stop = RaiseOnDrop(stop);
+                while !stop.load(Ordering::Acquire) {
+                    let before = steps.load(Ordering::Acquire);
+                    round();
+                    if steps.load(Ordering::Acquire) != before {
+                        raced.fetch_add(1, Ordering::Release);
+                    }
+                }
+            });
         }
-        stop.store(true, Ordering::Release);
-        v - 1
+        let _stop = RaiseOnDrop(&stop);
+        let start = Instant::now();
+        let mut v = 0;
+        while !stop.load(Ordering::Acquire) {
+            let raced: Vec<u64> = raced.iter().map(|r| r.load(Ordering::Acquire)).collect();
+            if v >= min_steps && raced.iter().all(|&r| r >= min_raced) {
+                break;
+            }
+            assert!(
+                start.elapsed() < HANG_GUARD,
+                "the race did not finish within {HANG_GUARD:?}: the writer made {v} steps (want \
+                 {min_steps}), the readers raced it in {raced:?} rounds (want {min_raced} each)"
+            );
+            v += 1;
+            step(v);
+            steps.store(v, Ordering::Release);
+        }
+        let raced: Vec<u64> = raced.iter().map(|r| r.load(Ordering::Acquire)).collect();
+        eprintln!("{v} writer steps, reader rounds that raced them: {raced:?}");
+        v
     })
 }
 
 #[test]
 fn readers_see_whole_commits_while_a_writer_commits() {
-    let dir = tmp("race");
-    commit_xy(&open_writer(&dir), 0);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = run_writer(&dir, stop.clone(), 2.0);
-
+    let dir = TempDir::new("race");
+    let w = writer(&dir);
+    commit_xy(&w, 0);
+    let dir: &Path = &dir;
     // Fresh read-only opens: every array read is a whole, consistent version.
-    let opener = {
-        let (dir, stop) = (dir.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(Ordering::Acquire) {
-                let r = open_reader(&dir);
-                check_view(&r, "x", x_shape);
-                check_view(&r, "y", y_shape);
-                n += 1;
-            }
-            n
-        })
+    let mut fresh = || {
+        let r = reader(dir);
+        check_view(&r, "x", x_shape);
+        check_view(&r, "y", y_shape);
     };
     // One read-only handle refreshed between reads; versions never go backwards.
-    let refresher = {
-        let (dir, stop) = (dir.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let r = open_reader(&dir);
-            let mut last = 0;
-            let mut n = 0u64;
-            while !stop.load(Ordering::Acquire) {
-                r.refresh().unwrap();
-                let x = check_view(&r, "x", x_shape);
-                assert!(x >= last, "x went back from {last} to {x}");
-                last = x;
-                n += 1;
-            }
-            n
-        })
+    let r = reader(dir);
+    let mut last = 0;
+    let mut refreshed = move || {
+        r.refresh().unwrap();
+        let x = check_view(&r, "x", x_shape);
+        assert!(x >= last, "x went back from {last} to {x}");
+        last = x;
     };
-    let last = writer.join().unwrap();
-    let (n1, n2) = (opener.join().unwrap(), refresher.join().unwrap());
-    assert!(last > 50, "the writer committed only {last} times");
-    assert!(n1 > 10 && n2 > 10, "readers made only {n1} and {n2} rounds");
-    let r = open_reader(&dir);
-    assert_eq!(check_view(&r, "x", x_shape), last);
-    assert_eq!(check_view(&r, "y", y_shape), last);
-    assert_eq!(protocol_leftovers(&dir), Vec::<String>::new());
-    std::fs::remove_dir_all(&dir).unwrap();
+    let commits = race(
+        |v| commit_xy(&w, v),
+        &mut [&mut fresh, &mut refreshed],
+        RACE_COMMITS,
+        RACE_ROUNDS,
+    );
+    let r = reader(dir);
+    assert_eq!(check_view(&r, "x", x_shape), commits);
+    assert_eq!(check_view(&r, "y", y_shape), commits);
+    assert_eq!(protocol_leftovers(dir), Vec::<String>::new());
 }
 
 /// Two arrays committed together are read from one commit by a freshly opened reader, as the
 /// design promises ("they always see a whole committed state").
 #[test]
 fn a_reader_sees_arrays_committed_together_from_the_same_commit() {
-    let dir = tmp("race-pair");
-    commit_xy(&open_writer(&dir), 0);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = run_writer(&dir, stop.clone(), 2.0);
+    let dir = TempDir::new("race-pair");
+    let w = writer(&dir);
+    commit_xy(&w, 0);
     let mut mixed = Vec::new();
     let mut rounds = 0;
-    while !stop.load(Ordering::Acquire) {
-        let r = open_reader(&dir);
-        let x = check_view(&r, "x", x_shape);
-        let y = check_view(&r, "y", y_shape);
-        rounds += 1;
-        if x != y {
-            mixed.push((x, y));
-        }
-    }
-    writer.join().unwrap();
+    race(
+        |v| commit_xy(&w, v),
+        &mut [&mut || {
+            let r = reader(&dir);
+            let x = check_view(&r, "x", x_shape);
+            let y = check_view(&r, "y", y_shape);
+            rounds += 1;
+            if x != y {
+                mixed.push((x, y));
+            }
+        }],
+        RACE_COMMITS,
+        RACE_ROUNDS,
+    );
     assert!(
         mixed.is_empty(),
         "{} of {rounds} fresh read-only opens showed x and y from different commits, e.g. {:?}",
         mixed.len(),
         &mixed[..mixed.len().min(5)]
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// info, then load into a buffer of the shape info gave: must not fail with a shape mismatch
 /// because the handle silently moved to a newer commit in between.
 #[test]
 fn info_then_load_on_a_reader_is_consistent_under_a_writer() {
-    let dir = tmp("race-info");
-    commit_xy(&open_writer(&dir), 0);
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = run_writer(&dir, stop.clone(), 2.0);
-    let mut rounds = 0;
-    while !stop.load(Ordering::Acquire) {
-        let r = open_reader(&dir);
-        check_load(&r, "x", x_shape);
-        rounds += 1;
-    }
-    writer.join().unwrap();
-    assert!(rounds > 10);
-    std::fs::remove_dir_all(&dir).unwrap();
+    let dir = TempDir::new("race-info");
+    let w = writer(&dir);
+    commit_xy(&w, 0);
+    race(
+        |v| commit_xy(&w, v),
+        &mut [&mut || {
+            check_load(&reader(&dir), "x", x_shape);
+        }],
+        RACE_COMMITS,
+        RACE_ROUNDS,
+    );
 }
 
 #[test]
 fn an_open_view_keeps_its_bytes_while_the_writer_replaces_the_array() {
-    let dir = tmp("view");
-    let w = open_writer(&dir);
-    save_i32(&w, "x", &[64, 16], 1);
-    save_i32(&w, "keep", &[8], 2);
-    let r = open_reader(&dir);
+    let dir = TempDir::new("view");
+    let w = writer(&dir);
+    save_filled(&w, "x", &[64, 16], 1);
+    save_filled(&w, "keep", &[8], 2);
+    let r = reader(&dir);
     let rv = r.view("x").unwrap();
     let wv = w.view("x").unwrap();
     assert!(rv.is_mapped() && wv.is_mapped());
-    let expect = i32_bytes(1, &[64, 16]);
-    let views = std::thread::scope(|scope| {
-        let check = scope.spawn(|| {
-            let mut n = 0;
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_millis(1500) {
-                for v in [&rv, &wv] {
-                    let b = unsafe { std::slice::from_raw_parts(v.as_ptr(), v.len()) };
-                    assert_eq!(b, &expect[..], "an open view changed");
-                }
-                n += 1;
-            }
-            n
-        });
-        let start = Instant::now();
-        let mut v = 2;
-        while start.elapsed() < Duration::from_millis(1500) {
+    let expect = filled(1, &[64, 16]);
+    race(
+        |v| {
             // Same shape, a new shape, a drop and a re-create, a compaction: none is in place.
-            save_i32(&w, "x", &[64, 16], v);
-            save_i32(&w, "x", &[3, 5], v);
+            save_filled(&w, "x", &[64, 16], v + 1);
+            save_filled(&w, "x", &[3, 5], v + 1);
             w.drop_arrays(&["x"]).unwrap();
-            save_i32(&w, "x", &[64, 16], v);
+            save_filled(&w, "x", &[64, 16], v + 1);
             w.drop_rows("x", &[0]).unwrap();
             w.compact(Some("x")).unwrap();
-            v += 1;
-        }
-        check.join().unwrap()
-    });
-    assert!(views > 0);
-    let (shape, values) = load_i32(&w, "x");
+        },
+        &mut [&mut || {
+            for v in [&rv, &wv] {
+                let b = unsafe { std::slice::from_raw_parts(v.as_ptr(), v.len()) };
+                assert_eq!(b, &expect[..], "an open view changed");
+            }
+        }],
+        RACE_COMMITS / 6,
+        RACE_ROUNDS,
+    );
+    let (shape, values) = load_shaped::<i32>(&w, "x");
     assert_eq!(shape, vec![63, 16]);
     assert!(values.iter().all(|&e| e == values[0]) && values[0] > 1);
     drop((rv, wv));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 // ---- 6. the writer lock -------------------------------------------------------------------------
 
 #[test]
 fn one_writer_at_a_time_and_readers_alongside() {
-    let dir = tmp("lock");
-    let w1 = open_writer(&dir);
-    save_i32(&w1, "a", &[2], 1);
+    let dir = TempDir::new("lock");
+    let w1 = writer(&dir);
+    save_filled(&w1, "a", &[2], 1);
     let second = Store::open(&dir, OpenOptions::default());
     let e = second.err().expect("a second writer must be refused");
     assert_eq!(e.kind, ErrorKind::Locked, "{e}");
     assert!(e.message.contains(&std::process::id().to_string()), "{e}");
     // Also with create and durable, and from another thread.
-    let d = dir.clone();
+    let d = dir.to_path_buf();
     let e = std::thread::spawn(move || {
         Store::open(
             &d,
@@ -1275,7 +1186,7 @@ fn one_writer_at_a_time_and_readers_alongside() {
     .unwrap();
     assert_eq!(e, ErrorKind::Locked);
 
-    let r = open_reader(&dir);
+    let r = reader(&dir);
     assert_state(&r, &vec![("a", vec![2], 1)], "reader alongside the writer");
     assert_eq!(r.drop_arrays(&["a"]).unwrap_err().kind, ErrorKind::ReadOnly);
     // A clone of the writer handle shares its lock; the lock goes with the last clone.
@@ -1288,7 +1199,7 @@ fn one_writer_at_a_time_and_readers_alongside() {
             .kind,
         ErrorKind::Locked
     );
-    save_i32(&w1b, "b", &[1], 2);
+    save_filled(&w1b, "b", &[1], 2);
     drop(w1b);
     let w2 = Store::open(&dir, OpenOptions::default()).unwrap();
     assert_state(
@@ -1303,14 +1214,13 @@ fn one_writer_at_a_time_and_readers_alongside() {
         "reader after refresh",
     );
     drop(w2);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 // ---- 7. durable mode ----------------------------------------------------------------------------
 
 #[test]
 fn durable_mode_supports_every_operation() {
-    let dir = tmp("durable");
+    let dir = TempDir::new("durable");
     let opts = OpenOptions {
         create: true,
         durable: true,
@@ -1318,17 +1228,17 @@ fn durable_mode_supports_every_operation() {
     };
     {
         let s = Store::open(&dir, opts).unwrap();
-        save_i32(&s, "a", &[4, 2], 1);
-        save_i32(&s, "b", &[3], 2);
-        save_i32(&s, "c", &[], 3);
-        let rows = i32_bytes(5, &[2, 2]);
+        save_filled(&s, "a", &[4, 2], 1);
+        save_filled(&s, "b", &[3], 2);
+        save_filled(&s, "c", &[], 3);
+        let rows = filled(5, &[2, 2]);
         s.append(
             "a",
             DType::I32,
             &Src::contiguous(&rows, &[2, 2], 4).unwrap(),
         )
         .unwrap();
-        let rep = i32_bytes(9, &[1, 2]);
+        let rep = filled(9, &[1, 2]);
         s.replace_rows(
             "a",
             &[0],
@@ -1349,7 +1259,7 @@ fn durable_mode_supports_every_operation() {
         s.drop_arrays(&["b"]).unwrap();
         {
             let mut batch = CacheBatch::begin(&s, 0).unwrap();
-            let bytes = i32_bytes(6, &[2]);
+            let bytes = filled(6, &[2]);
             batch
                 .save("d", DType::I32, &Src::contiguous(&bytes, &[2], 4).unwrap())
                 .unwrap();
@@ -1361,7 +1271,7 @@ fn durable_mode_supports_every_operation() {
     // a: rows 9 9 | 1 1 | 1 1 | 1 1 | 5 5 | 5 5 | 5 5, with rows 1 and 5 dropped, then compacted.
     let want_a = vec![9, 9, 1, 1, 1, 1, 5, 5, 5, 5];
     for name in ["a", "a2"] {
-        let (shape, values) = load_i32(&s, name);
+        let (shape, values) = load_shaped::<i32>(&s, name);
         assert_eq!(shape, vec![5, 2], "{name}");
         assert_eq!(values, want_a, "{name}");
     }
@@ -1369,12 +1279,11 @@ fn durable_mode_supports_every_operation() {
         !dir.join("deleted_a.npkb").exists(),
         "compaction removes the bitmap"
     );
-    assert_eq!(load_i32(&s, "c"), (vec![], vec![3]));
-    assert_eq!(load_i32(&s, "d"), (vec![2], vec![6, 6]));
+    assert_eq!(load_shaped::<i32>(&s, "c"), (vec![], vec![3]));
+    assert_eq!(load_shaped::<i32>(&s, "d"), (vec![2], vec![6, 6]));
     assert!(!s.has("b") && !dir.join("data_b.npkd").exists());
     assert_eq!(s.list(), vec!["a", "a2", "c", "d"]);
     drop(s);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 // ---- failures after the decision ----------------------------------------------------------------
@@ -1386,7 +1295,7 @@ fn segmented_store_with_stray_file(dir: &Path) {
     let mut segs = Vec::new();
     for i in 0..2 {
         let file = format!("data_s_segments/seg_{i:06}.npkd");
-        std::fs::write(dir.join(&file), i32_bytes(4, &[2])).unwrap();
+        std::fs::write(dir.join(&file), filled(4, &[2])).unwrap();
         segs.push(format!("{{\"file\":\"{file}\",\"rows\":2,\"bytes\":8}}"));
     }
     std::fs::write(
@@ -1402,7 +1311,7 @@ fn segmented_store_with_stray_file(dir: &Path) {
     catalog
         .arrays
         .insert("a".into(), ArrayMeta::new("a", DType::I32, vec![2], 1));
-    std::fs::write(dir.join("data_a.npkd"), i32_bytes(1, &[2])).unwrap();
+    std::fs::write(dir.join("data_a.npkd"), filled(1, &[2])).unwrap();
     std::fs::write(dir.join(METADATA_FILE), metadata::encode(&catalog)).unwrap();
 }
 
@@ -1412,9 +1321,9 @@ fn segmented_store_with_stray_file(dir: &Path) {
 /// catalogue built from that stale snapshot, naming files the first commit deleted.
 #[test]
 fn a_failure_after_the_decision_does_not_corrupt_later_commits() {
-    let dir = tmp("stale");
+    let dir = TempDir::new("stale");
     segmented_store_with_stray_file(&dir);
-    let w = open_writer(&dir);
+    let w = writer(&dir);
     assert_state(&w, &vec![("a", vec![2], 1), ("s", vec![4], 4)], "segmented");
     let dropped = w.drop_arrays(&["s"]);
     // Whatever the call returned, the handle must agree with the catalogue on disk.
@@ -1424,7 +1333,7 @@ fn a_failure_after_the_decision_does_not_corrupt_later_commits() {
         .into_keys()
         .collect();
     let handle = w.list();
-    save_i32(&w, "b", &[1], 2);
+    save_filled(&w, "b", &[1], 2);
     drop(w);
     let r = Store::open(
         &dir,
@@ -1441,24 +1350,22 @@ fn a_failure_after_the_decision_does_not_corrupt_later_commits() {
     });
     assert_eq!(handle, on_disk);
     assert!(r.has("a") && r.has("b"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The same failure makes every later writer open fail until someone removes the stray file.
 #[test]
 fn a_foreign_file_in_a_segment_folder_does_not_lock_writers_out() {
-    let dir = tmp("stray");
+    let dir = TempDir::new("stray");
     segmented_store_with_stray_file(&dir);
     {
-        let w = open_writer(&dir);
+        let w = writer(&dir);
         let _ = w.compact(Some("s"));
     }
     let w = Store::open(&dir, OpenOptions::default());
     let w = w.unwrap_or_else(|e| panic!("a writer can no longer open the store: {e}"));
-    let (shape, values) = load_i32(&w, "s");
+    let (shape, values) = load_shaped::<i32>(&w, "s");
     assert_eq!((shape, values), (vec![4], vec![4; 4]));
     drop(w);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A commit that fails after its decision has happened: it returns Ok (an error would make an
@@ -1467,23 +1374,26 @@ fn a_foreign_file_in_a_segment_folder_does_not_lock_writers_out() {
 /// the store as it was. The appended rows are never cut off.
 #[test]
 fn a_commit_decided_but_not_applied_returns_ok_and_is_completed_by_the_next_write() {
-    let dir = tmp("append-undo");
-    let w = open_writer(&dir);
-    save_i32(&w, "a", &[4], 1);
+    let dir = TempDir::new("append-undo");
+    let w = writer(&dir);
+    save_filled(&w, "a", &[4], 1);
     w.drop_rows("a", &[0]).unwrap();
     // Block the first rename of the next commit (the new bitmap) after the handle read it.
     std::fs::remove_file(dir.join("deleted_a.npkb")).unwrap();
     std::fs::create_dir(dir.join("deleted_a.npkb")).unwrap();
     std::fs::write(dir.join("deleted_a.npkb").join("x"), b"").unwrap();
-    let rows = i32_bytes(1, &[2]);
+    let rows = filled(1, &[2]);
     w.append("a", DType::I32, &Src::contiguous(&rows, &[2], 4).unwrap())
         .unwrap();
     assert!(
         dir.join(COMMIT_FILE).exists(),
         "the record awaits completion"
     );
-    assert_eq!(load_i32(&w, "a"), (vec![5], vec![1; 5]));
-    assert_eq!(load_i32(&open_reader(&dir), "a"), (vec![5], vec![1; 5]));
+    assert_eq!(load_shaped::<i32>(&w, "a"), (vec![5], vec![1; 5]));
+    assert_eq!(
+        load_shaped::<i32>(&reader(&dir), "a"),
+        (vec![5], vec![1; 5])
+    );
     // While the obstacle stays, completing fails, so the next write fails before it starts.
     let before = fingerprint(&dir);
     assert!(w
@@ -1491,30 +1401,29 @@ fn a_commit_decided_but_not_applied_returns_ok_and_is_completed_by_the_next_writ
         .is_err());
     assert_eq!(fingerprint(&dir), before);
     std::fs::remove_dir_all(dir.join("deleted_a.npkb")).unwrap();
-    save_i32(&w, "b", &[2], 2);
+    save_filled(&w, "b", &[2], 2);
     assert_eq!(protocol_leftovers(&dir), Vec::<String>::new());
     drop(w);
-    let w = open_writer(&dir);
+    let w = writer(&dir);
     assert_state(
         &w,
         &vec![("a", vec![5], 1), ("b", vec![2], 2)],
         "after completion",
     );
     drop(w);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// The same for a cache batch: its end returns Ok and the batch is over.
 #[test]
 fn a_batch_end_decided_but_not_applied_returns_ok() {
-    let dir = tmp("batch-deferred");
-    let w = open_writer(&dir);
-    save_i32(&w, "a", &[3], 1);
+    let dir = TempDir::new("batch-deferred");
+    let w = writer(&dir);
+    save_filled(&w, "a", &[3], 1);
     std::fs::remove_file(dir.join("data_a.npkd")).unwrap();
     std::fs::create_dir(dir.join("data_a.npkd")).unwrap();
     std::fs::write(dir.join("data_a.npkd").join("x"), b"").unwrap();
     let mut b = CacheBatch::begin(&w, 0).unwrap();
-    let bytes = i32_bytes(7, &[2]);
+    let bytes = filled(7, &[2]);
     b.save("a", DType::I32, &Src::contiguous(&bytes, &[2], 4).unwrap())
         .unwrap();
     b.save("c", DType::I32, &Src::contiguous(&bytes, &[2], 4).unwrap())
@@ -1527,16 +1436,11 @@ fn a_batch_end_decided_but_not_applied_returns_ok() {
     );
     let want: Expect = vec![("a", vec![2], 7), ("c", vec![2], 7)];
     assert_state(&w, &want, "writer after a deferred batch end");
-    assert_state(
-        &open_reader(&dir),
-        &want,
-        "reader after a deferred batch end",
-    );
+    assert_state(&reader(&dir), &want, "reader after a deferred batch end");
     std::fs::remove_dir_all(dir.join("data_a.npkd")).unwrap();
     drop(w);
-    assert_state(&open_writer(&dir), &want, "after recovery");
+    assert_state(&writer(&dir), &want, "after recovery");
     assert_eq!(protocol_leftovers(&dir), Vec::<String>::new());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 // ---- file identity ------------------------------------------------------------------------------
@@ -1549,16 +1453,16 @@ fn a_batch_end_decided_but_not_applied_returns_ok() {
 /// file's end, and a load fails with "a data file shrank".
 #[test]
 fn a_stale_reader_never_reads_another_commits_file() {
-    let dir = tmp("inode");
-    let w = open_writer(&dir);
-    save_i32(&w, "y", &[5], 1);
-    let r = open_reader(&dir);
+    let dir = TempDir::new("inode");
+    let w = writer(&dir);
+    save_filled(&w, "y", &[5], 1);
+    let r = reader(&dir);
     let ino = || std::fs::metadata(dir.join("data_y.npkd")).unwrap().ino();
     let first = ino();
     // Save new, shorter versions until the file system hands out the first inode again.
     let mut v = 2;
     loop {
-        save_i32(&w, "y", &[2 + (v % 2) as u64], v);
+        save_filled(&w, "y", &[2 + (v % 2) as u64], v);
         if ino() == first || v == 20 {
             break;
         }
@@ -1570,7 +1474,7 @@ fn a_stale_reader_never_reads_another_commits_file() {
     let view = r.view("y").unwrap();
     let got = (
         view.shape.clone(),
-        to_i32(unsafe { std::slice::from_raw_parts(view.as_ptr(), view.len()) }),
+        from_bytes::<i32>(unsafe { std::slice::from_raw_parts(view.as_ptr(), view.len()) }),
     );
     assert!(
         got == (vec![5], vec![1; 5]) || got == (new_shape.clone(), vec![v; new_shape[0] as usize]),
@@ -1582,9 +1486,8 @@ fn a_stale_reader_never_reads_another_commits_file() {
         DType::I32,
         &mut Dst::contiguous(&mut out, &[5], 4).unwrap(),
     ) {
-        Ok(()) => assert_eq!(to_i32(&out), vec![1; 5]),
+        Ok(()) => assert_eq!(from_bytes::<i32>(&out), vec![1; 5]),
         Err(e) => assert_eq!(e.kind, ErrorKind::ShapeMismatch, "{e}"),
     }
     drop(w);
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,51 +1,30 @@
 //! Saves of large arrays keep the replaced file as a spare and overwrite it next time, for
 //! speed; these tests pin down that this never costs a reader its data or a crash its state.
 
-use numpack::layout::{Dst, Src};
+mod common;
+
+use common::{
+    filled, load_bytes, names_starting, reader, save_filled, staged_files, writer, TempDir,
+};
 use numpack::store::commit::{self, Op, SPARE_PREFIX};
-use numpack::{DType, OpenOptions, Store};
+use numpack::{OpenOptions, Store};
 
-const N: usize = 400_000; // 3.2 MB of f64: above the spare threshold
-
-fn tmp(name: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("npk-spares-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    p
-}
+const N: u64 = 400_000; // 3.2 MB of f64: above the spare threshold
 
 fn bytes(v: f64) -> Vec<u8> {
-    std::iter::repeat_n(v.to_le_bytes(), N).flatten().collect()
+    filled(v, &[N])
 }
 
 fn save(s: &Store, v: f64) {
-    s.save(
-        "x",
-        DType::F64,
-        &Src::contiguous(&bytes(v), &[N as u64], 8).unwrap(),
-    )
-    .unwrap();
+    save_filled(s, "x", &[N], v);
 }
 
 fn load(s: &Store) -> Vec<u8> {
-    let mut out = vec![0u8; N * 8];
-    s.load(
-        "x",
-        DType::F64,
-        &mut Dst::contiguous(&mut out, &[N as u64], 8).unwrap(),
-    )
-    .unwrap();
-    out
+    load_bytes(s, "x")
 }
 
 fn spares(dir: &std::path::Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(SPARE_PREFIX))
-        .collect();
-    v.sort();
-    v
+    names_starting(dir, SPARE_PREFIX)
 }
 
 fn inode(p: &std::path::Path) -> u64 {
@@ -55,15 +34,8 @@ fn inode(p: &std::path::Path) -> u64 {
 
 #[test]
 fn the_replaced_file_is_reused_only_when_nobody_holds_it() {
-    let dir = tmp("reuse");
-    let w = Store::open(
-        &dir,
-        OpenOptions {
-            create: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let dir = TempDir::new("reuse");
+    let w = writer(&dir);
     save(&w, 1.0);
     let first = inode(&dir.join("data_x.npkd"));
     save(&w, 2.0);
@@ -80,14 +52,7 @@ fn the_replaced_file_is_reused_only_when_nobody_holds_it() {
     );
 
     // A reader holding the current version: the next save must not reuse it afterwards.
-    let r = Store::open(
-        &dir,
-        OpenOptions {
-            read_only: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let r = reader(&dir);
     let held = inode(&dir.join("data_x.npkd"));
     save(&w, 4.0); // current (held by r) becomes the spare
     save(&w, 5.0); // must not overwrite it: r still has it open
@@ -102,7 +67,7 @@ fn the_replaced_file_is_reused_only_when_nobody_holds_it() {
     save(&w, 6.0);
     save(&w, 7.0);
     // SAFETY: the view maps N f64 until dropped.
-    let seen = unsafe { std::slice::from_raw_parts(view.as_ptr(), N * 8) };
+    let seen = unsafe { std::slice::from_raw_parts(view.as_ptr(), N as usize * 8) };
     assert_eq!(
         seen,
         bytes(3.0).as_slice(),
@@ -115,21 +80,13 @@ fn the_replaced_file_is_reused_only_when_nobody_holds_it() {
         spares(&dir).is_empty(),
         "spares are removed when the writer closes"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn a_crash_at_any_step_of_a_keep_old_rename_recovers_the_new_state() {
     for step in 0..=2 {
-        let dir = tmp(&format!("crash{step}"));
-        let w = Store::open(
-            &dir,
-            OpenOptions {
-                create: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let dir = TempDir::new(&format!("crash{step}"));
+        let w = writer(&dir);
         save(&w, 1.0);
         drop(w);
         // Stage a save of 2.0 with a kept old file, decided but not applied.
@@ -146,11 +103,9 @@ fn a_crash_at_any_step_of_a_keep_old_rename_recovers_the_new_state() {
         numpack::store::fsutil::write_all_at(&mf, &meta, 0).unwrap();
         let staged_meta = mp.file_name().unwrap().to_string_lossy().into_owned();
         let (from, keep) = (
-            std::fs::read_dir(&dir)
-                .unwrap()
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .find(|n| n.starts_with(".npk-stage-") && *n != staged_meta)
+            staged_files(&dir)
+                .into_iter()
+                .find(|n| *n != staged_meta)
                 .unwrap(),
             txn.kept()[0]
                 .1
@@ -181,14 +136,7 @@ fn a_crash_at_any_step_of_a_keep_old_rename_recovers_the_new_state() {
         if step >= 2 {
             std::fs::rename(dir.join(&from), dir.join("data_x.npkd")).unwrap();
         }
-        let r = Store::open(
-            &dir,
-            OpenOptions {
-                read_only: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let r = reader(&dir);
         assert_eq!(load(&r), bytes(2.0), "reader, step {step}");
         drop(r);
         let w = Store::open(&dir, OpenOptions::default()).unwrap();
@@ -198,6 +146,5 @@ fn a_crash_at_any_step_of_a_keep_old_rename_recovers_the_new_state() {
             "a crashed writer's spares are swept, step {step}"
         );
         drop(w);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

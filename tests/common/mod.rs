@@ -120,6 +120,21 @@ pub fn from_bytes<T: Elem>(bytes: &[u8]) -> Vec<T> {
     bytes.chunks(std::mem::size_of::<T>()).map(T::get).collect()
 }
 
+/// The bytes of an array of `shape` whose every element is `value`.
+pub fn filled<T: Elem>(value: T, shape: &[u64]) -> Vec<u8> {
+    to_bytes(&vec![value; shape.iter().product::<u64>() as usize])
+}
+
+/// Saves array `name` of `shape` with every element `value`.
+pub fn save_filled<T: Elem>(s: &Store, name: &str, shape: &[u64], value: T) {
+    save(
+        s,
+        name,
+        shape,
+        &vec![value; shape.iter().product::<u64>() as usize],
+    );
+}
+
 /// Saves `values` (C order) as array `name` of `shape`.
 pub fn save<T: Elem>(s: &Store, name: &str, shape: &[u64], values: &[T]) {
     let bytes = to_bytes(values);
@@ -223,12 +238,17 @@ pub fn file_names(dir: &Path) -> Vec<String> {
     v
 }
 
-/// The staged files in `dir`: an open batch or commit may hold some, a finished one none.
-pub fn staged_files(dir: &Path) -> Vec<String> {
+/// The names in `dir` that start with `prefix`, sorted.
+pub fn names_starting(dir: &Path, prefix: &str) -> Vec<String> {
     file_names(dir)
         .into_iter()
-        .filter(|n| n.starts_with(STAGE_PREFIX))
+        .filter(|n| n.starts_with(prefix))
         .collect()
+}
+
+/// The staged files in `dir`: an open batch or commit may hold some, a finished one none.
+pub fn staged_files(dir: &Path) -> Vec<String> {
+    names_starting(dir, STAGE_PREFIX)
 }
 
 /// Every entry of `dir` (recursively): relative name → (inode, size, mtime s, mtime ns,
