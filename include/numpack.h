@@ -121,7 +121,10 @@ typedef struct {
 // The operating system refused a file operation; the message has the path and errno.
 #define NPK_IO 6
 
-// The store on disk is damaged or hostile; nothing was written to it.
+// The store on disk is damaged or hostile. The library neither repairs nor rewrites it; but a
+// writer open that reports this has done its opening steps first: taking the lock (which creates
+// or rewrites `.npk.lock`), completing a commit a crashed writer recorded (a state readers
+// already see), and removing staged and spare files a crashed writer left.
 #define NPK_CORRUPT 7
 
 // Another handle or process holds the store's writer lock.
@@ -191,15 +194,20 @@ extern "C" {
 npk_status npk_batch_begin(npk_store *store, uint64_t memory_limit_mb, npk_batch **out_batch);
 
 // Begins a writable batch (NumPack's `writable_batch_mode()`): `npk_batch_load` maps the
-// array's data file shared and writable and returns a view into the mapping (no copy; memory
-// use does not grow with the array). Writes through it go to the file in place (not atomic: a
-// crash may leave part of them). Shapes and dtypes cannot change. An array with dropped rows
+// array's data file shared and writable and returns a view into the mapping (no copy: the
+// library allocates no memory for the array). The view's pages are the file's page cache, so the
+// process's resident size (RSS) counts each page of the array the program touches (scaling a
+// whole array in place adds its full size to RSS), while its anonymous memory does not grow. These are
+// shared file pages: the kernel can drop clean ones and write dirty ones back to the file to
+// reclaim them, so they never need swap. Writes through a view go to the file in place (not
+// atomic: a crash may leave part of them). Shapes and dtypes cannot change. An array with dropped rows
 // is compacted (one commit) when first loaded, so a view never shows a dropped row.
 // If another program truncates a mapped data file, touching the lost pages raises SIGBUS
 // (a mapping cannot report it otherwise); `npk_batch_save` and `npk_batch_end` check first and
 // return NPK_CORRUPT naming the file, also when it was removed or replaced, rather than report
 // writes that went nowhere as saved.
-npk_status npk_writable_batch_begin(npk_store *store, npk_batch **out_batch);
+npk_status npk_writable_batch_begin(npk_store *store,
+                                    npk_batch **out_batch);
 
 // Fills `*out_view` with the array's memory inside the batch (see npk_view for its lifetime:
 // until the batch ends or aborts, or, in a cache batch, until the array is saved from another
@@ -211,8 +219,10 @@ npk_status npk_batch_load(npk_batch *batch, const char *name, npk_view *out_view
 // strides NULL or C order) marks it changed without a copy; any other buffer is copied before
 // the call returns, and its shape and dtype may differ from the stored array's (appending rows
 // by saving a longer array is fine); earlier views of that array become invalid. Writable batch:
-// the view's own pointer is a no-op; another buffer of the same dtype and shape is copied into
-// the mapping; a different shape (NPK_SHAPE_MISMATCH) or dtype (NPK_DTYPE_MISMATCH) is refused.
+// the array must exist (NPK_NOT_FOUND otherwise: a writable batch creates no array) and is
+// mapped first if it was not loaded yet, as `npk_batch_load` would; the view's own pointer is a
+// no-op; another buffer of the same dtype and shape is copied into the mapping; a different
+// shape (NPK_SHAPE_MISMATCH) or dtype (NPK_DTYPE_MISMATCH) is refused.
 npk_status npk_batch_save(npk_batch *batch,
                           const char *name,
                           npk_dtype dtype,
@@ -249,13 +259,19 @@ const char *npk_last_error(void);
 const char *npk_status_str(npk_status status);
 
 // Opens (or with NPK_OPEN_CREATE creates) the store in directory `path`. A writer takes the
-// store's lock (NPK_LOCKED if another handle holds it) and completes any commit a crash
-// interrupted; NPK_OPEN_READ_ONLY takes no lock.
+// store's lock (NPK_LOCKED if another handle holds it), which creates `.npk.lock` or writes its
+// pid into it, and then completes any commit a crash interrupted; both happen before the store
+// is read, so they have happened even when the open then fails (NPK_CORRUPT, say).
+// NPK_OPEN_READ_ONLY takes no lock and writes nothing.
 npk_status npk_open(const char *path, uint32_t flags, npk_store **out_store);
 
-// Closes a handle and frees it (NULL is fine). Everything committed is already on disk; the
-// writer lock is released once any batch begun on this store has also ended. Not to be called
-// while another call on the handle runs, nor twice: the handle is gone once this returns.
+// Closes a handle and frees it (NULL is fine). Not to be called while another call on the
+// handle runs, nor twice: the handle is gone once this returns. Everything committed is already
+// on disk, but closing may still write: modify times that in-place writes (`npk_replace_rows`, a
+// writable batch) left in the handle's catalogue go to `metadata.npkm` in one last commit (best
+// effort: a failure is not reported and loses only those times), and the handle's spare files
+// are deleted. That, and releasing the writer lock, happens when the store is last used: here,
+// or, if a batch begun on the store is still open, when that batch ends or aborts.
 npk_status npk_close(npk_store *store);
 
 // Creates or replaces array `name` with `ndim`/`shape` elements of `dtype` read from `data`.
@@ -303,7 +319,8 @@ npk_status npk_replace_rows(npk_store *store,
                             const int64_t *strides);
 
 // Reads the rows at `indices` (logical; negative from the end) into `data` of shape
-// (count, rest of the array's shape).
+// (count, rest of the array's shape). `count` 0 is fine and reads nothing (`indices` and `data`
+// may then be NULL).
 npk_status npk_get_rows(npk_store *store,
                         const char *name,
                         const int64_t *indices,

@@ -73,9 +73,13 @@ pub extern "C" fn npk_batch_begin(
 }
 
 /// Begins a writable batch (NumPack's `writable_batch_mode()`): `npk_batch_load` maps the
-/// array's data file shared and writable and returns a view into the mapping (no copy; memory
-/// use does not grow with the array). Writes through it go to the file in place (not atomic: a
-/// crash may leave part of them). Shapes and dtypes cannot change. An array with dropped rows
+/// array's data file shared and writable and returns a view into the mapping (no copy: the
+/// library allocates no memory for the array). The view's pages are the file's page cache, so the
+/// process's resident size (RSS) counts each page of the array the program touches (scaling a
+/// whole array in place adds its full size to RSS), while its anonymous memory does not grow. These are
+/// shared file pages: the kernel can drop clean ones and write dirty ones back to the file to
+/// reclaim them, so they never need swap. Writes through a view go to the file in place (not
+/// atomic: a crash may leave part of them). Shapes and dtypes cannot change. An array with dropped rows
 /// is compacted (one commit) when first loaded, so a view never shows a dropped row.
 /// If another program truncates a mapped data file, touching the lost pages raises SIGBUS
 /// (a mapping cannot report it otherwise); `npk_batch_save` and `npk_batch_end` check first and
@@ -124,8 +128,10 @@ pub extern "C" fn npk_batch_load(
 /// strides NULL or C order) marks it changed without a copy; any other buffer is copied before
 /// the call returns, and its shape and dtype may differ from the stored array's (appending rows
 /// by saving a longer array is fine); earlier views of that array become invalid. Writable batch:
-/// the view's own pointer is a no-op; another buffer of the same dtype and shape is copied into
-/// the mapping; a different shape (NPK_SHAPE_MISMATCH) or dtype (NPK_DTYPE_MISMATCH) is refused.
+/// the array must exist (NPK_NOT_FOUND otherwise: a writable batch creates no array) and is
+/// mapped first if it was not loaded yet, as `npk_batch_load` would; the view's own pointer is a
+/// no-op; another buffer of the same dtype and shape is copied into the mapping; a different
+/// shape (NPK_SHAPE_MISMATCH) or dtype (NPK_DTYPE_MISMATCH) is refused.
 #[no_mangle]
 pub extern "C" fn npk_batch_save(
     batch: *mut npk_batch,

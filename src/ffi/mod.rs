@@ -14,9 +14,6 @@ pub mod store;
 pub mod types;
 pub mod version;
 
-#[cfg(test)]
-mod tests;
-
 use crate::error::{Error, ErrorKind, Result};
 pub use status::npk_status;
 

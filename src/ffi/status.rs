@@ -23,7 +23,10 @@ pub const NPK_DTYPE_MISMATCH: npk_status = 4;
 pub const NPK_SHAPE_MISMATCH: npk_status = 5;
 /// The operating system refused a file operation; the message has the path and errno.
 pub const NPK_IO: npk_status = 6;
-/// The store on disk is damaged or hostile; nothing was written to it.
+/// The store on disk is damaged or hostile. The library neither repairs nor rewrites it; but a
+/// writer open that reports this has done its opening steps first: taking the lock (which creates
+/// or rewrites `.npk.lock`), completing a commit a crashed writer recorded (a state readers
+/// already see), and removing staged and spare files a crashed writer left.
 pub const NPK_CORRUPT: npk_status = 7;
 /// Another handle or process holds the store's writer lock.
 pub const NPK_LOCKED: npk_status = 8;

@@ -28,8 +28,10 @@ pub(crate) fn store_arg<'a>(p: *const npk_store) -> Result<&'a Store> {
 }
 
 /// Opens (or with NPK_OPEN_CREATE creates) the store in directory `path`. A writer takes the
-/// store's lock (NPK_LOCKED if another handle holds it) and completes any commit a crash
-/// interrupted; NPK_OPEN_READ_ONLY takes no lock.
+/// store's lock (NPK_LOCKED if another handle holds it), which creates `.npk.lock` or writes its
+/// pid into it, and then completes any commit a crash interrupted; both happen before the store
+/// is read, so they have happened even when the open then fails (NPK_CORRUPT, say).
+/// NPK_OPEN_READ_ONLY takes no lock and writes nothing.
 #[no_mangle]
 pub extern "C" fn npk_open(
     path: *const c_char,
@@ -59,9 +61,13 @@ pub extern "C" fn npk_open(
     })
 }
 
-/// Closes a handle and frees it (NULL is fine). Everything committed is already on disk; the
-/// writer lock is released once any batch begun on this store has also ended. Not to be called
-/// while another call on the handle runs, nor twice: the handle is gone once this returns.
+/// Closes a handle and frees it (NULL is fine). Not to be called while another call on the
+/// handle runs, nor twice: the handle is gone once this returns. Everything committed is already
+/// on disk, but closing may still write: modify times that in-place writes (`npk_replace_rows`, a
+/// writable batch) left in the handle's catalogue go to `metadata.npkm` in one last commit (best
+/// effort: a failure is not reported and loses only those times), and the handle's spare files
+/// are deleted. That, and releasing the writer lock, happens when the store is last used: here,
+/// or, if a batch begun on the store is still open, when that batch ends or aborts.
 #[no_mangle]
 pub extern "C" fn npk_close(store: *mut npk_store) -> npk_status {
     guard(|| {
@@ -160,7 +166,8 @@ pub extern "C" fn npk_replace_rows(
 }
 
 /// Reads the rows at `indices` (logical; negative from the end) into `data` of shape
-/// (count, rest of the array's shape).
+/// (count, rest of the array's shape). `count` 0 is fine and reads nothing (`indices` and `data`
+/// may then be NULL).
 #[no_mangle]
 pub extern "C" fn npk_get_rows(
     store: *mut npk_store,
