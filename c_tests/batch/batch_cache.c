@@ -10,14 +10,6 @@
 
 #include "batch_util.h"
 
-/* Multiplies every float64 element of a view in place. */
-static void scale_view(const npk_view *v, double k)
-{
-    double *x = (double *)v->data;
-    for (uint64_t i = 0; i < v->nbytes / 8; i++)
-        x[i] *= k;
-}
-
 /* load -> *k -> save (the view's own pointer) for one float64 array in a batch. */
 static int load_scale_save(npk_batch *b, const char *name, double k)
 {

@@ -73,6 +73,14 @@ static inline double *f64_seq(uint64_t rows, uint64_t cols, double scale, double
     return a;
 }
 
+/* Multiplies every float64 element of a view in place. */
+static inline void scale_view(const npk_view *v, double k)
+{
+    double *x = (double *)v->data;
+    for (uint64_t i = 0; i < v->nbytes / 8; i++)
+        x[i] *= k;
+}
+
 static inline npk_status save_f64_2d(npk_store *s, const char *name, uint64_t rows, uint64_t cols,
                                      const double *data)
 {

@@ -12,13 +12,6 @@
 
 #include "batch_util.h"
 
-static void scale_view(const npk_view *v, double k)
-{
-    double *x = (double *)v->data;
-    for (uint64_t i = 0; i < v->nbytes / 8; i++)
-        x[i] *= k;
-}
-
 /* The view lies in a writable shared mapping of <store>/data_<name>.npkd, all of it. */
 static int view_is_shared_mapping(const npk_view *v, const char *dir, const char *name)
 {
