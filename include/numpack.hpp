@@ -51,8 +51,9 @@
  *   - Span arguments built from braced lists live until the end of the call's full expression;
  *     never keep a Span.
  *
- * Threads: a Store may be shared by threads (the C handle is thread-safe); a Batch and its views
- * are for one thread at a time. Error messages are captured on the thread that failed.
+ * Threads: a Store may be shared by threads (the C handle is thread-safe), but close() and the
+ * destructor free the handle and must not run while another thread uses the Store; a Batch and
+ * its views are for one thread at a time. Error messages are captured on the thread that failed.
  */
 #ifndef NUMPACK_HPP
 #define NUMPACK_HPP

@@ -205,9 +205,6 @@ pub extern "C" fn npk_drop(
             .enumerate()
             .map(|(i, &p)| str_arg(p, &format!("names[{i}]")))
             .collect::<Result<Vec<_>>>()?;
-        if names.is_empty() {
-            return Err(Error::invalid("no array names given"));
-        }
         s.drop_arrays(&names)
     })
 }
