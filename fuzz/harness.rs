@@ -13,11 +13,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use numpack::format::metadata::{self, ArrayMeta, Catalog};
-use numpack::format::segments::parse_manifest;
-use numpack::format::Bitmap;
+use numpack::internals::metadata::{self, ArrayMeta, Catalog};
+use numpack::internals::record::fnv1a;
+use numpack::internals::segments::parse_manifest;
+use numpack::internals::Bitmap;
 use numpack::layout::{Dst, Src};
-use numpack::store::commit::fnv1a;
 use numpack::{DType, OpenOptions, Store};
 
 // ---- pure decoders ----------------------------------------------------------------------------
@@ -591,7 +591,7 @@ fn i32_src(values: &[i32]) -> Vec<u8> {
 /// Seed inputs for every target, written by this library: `(target, file name, bytes)`.
 /// `tests/fuzz_corpus.rs` replays them and, when asked, writes them to `fuzz/corpus/`.
 pub fn library_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
-    use numpack::store::commit::{Op, Record};
+    use numpack::internals::record::{Op, Record};
     let root = fresh_root();
     let dir = root.join("store");
     let create = OpenOptions {

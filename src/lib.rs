@@ -13,13 +13,23 @@ compile_error!(
 );
 
 pub mod batch;
-pub mod error;
+mod error;
 pub mod ffi;
-pub mod format;
+mod format;
 pub mod layout;
-pub mod pages;
-pub mod store;
+mod pages;
+mod store;
 
 pub use error::{Error, ErrorKind, Result};
 pub use format::DType;
+pub use store::view::ReadView;
 pub use store::{ArrayInfo, OpenOptions, Store};
+
+/// The on-disk codecs and the commit protocol's pieces, for code in this repository that must
+/// build or inspect store files no public call produces: the fuzz harness (`fuzz/`), the crash
+/// tests (`tests/commit_protocol.rs`, `tests/spares.rs`) and the `npk` inspector. Not an API.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::format::{metadata, names, record, segments, Bitmap};
+    pub use crate::store::commit::{read_record, recover, Txn};
+}

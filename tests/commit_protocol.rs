@@ -15,9 +15,10 @@ use common::{
     file_names, filled, fingerprint, from_bytes, load_shaped, reader, save_filled, writer, TempDir,
 };
 use numpack::batch::CacheBatch;
-use numpack::format::metadata::{self, ArrayMeta, Catalog, METADATA_FILE};
+use numpack::internals::metadata::{self, ArrayMeta, Catalog, METADATA_FILE};
+use numpack::internals::record::{Op, Record, COMMIT_FILE, STAGE_PREFIX};
+use numpack::internals::{self as commit, Txn};
 use numpack::layout::{Dst, Src};
-use numpack::store::commit::{self, Op, Record, Txn, COMMIT_FILE, STAGE_PREFIX};
 use numpack::{DType, ErrorKind, OpenOptions, Store};
 
 const COMMIT_TMP: &str = ".npk.commit.tmp";

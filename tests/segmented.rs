@@ -4,9 +4,9 @@
 mod common;
 
 use common::{load, reader, TempDir};
-use numpack::format::metadata::{encode, ArrayMeta, Catalog};
-use numpack::format::DType;
+use numpack::internals::metadata::{encode, ArrayMeta, Catalog};
 use numpack::layout::Dst;
+use numpack::DType;
 use numpack::{ErrorKind, OpenOptions, Store};
 
 /// A (rows, 3) int32 array `x` with element (r, c) = 10 * r + c, split into segments of the

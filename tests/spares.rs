@@ -3,10 +3,13 @@
 
 mod common;
 
+use std::os::unix::fs::FileExt;
+
 use common::{
     filled, load_bytes, names_starting, reader, save_filled, staged_files, writer, TempDir,
 };
-use numpack::store::commit::{self, Op, SPARE_PREFIX};
+use numpack::internals::record::{Op, Record, COMMIT_FILE, SPARE_PREFIX};
+use numpack::internals::{self as commit, metadata};
 use numpack::{OpenOptions, Store};
 
 const N: u64 = 400_000; // 3.2 MB of f64: above the spare threshold
@@ -92,15 +95,15 @@ fn a_crash_at_any_step_of_a_keep_old_rename_recovers_the_new_state() {
         // Stage a save of 2.0 with a kept old file, decided but not applied.
         let mut txn = commit::Txn::new(&dir, false);
         let (f, _) = txn.stage("data_x.npkd").unwrap();
-        numpack::store::fsutil::write_all_at(&f, &bytes(2.0), 0).unwrap();
+        f.write_all_at(&bytes(2.0), 0).unwrap();
         txn.keep_old("data_x.npkd");
         // Build the record as the commit would, then simulate the crash by applying a prefix.
-        let snap = numpack::store::snapshot::load(&dir).unwrap();
-        let mut catalog = snap.catalog();
+        let mut catalog =
+            metadata::decode(&std::fs::read(dir.join(metadata::METADATA_FILE)).unwrap()).unwrap();
         catalog.arrays.get_mut("x").unwrap().modify_time_us += 1;
-        let meta = numpack::format::metadata::encode(&catalog);
+        let meta = metadata::encode(&catalog);
         let (mf, mp) = txn.stage("metadata.npkm").unwrap();
-        numpack::store::fsutil::write_all_at(&mf, &meta, 0).unwrap();
+        mf.write_all_at(&meta, 0).unwrap();
         let staged_meta = mp.file_name().unwrap().to_string_lossy().into_owned();
         let (from, keep) = (
             staged_files(&dir)
@@ -114,7 +117,7 @@ fn a_crash_at_any_step_of_a_keep_old_rename_recovers_the_new_state() {
                 .to_string_lossy()
                 .into_owned(),
         );
-        let record = commit::Record {
+        let record = Record {
             txid: "t".into(),
             ops: vec![
                 Op::RenameKeepingOld {
@@ -128,7 +131,7 @@ fn a_crash_at_any_step_of_a_keep_old_rename_recovers_the_new_state() {
                 },
             ],
         };
-        std::fs::write(dir.join(commit::COMMIT_FILE), record.encode()).unwrap();
+        std::fs::write(dir.join(COMMIT_FILE), record.encode()).unwrap();
         std::mem::forget(txn); // the "crashed" process never cleans up
         if step >= 1 {
             std::fs::rename(dir.join("data_x.npkd"), dir.join(&keep)).unwrap();

@@ -10,9 +10,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use numpack::format::names::{bitmap_file_name, data_file_name};
+use numpack::internals::names::{bitmap_file_name, data_file_name};
+use numpack::internals::record::{COMMIT_FILE, STAGE_PREFIX};
 use numpack::layout::{for_chunks, Dst};
-use numpack::store::commit::{COMMIT_FILE, STAGE_PREFIX};
 use numpack::{ArrayInfo, DType, Error, ErrorKind, OpenOptions, Store};
 
 const USAGE: &str = "usage: npk ls STORE | npk info STORE NAME | npk dump STORE NAME [--rows A:B] | npk check STORE [--repair]";

@@ -12,7 +12,6 @@ pub mod segments;
 
 pub use bitmap::Bitmap;
 pub use dtype::DType;
-pub use metadata::{ArrayMeta, Catalog};
 
 /// Every decode failure: a human message with context (which field, offset, expected vs found,
 /// array name when known).

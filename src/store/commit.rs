@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{Error, IoContext, Result};
 use crate::format::metadata::METADATA_FILE;
 use crate::format::record::plain_staged;
-pub use crate::format::record::{fnv1a, Op, Record, COMMIT_FILE, SPARE_PREFIX, STAGE_PREFIX};
+pub use crate::format::record::{Op, Record, COMMIT_FILE, SPARE_PREFIX, STAGE_PREFIX};
 use crate::store::fsutil;
 
 const COMMIT_TMP: &str = ".npk.commit.tmp";
@@ -142,16 +142,6 @@ impl Resolver {
         Resolver {
             record: Some(record),
         }
-    }
-
-    /// The path holding `name` in the resolved state, or None when the commit removes it.
-    pub fn resolve(&self, dir: &Path, name: &str) -> Option<PathBuf> {
-        let candidates = self.candidates(dir, name)?;
-        candidates
-            .iter()
-            .find(|p| p.exists())
-            .or(candidates.last())
-            .cloned()
     }
 
     /// Where to look for `name`, in order: its staged file while the record still lists one,
@@ -453,6 +443,16 @@ impl Drop for Txn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The path holding `name` in the state `r` resolves, or None when its commit removes it.
+    fn resolve(r: &Resolver, dir: &Path, name: &str) -> Option<PathBuf> {
+        let candidates = r.candidates(dir, name)?;
+        candidates
+            .iter()
+            .find(|p| p.exists())
+            .or(candidates.last())
+            .cloned()
+    }
     use std::sync::atomic::AtomicU64;
 
     static DIRS: AtomicU64 = AtomicU64::new(0);
@@ -810,9 +810,7 @@ mod tests {
                 (METADATA_FILE, Some("new meta")),
                 ("data_c.npkd", None),
             ] {
-                let got = res
-                    .resolve(&dir, name)
-                    .map(|p| std::fs::read_to_string(p).unwrap());
+                let got = resolve(&res, &dir, name).map(|p| std::fs::read_to_string(p).unwrap());
                 assert_eq!(got.as_deref(), want, "{name} after {applied} ops");
             }
             assert!(recover(&dir).unwrap());
@@ -861,7 +859,10 @@ mod tests {
         let dir = Path::new("/s");
         let r = Resolver::direct();
         assert_eq!(r.txid(), None);
-        assert_eq!(r.resolve(dir, "data_a.npkd"), Some(dir.join("data_a.npkd")));
+        assert_eq!(
+            resolve(&r, dir, "data_a.npkd"),
+            Some(dir.join("data_a.npkd"))
+        );
         assert_eq!(Resolver::default().txid(), None);
     }
 }

@@ -24,16 +24,9 @@ use crate::store::fsutil::{self, FileId};
 pub enum DataFiles {
     /// One `data_<name>.npkd`. It may be longer than the array (an interrupted append leaves
     /// bytes past the end); only the first `size_bytes` count.
-    Single {
-        path: PathBuf,
-        id: FileId,
-        file: Arc<File>,
-    },
+    Single { path: PathBuf, file: Arc<File> },
     /// numpack 0.7.0's segments, in row order.
-    Segmented {
-        manifest: PathBuf,
-        segments: Vec<SegmentFile>,
-    },
+    Segmented { segments: Vec<SegmentFile> },
 }
 
 #[derive(Clone, Debug)]
@@ -117,8 +110,6 @@ impl ArrayState {
 pub struct Snapshot {
     pub version: u32,
     pub arrays: BTreeMap<String, ArrayState>,
-    /// The metadata file this state was read from (None for a state this process committed).
-    pub metadata_id: Option<FileId>,
 }
 
 impl Snapshot {
@@ -184,7 +175,7 @@ pub fn load_with(dir: &Path, writable: bool) -> Result<Snapshot> {
         if !record_appeared {
             #[cfg(test)]
             tests::pause(tests::Pause::Files);
-            let attempt = read_with(dir, &resolver, &meta_file, &meta_path, meta_id, writable);
+            let attempt = read_with(dir, &resolver, &meta_file, &meta_path, writable);
             #[cfg(test)]
             tests::pause(tests::Pause::Check);
             // Whatever we read only counts if no commit started or finished meanwhile; we hold
@@ -300,7 +291,6 @@ fn read_with(
     resolver: &Resolver,
     meta_file: &File,
     meta_path: &Path,
-    meta_id: FileId,
     writable: bool,
 ) -> Result<Snapshot> {
     let len = meta_file
@@ -321,7 +311,6 @@ fn read_with(
     Ok(Snapshot {
         version: catalog.version,
         arrays,
-        metadata_id: Some(meta_id),
     })
 }
 
@@ -381,13 +370,10 @@ fn read_array(
                 meta.shape
             )));
         }
-        DataFiles::Segmented {
-            manifest,
-            segments: out,
-        }
+        DataFiles::Segmented { segments: out }
     } else {
         let file_name = data_file_name(&name);
-        let (file, id, path) = open_resolved(dir, resolver, &file_name, writable)?
+        let (file, _, path) = open_resolved(dir, resolver, &file_name, writable)?
             .ok_or_else(|| missing(&file_name))?;
         let len = file
             .metadata()
@@ -404,7 +390,6 @@ fn read_array(
         // Name the file by its final path even while a record still points at a staged one.
         DataFiles::Single {
             path: dir.join(&file_name),
-            id,
             file: Arc::new(file),
         }
     };
@@ -591,13 +576,11 @@ mod tests {
             shapes(&s),
             vec![("a".into(), vec![2, 3]), ("z".into(), vec![])]
         );
-        let m = std::fs::metadata(dir.join(METADATA_FILE)).unwrap();
-        assert_eq!(s.metadata_id, Some(FileId::of(&m)));
-        let DataFiles::Single { path, id, .. } = &s.get("a").unwrap().data else {
+        let DataFiles::Single { path, .. } = &s.get("a").unwrap().data else {
             panic!()
         };
         assert_eq!(path, &dir.join("data_a.npkd"));
-        assert_eq!(*id, FileId::of(&std::fs::metadata(path).unwrap()));
+        assert_eq!(file_id(&s, "a"), id_of(path));
         assert_eq!(s.get("z").unwrap().physical_rows(), 1);
         assert_eq!(s.get("a").unwrap().row_bytes(), 12);
         assert_eq!(s.get("nope").unwrap_err().kind, ErrorKind::NotFound);
@@ -735,7 +718,7 @@ mod tests {
 
     fn file_id(s: &Snapshot, name: &str) -> FileId {
         match &s.get(name).unwrap().data {
-            DataFiles::Single { id, .. } => *id,
+            DataFiles::Single { file, .. } => FileId::of(&file.metadata().unwrap()),
             DataFiles::Segmented { .. } => panic!("segmented"),
         }
     }
@@ -748,24 +731,25 @@ mod tests {
     fn a_state_read_across_a_commit_is_not_stable() {
         let dir = tmp("unchanged");
         store(&dir, &[("a", &[2], 1)]);
-        let s = load(&dir).unwrap();
+        load(&dir).unwrap();
+        let meta_id = id_of(&dir.join(METADATA_FILE));
         let direct = Resolver::direct();
-        assert!(unchanged(&dir, &direct, s.metadata_id.unwrap()).unwrap());
+        assert!(unchanged(&dir, &direct, meta_id).unwrap());
         // A commit replaced the catalogue (kept open, so its inode cannot be reused).
         let _old = std::fs::File::open(dir.join(METADATA_FILE)).unwrap();
         std::fs::write(dir.join("new"), catalog(&[("a", &[2])])).unwrap();
         std::fs::rename(dir.join("new"), dir.join(METADATA_FILE)).unwrap();
-        assert!(!unchanged(&dir, &direct, s.metadata_id.unwrap()).unwrap());
+        assert!(!unchanged(&dir, &direct, meta_id).unwrap());
         // A commit decided meanwhile.
         let other = tmp("unchanged-other");
         let record = crashed(&other);
         std::fs::remove_dir_all(&other).unwrap();
         std::fs::write(dir.join(COMMIT_FILE), record.encode()).unwrap();
-        assert!(!unchanged(&dir, &direct, s.metadata_id.unwrap()).unwrap());
+        assert!(!unchanged(&dir, &direct, meta_id).unwrap());
         let rolled = Resolver::rolled_forward(record);
-        assert!(unchanged(&dir, &rolled, s.metadata_id.unwrap()).unwrap());
+        assert!(unchanged(&dir, &rolled, meta_id).unwrap());
         std::fs::remove_file(dir.join(COMMIT_FILE)).unwrap();
-        assert!(!unchanged(&dir, &rolled, s.metadata_id.unwrap()).unwrap());
+        assert!(!unchanged(&dir, &rolled, meta_id).unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

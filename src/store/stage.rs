@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::commit::Txn;
 use super::data;
-use super::fsutil::{self, FileId};
+use super::fsutil;
 use super::snapshot::{ArrayState, DataFiles, Snapshot};
 use super::Store;
 use crate::error::{Error, IoContext, Result};
@@ -40,11 +40,6 @@ impl Store {
             "cannot size {} (staged for {file_name})",
             staged.display()
         ))?;
-        let id = FileId::of(
-            &file
-                .metadata()
-                .ctx(format_args!("cannot stat {}", staged.display()))?,
-        );
         if let Some(old) = current.arrays.get(name) {
             retire(txn, old);
         }
@@ -54,7 +49,6 @@ impl Store {
             bitmap: None,
             data: DataFiles::Single {
                 path: self.inner.dir.join(file_name),
-                id,
                 file: Arc::new(file),
             },
         })
