@@ -19,6 +19,8 @@ mod format;
 pub mod layout;
 mod pages;
 mod store;
+#[cfg(test)]
+mod test_util;
 
 pub use error::{Error, ErrorKind, Result};
 pub use format::DType;

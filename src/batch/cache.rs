@@ -17,7 +17,7 @@ use crate::pages::{PageBuf, Tombstone};
 use crate::store::commit::Txn;
 use crate::store::fsutil;
 use crate::store::snapshot::ArrayState;
-use crate::store::{check_itemsize, check_name, data, Store};
+use crate::store::{check_itemsize, check_name, data, BatchOpen, Store};
 
 enum Content {
     Memory(PageBuf),
@@ -51,23 +51,25 @@ pub struct CacheBatch {
     entries: HashMap<String, Entry>,
     txn: Txn,
     clock: u64,
-    finished: bool,
     /// Buffers whose views the caller may still hold; kept reserved until the batch ends.
     tombstones: Vec<Tombstone>,
+    /// The store's batch flag while the batch is open; dropped last, after the staged files and
+    /// buffers, however the batch ends.
+    open: Option<BatchOpen>,
 }
 
 impl CacheBatch {
     /// `memory_limit_mb` 0 means no limit.
     pub fn begin(store: &Store, memory_limit_mb: u64) -> Result<CacheBatch> {
-        store.begin_batch()?;
+        let open = store.begin_batch()?;
         Ok(CacheBatch {
             store: store.clone(),
             limit_bytes: memory_limit_mb.saturating_mul(1 << 20),
             entries: HashMap::new(),
             txn: store.txn(),
             clock: 0,
-            finished: false,
             tombstones: Vec::new(),
+            open: Some(open),
         })
     }
 
@@ -212,7 +214,7 @@ impl CacheBatch {
     /// Writes every changed array and commits them together. On failure nothing is visible,
     /// and the batch (with its memory and spilled files) stays usable for a retry or an abort.
     pub fn end(&mut self) -> Result<()> {
-        if self.finished {
+        if self.open.is_none() {
             return Ok(());
         }
         if self.entries.values().all(|e| !e.changed) {
@@ -269,23 +271,15 @@ impl CacheBatch {
     }
 
     fn finish(&mut self) {
-        self.finished = true;
         self.entries.clear();
         self.tombstones.clear();
-        self.store.end_batch();
+        self.open = None;
     }
 
-    /// Discards every change; staged files are removed when the transaction drops.
-    pub fn abort(mut self) {
-        self.finish();
-    }
-}
-
-impl Drop for CacheBatch {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.store.end_batch();
-        }
+    /// Discards every change: dropping the batch removes its staged files (the transaction)
+    /// and clears the store's batch flag.
+    pub fn abort(self) {
+        drop(self);
     }
 }
 

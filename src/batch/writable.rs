@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::DType;
 use crate::layout::Src;
 use crate::store::fsutil::{self, FileId};
-use crate::store::{check_dtype, check_name, check_untruncated, Store};
+use crate::store::{check_dtype, check_name, check_untruncated, BatchOpen, Store};
 
 struct Mapped {
     map: Option<MmapRaw>,
@@ -58,16 +58,18 @@ impl Mapped {
 pub struct WritableBatch {
     store: Store,
     maps: HashMap<String, Mapped>,
-    finished: bool,
+    /// The store's batch flag while the batch is open; dropped after the mappings, however the
+    /// batch ends.
+    open: Option<BatchOpen>,
 }
 
 impl WritableBatch {
     pub fn begin(store: &Store) -> Result<WritableBatch> {
-        store.begin_batch()?;
+        let open = store.begin_batch()?;
         Ok(WritableBatch {
             store: store.clone(),
             maps: HashMap::new(),
-            finished: false,
+            open: Some(open),
         })
     }
 
@@ -177,7 +179,7 @@ impl WritableBatch {
     /// Flushes every mapping, unmaps, and records modify times. On failure the mappings stay
     /// and the batch stays open.
     pub fn end(&mut self) -> Result<()> {
-        if self.finished {
+        if self.open.is_none() {
             return Ok(());
         }
         let durable = self.store.inner.durable;
@@ -205,22 +207,13 @@ impl WritableBatch {
     }
 
     fn finish(&mut self) {
-        self.finished = true;
         self.maps.clear();
-        self.store.end_batch();
+        self.open = None;
     }
 
     /// Unmaps without recording modify times. Writes already made through views stay in the
     /// files: a writable batch writes in place and cannot take them back.
-    pub fn abort(mut self) {
-        self.finish();
-    }
-}
-
-impl Drop for WritableBatch {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.store.end_batch();
-        }
+    pub fn abort(self) {
+        drop(self);
     }
 }

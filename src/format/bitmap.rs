@@ -324,21 +324,12 @@ impl Bitmap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::XorShift;
 
     /// numpack 0.5.0: an int64 array of 70 rows after `drop('a', [1, 2, 65])`.
     const REAL_DROPPED: &[u8] = b"\
         \x46\x00\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x00\x00\x00\x00\
         \xf9\xff\xff\xff\xff\xff\xff\xff\x3d\x00\x00\x00\x00\x00\x00\x00";
-
-    struct XorShift(u64);
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
 
     /// Reference model: one bool per row.
     fn naive_runs(alive: &[bool]) -> Vec<(u64, u64)> {

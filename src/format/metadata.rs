@@ -288,6 +288,7 @@ fn len_u32(n: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::XorShift;
 
     /// numpack 0.5.0: `save({'x': np.arange(6, dtype=np.float32).reshape(2, 3)})`.
     const REAL_ONE_F32: &[u8] = b"\
@@ -811,17 +812,6 @@ mod tests {
             &file(&[r]),
             &["data file name length", "4294967292", "array \"x\""],
         );
-    }
-
-    /// Tiny deterministic PRNG so the fuzz loop needs no extra crate.
-    struct XorShift(u64);
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
     }
 
     #[test]

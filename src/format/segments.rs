@@ -426,6 +426,7 @@ pub fn parse_manifest(text: &str, array_name: &str) -> Result<Vec<Segment>, Form
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::XorShift;
 
     fn err_of(text: &str, name: &str) -> String {
         match parse_manifest(text, name) {
@@ -640,16 +641,6 @@ mod tests {
             "]".repeat(64)
         );
         assert!(err_of(&too_deep, "x").contains("nested"));
-    }
-
-    struct XorShift(u64);
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
     }
 
     #[test]

@@ -453,27 +453,7 @@ mod tests {
             .or(candidates.last())
             .cloned()
     }
-    use std::sync::atomic::AtomicU64;
-
-    static DIRS: AtomicU64 = AtomicU64::new(0);
-
-    fn tmp(name: &str) -> PathBuf {
-        let n = DIRS.fetch_add(1, Ordering::Relaxed);
-        let p =
-            std::env::temp_dir().join(format!("npk-commit-unit-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        p
-    }
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
+    use crate::test_util::{names, record_t, tmp};
 
     /// The staged side of a rename is only checked for its prefix, so a record can name any
     /// file on the machine through `.npk-stage-x/../..`; and the one allowed sub-folder may be
@@ -768,26 +748,7 @@ mod tests {
             ] {
                 std::fs::write(dir.join(f), c).unwrap();
             }
-            Record {
-                txid: "t".into(),
-                ops: vec![
-                    Op::Rename {
-                        from: ".npk-stage-t-1".into(),
-                        to: "data_a.npkd".into(),
-                    },
-                    Op::Rename {
-                        from: ".npk-stage-t-2".into(),
-                        to: "data_b.npkd".into(),
-                    },
-                    Op::Rename {
-                        from: ".npk-stage-t-3".into(),
-                        to: METADATA_FILE.into(),
-                    },
-                    Op::Remove {
-                        path: "data_c.npkd".into(),
-                    },
-                ],
-            }
+            record_t()
         };
         for applied in 0..=4 {
             let dir = tmp("roll");

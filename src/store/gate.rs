@@ -2,11 +2,12 @@
 //! while a batch is open, and completing a decided commit before the next one starts.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use parking_lot::MutexGuard;
 
 use super::commit;
-use super::Store;
+use super::{Inner, Store};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Proof that the caller holds the store's write mutex.
@@ -54,8 +55,8 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a batch open; fails with busy when one already is.
-    pub(crate) fn begin_batch(&self) -> Result<()> {
+    /// Marks a batch open until the returned flag drops; fails with busy when one already is.
+    pub(crate) fn begin_batch(&self) -> Result<BatchOpen> {
         if self.inner.read_only {
             return Err(Error::new(
                 ErrorKind::ReadOnly,
@@ -75,10 +76,20 @@ impl Store {
                 ),
             ));
         }
-        Ok(())
+        Ok(BatchOpen {
+            inner: self.inner.clone(),
+        })
     }
+}
 
-    pub(crate) fn end_batch(&self) {
+/// A store's batch flag, held by the open batch: plain writes on the store return busy until it
+/// drops, whichever way the batch goes (end, abort, or dropped unended).
+pub(crate) struct BatchOpen {
+    inner: Arc<Inner>,
+}
+
+impl Drop for BatchOpen {
+    fn drop(&mut self) {
         self.inner.batch_open.store(false, Ordering::Release);
     }
 }

@@ -33,7 +33,7 @@ use snapshot::Snapshot;
 use spares::Spares;
 
 pub(crate) use checks::{check_dtype, check_itemsize, check_name, check_untruncated};
-pub(crate) use gate::WriteGuard;
+pub(crate) use gate::{BatchOpen, WriteGuard};
 
 #[derive(Copy, Clone, Debug, Default)]
 pub struct OpenOptions {

@@ -421,9 +421,7 @@ mod tests {
     use crate::error::ErrorKind;
     use crate::format::DType;
     use crate::store::commit::{Op, Record, COMMIT_FILE};
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    static DIRS: AtomicU64 = AtomicU64::new(0);
+    use crate::test_util::{record_t, tmp};
 
     /// Points inside `load_with` (before each of its steps) where a test can run a writer's
     /// steps between the reader's.
@@ -515,17 +513,6 @@ mod tests {
         assert_eq!(x.meta.shape, vec![3]);
         assert!(x.bitmap.is_none());
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    fn tmp(name: &str) -> PathBuf {
-        let n = DIRS.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!(
-            "npk-snapshot-unit-{name}-{}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        p
     }
 
     /// Catalogue bytes for int32 arrays of the given shapes.
@@ -637,26 +624,7 @@ mod tests {
             catalog(&[("a", &[3]), ("b", &[1])]),
         )
         .unwrap();
-        let record = Record {
-            txid: "t".into(),
-            ops: vec![
-                Op::Rename {
-                    from: ".npk-stage-t-1".into(),
-                    to: "data_a.npkd".into(),
-                },
-                Op::Rename {
-                    from: ".npk-stage-t-2".into(),
-                    to: "data_b.npkd".into(),
-                },
-                Op::Rename {
-                    from: ".npk-stage-t-3".into(),
-                    to: METADATA_FILE.into(),
-                },
-                Op::Remove {
-                    path: "data_c.npkd".into(),
-                },
-            ],
-        };
+        let record = record_t();
         std::fs::write(dir.join(COMMIT_FILE), record.encode()).unwrap();
         record
     }
