@@ -344,7 +344,8 @@ npk_status npk_drop_rows(npk_store *store,
                          uint64_t count);
 
 // Rewrites an array without its deleted rows (NumPack's `update`); `name` NULL does every
-// array that has deleted rows or is segmented, in one commit.
+// array that has deleted rows or is segmented, in one commit. With nothing to compact it
+// returns NPK_OK and writes nothing.
 npk_status npk_compact(npk_store *store, const char *name);
 
 // Copies array `src` (its live rows) to the new name `dst` (NPK_ALREADY_EXISTS if taken).

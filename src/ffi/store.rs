@@ -228,7 +228,8 @@ pub extern "C" fn npk_drop_rows(
 }
 
 /// Rewrites an array without its deleted rows (NumPack's `update`); `name` NULL does every
-/// array that has deleted rows or is segmented, in one commit.
+/// array that has deleted rows or is segmented, in one commit. With nothing to compact it
+/// returns NPK_OK and writes nothing.
 #[no_mangle]
 pub extern "C" fn npk_compact(store: *mut npk_store, name: *const c_char) -> npk_status {
     guard(|| {

@@ -249,6 +249,7 @@ impl Store {
 
     /// Rewrites arrays without their dropped rows (NumPack's `update`), and consolidates
     /// segmented arrays into one file. `None` compacts every array that needs it, in one commit.
+    /// With nothing to compact it writes nothing.
     pub fn compact(&self, name: Option<&str>) -> Result<()> {
         if let Some(n) = name {
             check_name(n)?;
@@ -273,6 +274,7 @@ impl Store {
         };
         let mut txn = self.txn();
         let mut next = (*current).clone();
+        let mut staged = false;
         for n in names {
             let st = current.get(&n)?;
             if st.bitmap.is_none() && !st.meta.is_segmented() {
@@ -280,6 +282,12 @@ impl Store {
             }
             let state = self.stage_copy(&mut txn, &current, st, &n)?;
             next.arrays.insert(n, state);
+            staged = true;
+        }
+        if !staged {
+            // Nothing to compact is a no-op, and a no-op writes nothing (not even the same
+            // catalogue again); deferred modify times still reach disk at the next commit or close.
+            return Ok(());
         }
         self.commit(w, txn, next)
     }
