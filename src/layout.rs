@@ -6,12 +6,14 @@ use crate::error::{Error, Result};
 use crate::format::metadata::shape_bytes;
 use crate::format::MAX_DIMS;
 
-/// Shape and optional byte strides of a user buffer (None = C-contiguous).
+/// Shape and optional byte strides of a user buffer (None = C-contiguous). Built only by
+/// `Layout::new`, so every layout the core sees has one stride per dimension and a byte span
+/// that fits the address space.
 #[derive(Clone, Debug)]
 pub struct Layout {
-    pub shape: Vec<u64>,
-    pub strides: Vec<i64>,
-    pub itemsize: usize,
+    pub(crate) shape: Vec<u64>,
+    pub(crate) strides: Vec<i64>,
+    pub(crate) itemsize: usize,
 }
 
 impl Layout {
@@ -44,6 +46,19 @@ impl Layout {
         };
         layout.extent()?;
         Ok(layout)
+    }
+
+    pub fn shape(&self) -> &[u64] {
+        &self.shape
+    }
+
+    /// Byte strides, one per dimension (computed C-order ones when none were given).
+    pub fn strides(&self) -> &[i64] {
+        &self.strides
+    }
+
+    pub fn itemsize(&self) -> usize {
+        self.itemsize
     }
 
     pub fn element_count(&self) -> u64 {
@@ -122,21 +137,33 @@ pub fn c_strides(shape: &[u64], itemsize: usize) -> Vec<i64> {
 }
 
 /// A borrowed user buffer to read from. `origin` is the index of element 0 in `data`, which may
-/// be past the start when strides are negative.
+/// be past the start when strides are negative. The constructors check that `data` holds every
+/// element the layout reaches, so the copies never index out of it.
 pub struct Src<'a> {
-    pub data: &'a [u8],
-    pub origin: usize,
-    pub layout: Layout,
+    pub(crate) data: &'a [u8],
+    pub(crate) origin: usize,
+    pub(crate) layout: Layout,
 }
 
-/// A borrowed user buffer to write into.
+/// A borrowed user buffer to write into, checked as `Src`.
 pub struct Dst<'a> {
-    pub data: &'a mut [u8],
-    pub origin: usize,
-    pub layout: Layout,
+    pub(crate) data: &'a mut [u8],
+    pub(crate) origin: usize,
+    pub(crate) layout: Layout,
 }
 
 impl<'a> Src<'a> {
+    /// A buffer of any layout, element 0 at byte `origin` of `data` (past the start when
+    /// strides are negative). InvalidArgument when `data` does not hold every element.
+    pub fn new(data: &'a [u8], origin: usize, layout: Layout) -> Result<Src<'a>> {
+        check_len(data.len(), &layout, origin)?;
+        Ok(Src {
+            data,
+            origin,
+            layout,
+        })
+    }
+
     /// A C-contiguous buffer.
     pub fn contiguous(data: &'a [u8], shape: &[u64], itemsize: usize) -> Result<Src<'a>> {
         let layout = Layout::new(shape, None, itemsize)?;
@@ -156,8 +183,9 @@ impl<'a> Src<'a> {
         })
     }
 
-    /// Copies rows `first..first + out.len() / row_bytes` in C order into `out`.
-    pub fn gather_rows(&self, first: u64, out: &mut [u8]) {
+    /// Copies rows `first..first + out.len() / row_bytes` in C order into `out`; the caller
+    /// keeps the rows within the layout.
+    pub(crate) fn gather_rows(&self, first: u64, out: &mut [u8]) {
         walk_rows(&self.layout, first, out.len(), |off, pos, n| {
             let off = (self.origin as i64 + off) as usize;
             out[pos..pos + n].copy_from_slice(&self.data[off..off + n]);
@@ -166,6 +194,16 @@ impl<'a> Src<'a> {
 }
 
 impl<'a> Dst<'a> {
+    /// As `Src::new`, for a buffer to write into.
+    pub fn new(data: &'a mut [u8], origin: usize, layout: Layout) -> Result<Dst<'a>> {
+        check_len(data.len(), &layout, origin)?;
+        Ok(Dst {
+            data,
+            origin,
+            layout,
+        })
+    }
+
     pub fn contiguous(data: &'a mut [u8], shape: &[u64], itemsize: usize) -> Result<Dst<'a>> {
         let layout = Layout::new(shape, None, itemsize)?;
         check_len(data.len(), &layout, 0)?;
@@ -185,8 +223,9 @@ impl<'a> Dst<'a> {
         }
     }
 
-    /// Copies C-order bytes of rows `first..` from `input` into the buffer.
-    pub fn scatter_rows(&mut self, first: u64, input: &[u8]) {
+    /// Copies C-order bytes of rows `first..` from `input` into the buffer; the caller keeps
+    /// the rows within the layout.
+    pub(crate) fn scatter_rows(&mut self, first: u64, input: &[u8]) {
         let origin = self.origin as i64;
         let data = &mut *self.data;
         walk_rows(&self.layout, first, input.len(), |off, pos, n| {

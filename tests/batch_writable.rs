@@ -121,6 +121,17 @@ fn save_copies_a_matching_buffer_and_refuses_a_new_shape_or_dtype() {
         )
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::DtypeMismatch, "{}", err.message);
+    // The dtype is right but the buffer's items are not float64s: copying it by its own layout
+    // would write past the mapping.
+    let wide = vec![0u8; 6 * 4096];
+    let err = b
+        .save(
+            "x",
+            DType::F64,
+            &Src::contiguous(&wide, &[2, 3], 4096).unwrap(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidArgument, "{}", err.message);
     let err = b
         .save(
             "nope",

@@ -100,11 +100,7 @@ fn strided_buffers_are_stored_in_c_order() {
     // A (3, 4) float64 array in Fortran order: element (r, c) = 10 r + c sits at c * 3 + r.
     let fortran: Vec<f64> = (0..12).map(|i| f64::from(10 * (i % 3) + i / 3)).collect();
     let bytes = to_bytes(&fortran);
-    let src = Src {
-        data: &bytes,
-        origin: 0,
-        layout: Layout::new(&[3, 4], Some(&[8, 24]), 8).unwrap(),
-    };
+    let src = Src::new(&bytes, 0, Layout::new(&[3, 4], Some(&[8, 24]), 8).unwrap()).unwrap();
     s.save("f", DType::F64, &src).unwrap();
     let c_order: Vec<f64> = (0..12).map(|i| f64::from(10 * (i / 4) + i % 4)).collect();
     assert_eq!(load::<f64>(&s, "f"), c_order);
@@ -117,11 +113,12 @@ fn strided_buffers_are_stored_in_c_order() {
     s.load(
         "f",
         DType::F64,
-        &mut Dst {
-            data: &mut back,
-            origin: 0,
-            layout: Layout::new(&[3, 4], Some(&[8, 24]), 8).unwrap(),
-        },
+        &mut Dst::new(
+            &mut back,
+            0,
+            Layout::new(&[3, 4], Some(&[8, 24]), 8).unwrap(),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(back, bytes, "loaded back into a Fortran-order buffer");
@@ -937,4 +934,62 @@ fn compact_with_nothing_to_compact_writes_nothing() {
         before,
         "compact of a store with nothing to compact"
     );
+}
+
+#[test]
+fn a_buffer_shorter_than_its_layout_cannot_be_described() {
+    // Src and Dst come only from constructors that check the buffer holds every element the
+    // layout reaches, so no call indexes past a caller's buffer.
+    let short = [0u8; 8];
+    let mut out = [0u8; 8];
+    for strides in [None, Some(&[8i64, 24][..])] {
+        let layout = || Layout::new(&[3, 4], strides, 8).unwrap();
+        expect_err(
+            Src::new(&short, 0, layout()),
+            ErrorKind::InvalidArgument,
+            "buffer of 8 bytes",
+        );
+        expect_err(
+            Dst::new(&mut out, 0, layout()),
+            ErrorKind::InvalidArgument,
+            "buffer of 8 bytes",
+        );
+    }
+    // Negative strides reach before element 0: `origin` must leave room for them.
+    let reversed = || Layout::new(&[3], Some(&[-8]), 8).unwrap();
+    let three = to_bytes(&[1.0f64, 2.0, 3.0]);
+    assert_eq!(
+        kind(Src::new(&three, 0, reversed())),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind(Src::new(&three, 24, reversed())),
+        ErrorKind::InvalidArgument
+    );
+    let dir = TempDir::new("shortbuf");
+    let s = writer(&dir);
+    s.save("r", DType::F64, &Src::new(&three, 16, reversed()).unwrap())
+        .unwrap();
+    assert_eq!(load::<f64>(&s, "r"), vec![3.0, 2.0, 1.0]);
+}
+
+#[test]
+fn a_destination_whose_item_size_is_not_the_dtypes_is_refused() {
+    let dir = TempDir::new("dstitem");
+    let s = writer(&dir);
+    save(&s, "x", &[2], &[1.0f64, 2.0]);
+    // Three bytes hold this layout of two 1-byte items, but not two float64 rows.
+    let mut out = [0u8; 3];
+    let mut dst = Dst::new(&mut out, 0, Layout::new(&[2], Some(&[2]), 1).unwrap()).unwrap();
+    expect_err(
+        s.load("x", DType::F64, &mut dst),
+        ErrorKind::InvalidArgument,
+        "item size 1",
+    );
+    expect_err(
+        s.get_rows("x", &[1, 0], DType::F64, &mut dst),
+        ErrorKind::InvalidArgument,
+        "item size 1",
+    );
+    assert_eq!(out, [0; 3]);
 }

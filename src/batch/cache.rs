@@ -116,7 +116,7 @@ impl CacheBatch {
 
     pub fn save(&mut self, name: &str, dtype: DType, src: &Src) -> Result<()> {
         check_name(name)?;
-        check_itemsize(dtype, src)?;
+        check_itemsize(dtype, &src.layout)?;
         let (start, len) = (src.data.as_ptr(), src.data.len());
         if self.tombstones.iter().any(|t| t.overlaps(start, len)) {
             return Err(Error::invalid(format!(

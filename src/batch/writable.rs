@@ -19,7 +19,7 @@ use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::DType;
 use crate::layout::Src;
 use crate::store::fsutil::{self, FileId};
-use crate::store::{check_dtype, check_name, check_untruncated, BatchOpen, Store};
+use crate::store::{check_dtype, check_itemsize, check_name, check_untruncated, BatchOpen, Store};
 
 struct Mapped {
     map: Option<MmapRaw>,
@@ -123,6 +123,9 @@ impl WritableBatch {
     /// The view's own pointer: nothing to do. Another buffer of the same dtype and shape: copied
     /// into the mapping. Anything that would change dtype or shape is refused.
     pub fn save(&mut self, name: &str, dtype: DType, src: &Src) -> Result<()> {
+        // The copy into the mapping is sized by the source's layout: another item size would
+        // write past the mapping.
+        check_itemsize(dtype, &src.layout)?;
         let view = self.load(name)?;
         if view.dtype != dtype {
             let snap = self.store.snapshot();

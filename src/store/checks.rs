@@ -8,17 +8,19 @@ use super::snapshot::ArrayState;
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::names;
 use crate::format::DType;
-use crate::layout::Src;
+use crate::layout::Layout;
 
 pub(crate) fn check_name(name: &str) -> Result<()> {
     names::validate_name(name).map_err(Error::invalid)
 }
 
-pub(crate) fn check_itemsize(dtype: DType, src: &Src) -> Result<()> {
-    if src.layout.itemsize != dtype.size() {
+/// A buffer's item size must be the dtype's: the copies size rows by the array's dtype and walk
+/// the buffer by its layout.
+pub(crate) fn check_itemsize(dtype: DType, layout: &Layout) -> Result<()> {
+    if layout.itemsize != dtype.size() {
         return Err(Error::invalid(format!(
             "buffer item size {} does not match {} ({} bytes)",
-            src.layout.itemsize,
+            layout.itemsize,
             dtype.name(),
             dtype.size()
         )));

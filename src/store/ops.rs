@@ -22,7 +22,7 @@ impl Store {
     /// Creates or replaces an array.
     pub fn save(&self, name: &str, dtype: DType, src: &Src) -> Result<()> {
         check_name(name)?;
-        check_itemsize(dtype, src)?;
+        check_itemsize(dtype, &src.layout)?;
         let w = self.writer()?;
         self.save_locked(&w, name, dtype, src)
     }
@@ -56,7 +56,7 @@ impl Store {
     /// array's end, which readers ignore and the next writer trims.
     pub fn append(&self, name: &str, dtype: DType, src: &Src) -> Result<()> {
         check_name(name)?;
-        check_itemsize(dtype, src)?;
+        check_itemsize(dtype, &src.layout)?;
         let w = self.writer()?;
         let current = self.snapshot();
         let st = current.get(name)?;
@@ -117,7 +117,7 @@ impl Store {
     /// Overwrites rows in place (not atomic: a crash may leave some of them written).
     pub fn replace_rows(&self, name: &str, indices: &[i64], dtype: DType, src: &Src) -> Result<()> {
         check_name(name)?;
-        check_itemsize(dtype, src)?;
+        check_itemsize(dtype, &src.layout)?;
         let w = self.writer()?;
         let current = self.snapshot();
         let st = current.get(name)?;

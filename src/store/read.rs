@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use super::checks::{check_dtype, check_name, check_untruncated, physical_rows, zero_d};
+use super::checks::{
+    check_dtype, check_itemsize, check_name, check_untruncated, physical_rows, zero_d,
+};
 use super::data::{self, DataReader};
 use super::snapshot::{self, ArrayState, DataFiles};
 use super::view;
@@ -58,6 +60,7 @@ impl Store {
     }
 
     pub fn load(&self, name: &str, dtype: DType, dst: &mut Dst) -> Result<()> {
+        check_itemsize(dtype, &dst.layout)?;
         self.with_reader(name, |st, reader| {
             check_dtype(st, dtype)?;
             let shape = st.logical_shape();
@@ -85,6 +88,7 @@ impl Store {
     /// Rows by logical index (negative counts from the end) into a buffer of shape
     /// (indices.len(), rest of the array's shape).
     pub fn get_rows(&self, name: &str, indices: &[i64], dtype: DType, dst: &mut Dst) -> Result<()> {
+        check_itemsize(dtype, &dst.layout)?;
         self.with_reader(name, |st, reader| {
             check_dtype(st, dtype)?;
             let mut want = st.logical_shape();
