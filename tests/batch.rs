@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{load, load_shaped, save, seq, to_bytes, view_src, view_values, writer, TempDir};
+use common::{
+    load, load_shaped, reader, save, seq, to_bytes, view_src, view_values, wait_for_clock_past,
+    writer, TempDir,
+};
 use numpack::batch::{Batch, CacheBatch, WritableBatch};
 use numpack::layout::{Dst, Src};
 use numpack::{DType, ErrorKind, Store};
@@ -149,4 +152,41 @@ fn cache_and_writable_batches_and_plain_writes_compose() {
     b.end().unwrap();
     let (shape, y) = load_shaped::<f64>(&s, "y");
     assert_eq!((shape, y[0], y[1], y[149]), (vec![15, 10], -1.0, 6.0, 0.5));
+}
+
+#[test]
+fn an_ended_batch_no_longer_holds_the_store_open() {
+    let dir = TempDir::new("release");
+    save(&writer(&dir), "w", &[2], &[1.0f64, 2.0]);
+    for cache in [true, false] {
+        let before = reader(&dir).info("w").unwrap().modify_time_us;
+        wait_for_clock_past(before);
+        let s = writer(&dir);
+        let mut b = begin(&s, cache);
+        apply(&mut b, "w", |v| v + 1.0);
+        b.end().unwrap();
+        // As npk_batch_end frees the batch: dropping the caller's handle closes the store
+        // (writer lock released, deferred modify times written) though `b` lives on.
+        drop(s);
+        let reopened = Store::open(&*dir, numpack::OpenOptions::default());
+        assert!(
+            reopened.is_ok(),
+            "the writer lock is still held by an ended batch: {:?}",
+            reopened.err()
+        );
+        assert!(
+            reader(&dir).info("w").unwrap().modify_time_us > before,
+            "cache {cache}: the modify time reached metadata.npkm at close"
+        );
+        // The ended batch refuses further work instead of acting on a store it let go of.
+        assert_eq!(b.load("w").unwrap_err().kind, ErrorKind::InvalidArgument);
+        let one = to_bytes(&[0.0f64, 0.0]);
+        let err = b
+            .save("w", DType::F64, &Src::contiguous(&one, &[2], 8).unwrap())
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidArgument, "{}", err.message);
+        b.end().unwrap();
+        drop((reopened, b));
+    }
+    assert_eq!(load::<f64>(&reader(&dir), "w"), vec![3.0, 4.0]);
 }

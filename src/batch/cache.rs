@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use crate::batch::{src_ptr, BatchView};
+use crate::batch::{open_store, src_ptr, BatchView};
 use crate::error::{Error, IoContext, Result};
 use crate::format::names::data_file_name;
 use crate::format::DType;
@@ -46,7 +46,8 @@ impl Entry {
 }
 
 pub struct CacheBatch {
-    store: Store,
+    /// None once ended, so an ended batch does not keep the store open.
+    store: Option<Store>,
     limit_bytes: u64,
     entries: HashMap<String, Entry>,
     txn: Txn,
@@ -63,7 +64,7 @@ impl CacheBatch {
     pub fn begin(store: &Store, memory_limit_mb: u64) -> Result<CacheBatch> {
         let open = store.begin_batch()?;
         Ok(CacheBatch {
-            store: store.clone(),
+            store: Some(store.clone()),
             limit_bytes: memory_limit_mb.saturating_mul(1 << 20),
             entries: HashMap::new(),
             txn: store.txn(),
@@ -78,6 +79,10 @@ impl CacheBatch {
         self.entries.values().map(Entry::bytes).sum()
     }
 
+    fn store(&self) -> Result<&Store> {
+        open_store(&self.store)
+    }
+
     fn tick(&mut self) -> u64 {
         self.clock += 1;
         self.clock
@@ -85,12 +90,13 @@ impl CacheBatch {
 
     pub fn load(&mut self, name: &str) -> Result<BatchView> {
         check_name(name)?;
+        let store = self.store()?.clone();
         let now = self.tick();
         if !self.entries.contains_key(name) {
-            let info = self.store.info(name)?;
+            let info = store.info(name)?;
             let mut buf = PageBuf::zeroed(info.nbytes as usize)?;
             let mut dst = Dst::contiguous(buf.as_mut_slice(), &info.shape, info.dtype.size())?;
-            self.store.load(name, info.dtype, &mut dst)?;
+            store.load(name, info.dtype, &mut dst)?;
             self.entries.insert(
                 name.to_string(),
                 Entry {
@@ -117,6 +123,7 @@ impl CacheBatch {
     pub fn save(&mut self, name: &str, dtype: DType, src: &Src) -> Result<()> {
         check_name(name)?;
         check_itemsize(dtype, &src.layout)?;
+        self.store()?;
         let (start, len) = (src.data.as_ptr(), src.data.len());
         if self.tombstones.iter().any(|t| t.overlaps(start, len)) {
             return Err(Error::invalid(format!(
@@ -167,6 +174,7 @@ impl CacheBatch {
         if self.limit_bytes == 0 {
             return Ok(());
         }
+        let store = self.store()?.clone();
         while self.cached_bytes() > self.limit_bytes {
             let victim = self
                 .entries
@@ -180,8 +188,8 @@ impl CacheBatch {
                 let Content::Memory(buf) = &entry.content else {
                     unreachable!()
                 };
-                let current = self.store.snapshot();
-                let state = self.store.stage_array(
+                let current = store.snapshot();
+                let state = store.stage_array(
                     &mut self.txn,
                     &current,
                     &victim,
@@ -239,7 +247,7 @@ impl CacheBatch {
     }
 
     fn write_and_commit(&mut self) -> Result<()> {
-        let store = self.store.clone();
+        let store = self.store()?.clone();
         let w = store.batch_writer()?;
         let current = store.snapshot();
         let mut next = (*current).clone();
@@ -273,6 +281,7 @@ impl CacheBatch {
     fn finish(&mut self) {
         self.entries.clear();
         self.tombstones.clear();
+        self.store = None;
         self.open = None;
     }
 

@@ -6,9 +6,10 @@
 pub mod cache;
 pub mod writable;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::DType;
 use crate::layout::Src;
+use crate::store::Store;
 
 pub use cache::CacheBatch;
 pub use writable::WritableBatch;
@@ -43,7 +44,10 @@ impl Batch {
         }
     }
 
-    /// Commits (cache) or flushes (writable). On failure the batch stays open and usable.
+    /// Commits (cache) or flushes (writable). On failure the batch stays open and usable. On
+    /// success the batch lets go of the store, as `npk_batch_end` frees it: once the caller's
+    /// handles are dropped the store closes although the ended batch lives on; its loads and
+    /// saves then fail, and `end` again does nothing.
     pub fn end(&mut self) -> Result<()> {
         match self {
             Batch::Cache(b) => b.end(),
@@ -58,6 +62,13 @@ impl Batch {
             Batch::Writable(b) => b.abort(),
         }
     }
+}
+
+/// The store of a batch that has not ended.
+fn open_store(store: &Option<Store>) -> Result<&Store> {
+    store
+        .as_ref()
+        .ok_or_else(|| Error::invalid("the batch has ended"))
 }
 
 /// Address of element 0 of a source buffer, to recognise a batch's own view being saved back.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use memmap2::{MmapOptions, MmapRaw};
 
-use crate::batch::{src_ptr, BatchView};
+use crate::batch::{open_store, src_ptr, BatchView};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::DType;
 use crate::layout::Src;
@@ -56,7 +56,8 @@ impl Mapped {
 }
 
 pub struct WritableBatch {
-    store: Store,
+    /// None once ended, so an ended batch does not keep the store open.
+    store: Option<Store>,
     maps: HashMap<String, Mapped>,
     /// The store's batch flag while the batch is open; dropped after the mappings, however the
     /// batch ends.
@@ -67,7 +68,7 @@ impl WritableBatch {
     pub fn begin(store: &Store) -> Result<WritableBatch> {
         let open = store.begin_batch()?;
         Ok(WritableBatch {
-            store: store.clone(),
+            store: Some(store.clone()),
             maps: HashMap::new(),
             open: Some(open),
         })
@@ -88,16 +89,21 @@ impl WritableBatch {
         })
     }
 
+    fn store(&self) -> Result<&Store> {
+        open_store(&self.store)
+    }
+
     fn map_array(&self, name: &str) -> Result<Mapped> {
-        let snap = self.store.snapshot();
+        let store = self.store()?;
+        let snap = store.snapshot();
         let st = snap.get(name)?;
         if st.bitmap.is_some() || st.meta.is_segmented() {
-            let w = self.store.batch_writer()?;
-            self.store.compact_locked(&w, Some(name))?;
+            let w = store.batch_writer()?;
+            store.compact_locked(&w, Some(name))?;
         }
-        let snap = self.store.snapshot();
+        let snap = store.snapshot();
         let st = snap.get(name)?;
-        let (file, path) = self.store.data_file(st)?;
+        let (file, path) = store.data_file(st)?;
         let len = st.meta.size_bytes;
         let map = if len == 0 {
             None
@@ -128,7 +134,7 @@ impl WritableBatch {
         check_itemsize(dtype, &src.layout)?;
         let view = self.load(name)?;
         if view.dtype != dtype {
-            let snap = self.store.snapshot();
+            let snap = self.store()?.snapshot();
             check_dtype(snap.get(name)?, dtype)?;
             return Err(Error::new(
                 ErrorKind::DtypeMismatch,
@@ -185,7 +191,7 @@ impl WritableBatch {
         if self.open.is_none() {
             return Ok(());
         }
-        let durable = self.store.inner.durable;
+        let durable = self.store()?.inner.durable;
         for (name, m) in &self.maps {
             m.check_intact(name)?;
             if let Some(map) = &m.map {
@@ -200,9 +206,10 @@ impl WritableBatch {
         // In-place writes, like replace_rows: the modify times go into the handle's catalogue
         // now and reach metadata.npkm with the next commit or at close.
         if !self.maps.is_empty() {
-            let w = self.store.batch_writer()?;
+            let store = self.store()?;
+            let w = store.batch_writer()?;
             for name in self.maps.keys() {
-                self.store.touch_in_memory(&w, name);
+                store.touch_in_memory(&w, name);
             }
         }
         self.finish();
@@ -211,6 +218,7 @@ impl WritableBatch {
 
     fn finish(&mut self) {
         self.maps.clear();
+        self.store = None;
         self.open = None;
     }
 
