@@ -17,8 +17,8 @@ impl Store {
         Txn::new(&self.inner.dir, self.inner.durable)
     }
 
-    /// Publishes `next` through `txn`: on success disk and memory both hold it; on failure both
-    /// keep the previous state.
+    /// Publishes `next` through `txn`: once the commit is decided, disk and memory both hold it;
+    /// a failure before that leaves both with the previous state.
     pub(crate) fn commit(&self, _w: &WriteGuard, mut txn: Txn, next: Snapshot) -> Result<()> {
         self.commit_with(_w, &mut txn, next)
     }
@@ -30,13 +30,11 @@ impl Store {
         let result = txn.commit(&metadata::encode(&next.catalog()));
         if txn.is_decided() {
             *self.inner.snap.write() = Arc::new(next);
+            self.inner.times_dirty.store(false, Ordering::Release);
+            self.inner.spares.adopt_kept(txn);
         }
         if txn.is_unfinished() {
             self.inner.pending.store(true, Ordering::Release);
-        }
-        if txn.is_decided() {
-            self.inner.times_dirty.store(false, Ordering::Release);
-            self.inner.spares.adopt_kept(txn);
         }
         result
     }
