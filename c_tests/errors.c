@@ -334,6 +334,16 @@ static void test_bad_layouts(npk_store *s)
         CHECK_ERR(npk_load(s, "x", NPK_UINT8, 2, overflow, buf, NULL), NPK_INVALID_ARGUMENT,
                   "overflow");
     }
+    /* The element count must fit whatever the order of the dimensions: a zero anywhere does not
+     * excuse the others (NumPy refuses both). */
+    {
+        const uint64_t zero_first[3] = {0, 1ull << 62, 1ull << 62};
+        const uint64_t zero_last[3] = {1ull << 40, 1ull << 30, 0};
+        CHECK_ERR(npk_save(s, "big", NPK_UINT8, 3, zero_first, NULL, NULL), NPK_INVALID_ARGUMENT,
+                  "overflow");
+        CHECK_ERR(npk_save(s, "big", NPK_UINT8, 3, zero_last, NULL, NULL), NPK_INVALID_ARGUMENT,
+                  "overflow");
+    }
     /* Strides that leave the address space (in a child process: a library that trusted them
      * would crash). */
     check_in_child(child_wild_strides, s, "strides that overflow");

@@ -634,6 +634,7 @@ public:
     }
 
     // Marks rows deleted (the logical shape shrinks at once; bytes stay until compact()).
+    // An empty list is refused (NPK_INVALID_ARGUMENT), as npk_drop refuses an empty name list.
     void drop_rows(const std::string &name, Indices indices) {
         detail::check(npk_drop_rows(handle(), detail::cname(name), indices.data(), indices.size()));
     }
