@@ -200,19 +200,19 @@ static void test_status_str(void)
         "NPK_OK",          "NPK_INVALID_ARGUMENT", "NPK_NOT_FOUND",     "NPK_ALREADY_EXISTS",
         "NPK_DTYPE_MISMATCH", "NPK_SHAPE_MISMATCH", "NPK_IO",          "NPK_CORRUPT",
         "NPK_LOCKED",      "NPK_READ_ONLY",        "NPK_BUSY",          "NPK_OUT_OF_MEMORY",
-        "NPK_BUFFER_TOO_SMALL", "NPK_INTERNAL"};
+        "NPK_BUFFER_TOO_SMALL", "NPK_INTERNAL", "NPK_NOT_DURABLE"};
     static const npk_status codes[] = {
         NPK_OK,          NPK_INVALID_ARGUMENT, NPK_NOT_FOUND,     NPK_ALREADY_EXISTS,
         NPK_DTYPE_MISMATCH, NPK_SHAPE_MISMATCH, NPK_IO,          NPK_CORRUPT,
         NPK_LOCKED,      NPK_READ_ONLY,        NPK_BUSY,          NPK_OUT_OF_MEMORY,
-        NPK_BUFFER_TOO_SMALL, NPK_INTERNAL};
+        NPK_BUFFER_TOO_SMALL, NPK_INTERNAL, NPK_NOT_DURABLE};
     int i;
     SECTION("status_str");
-    for (i = 0; i < 14; i++) {
+    for (i = 0; i < (int)(sizeof codes / sizeof codes[0]); i++) {
         CHECK_EQ_U64(codes[i], i);
         CHECK_STR(npk_status_str(codes[i]), names[i]);
     }
-    CHECK_STR(npk_status_str(14), "NPK_UNKNOWN");
+    CHECK_STR(npk_status_str((npk_status)(sizeof codes / sizeof codes[0])), "NPK_UNKNOWN");
     CHECK_STR(npk_status_str(-1), "NPK_UNKNOWN");
     CHECK_STR(npk_status_str(INT32_MAX), "NPK_UNKNOWN");
     CHECK_STR(npk_status_str(INT32_MIN), "NPK_UNKNOWN");

@@ -123,6 +123,8 @@ module numpack
   integer(c_int32_t), parameter, public :: NPK_BUFFER_TOO_SMALL = 12
   !> A bug in libnumpack (a caught panic); the message says where.
   integer(c_int32_t), parameter, public :: NPK_INTERNAL = 13
+  !> A durable store's change is committed and visible, but an fsync after its decision failed.
+  integer(c_int32_t), parameter, public :: NPK_NOT_DURABLE = 14
 
   ! Dtype codes (npk_dtype), NumPack's `dtype` byte.
   integer(c_int32_t), parameter, public :: NPK_BOOL = 0

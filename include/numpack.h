@@ -31,7 +31,8 @@
 #define NPK_OPEN_READ_ONLY 2
 
 // fsync data, metadata and directory before each commit returns (survives power loss). An fsync
-// failing after the commit was decided returns NPK_IO: the change is made, not confirmed durable.
+// failing after the commit was decided returns NPK_NOT_DURABLE: the change is made, not confirmed
+// durable.
 #define NPK_OPEN_DURABLE 4
 
 #define NPK_VERSION_MAJOR 0
@@ -145,6 +146,11 @@ typedef struct {
 // A bug in libnumpack (a caught panic); the message says where.
 #define NPK_INTERNAL 13
 
+// A durable store's change is committed and visible, but the fsync after its decision failed, so
+// the system could not confirm it is on stable storage. The change happened: do not retry it (an
+// append retried would add its rows twice); the next durable commit fsyncs the directory again.
+#define NPK_NOT_DURABLE 14
+
 #define NPK_BOOL 0
 
 #define NPK_UINT8 1
@@ -239,11 +245,10 @@ npk_status npk_batch_save(npk_batch *batch,
 // behind the store's back (NPK_CORRUPT: those writes are lost; npk_batch_abort ends the batch).
 // On success the handle is freed and every view is invalid; NPK_OK also when the commit was
 // decided but applying it failed (readers already see the new arrays; the store's next write or
-// next writer open completes it). On failure nothing new is committed, the handle stays open
-// with its contents, and the caller may retry or abort. The one exception is NPK_IO on a durable
-// store from an fsync after the decision: the arrays are committed and visible but not
-// confirmed durable, and the batch is over (a retry returns NPK_OK, an abort changes nothing;
-// both free the handle).
+// next writer open completes it). NPK_NOT_DURABLE (durable store, fsync after the decision
+// failed): the arrays are committed and visible but not confirmed durable; the batch is over and
+// the handle freed, as on NPK_OK. On any other failure nothing new is committed, the handle stays
+// open with its contents, and the caller may retry or abort.
 npk_status npk_batch_end(npk_batch *batch);
 
 // Discards the batch and frees the handle (NULL is fine). A cache batch leaves the store

@@ -471,12 +471,14 @@ public:
     // Ends the batch (cache: one atomic commit of every saved array; writable: msync, unmap,
     // record modify times). On success every view is invalid and this object is empty. On
     // failure it throws and the batch stays open with its contents: call end() again or abort()
-    // (the destructor aborts). Exception: NPK_IO on a durable store from an fsync after the
-    // commit was decided; the arrays are committed (not confirmed durable), a retried end()
-    // succeeds and abort() changes nothing.
+    // (the destructor aborts). Exception: NPK_NOT_DURABLE (a durable store's fsync failed after
+    // the commit was decided): the arrays are committed, the batch is over and this object is
+    // empty, and the npk::Error still tells the caller that durability was not confirmed.
     void end() {
-        detail::check(npk_batch_end(handle()));
-        b_ = nullptr;
+        const npk_status status = npk_batch_end(handle());
+        if (status == NPK_OK || status == NPK_NOT_DURABLE)
+            b_ = nullptr;
+        detail::check(status);
     }
 
     // Discards the batch now (what the destructor does): the object is empty afterwards.

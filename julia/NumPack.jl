@@ -60,6 +60,7 @@ const NPK_BUSY = Int32(10)
 const NPK_OUT_OF_MEMORY = Int32(11)
 const NPK_BUFFER_TOO_SMALL = Int32(12)
 const NPK_INTERNAL = Int32(13)
+const NPK_NOT_DURABLE = Int32(14)
 
 const NPK_BOOL = Int32(0)
 const NPK_UINT8 = Int32(1)
@@ -604,16 +605,16 @@ end
     commit!(b::Batch)
 
 Ends the batch (npk_batch_end). On failure nothing new is committed and the batch stays open
-(retry `commit!` or `abort!`); the one exception, an I/O error from a durable store's fsync after
-the commit was decided, leaves the arrays committed, and a retry or an abort then frees the batch.
+(retry `commit!` or `abort!`); the one exception, NPK_NOT_DURABLE (a durable store's fsync failed
+after the commit was decided), leaves the arrays committed and the batch over, and still throws.
 """
 function commit!(b::Batch)
     h = _handle(b)
     st = ccall((:npk_batch_end, libnumpack), Int32, (Ptr{Cvoid},), h)
-    if st == NPK_OK
+    if st == NPK_OK || st == NPK_NOT_DURABLE
         b.handle = C_NULL
-        return nothing
     end
+    st == NPK_OK && return nothing
     throw(_error(st))
 end
 

@@ -18,6 +18,7 @@ pub enum ErrorKind {
     OutOfMemory,
     BufferTooSmall,
     Internal,
+    NotDurable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_void};
 use parking_lot::Mutex;
 
 use crate::batch::{Batch, CacheBatch, WritableBatch};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::ffi::args::{out, str_arg, typed_src};
 use crate::ffi::store::{fill_view, npk_store, store_arg};
 use crate::ffi::types::*;
@@ -158,19 +158,21 @@ pub extern "C" fn npk_batch_save(
 /// behind the store's back (NPK_CORRUPT: those writes are lost; npk_batch_abort ends the batch).
 /// On success the handle is freed and every view is invalid; NPK_OK also when the commit was
 /// decided but applying it failed (readers already see the new arrays; the store's next write or
-/// next writer open completes it). On failure nothing new is committed, the handle stays open
-/// with its contents, and the caller may retry or abort. The one exception is NPK_IO on a durable
-/// store from an fsync after the decision: the arrays are committed and visible but not
-/// confirmed durable, and the batch is over (a retry returns NPK_OK, an abort changes nothing;
-/// both free the handle).
+/// next writer open completes it). NPK_NOT_DURABLE (durable store, fsync after the decision
+/// failed): the arrays are committed and visible but not confirmed durable; the batch is over and
+/// the handle freed, as on NPK_OK. On any other failure nothing new is committed, the handle stays
+/// open with its contents, and the caller may retry or abort.
 #[no_mangle]
 pub extern "C" fn npk_batch_end(batch: *mut npk_batch) -> npk_status {
     guard(|| {
-        batch_arg(batch)?.batch.lock().end()?;
+        let result = batch_arg(batch)?.batch.lock().end();
+        if matches!(&result, Err(e) if e.kind != ErrorKind::NotDurable) {
+            return result;
+        }
         // SAFETY: a handle from a batch begin, not freed and not in use by another call (the C
-        // contract); it ended, so it is freed here, once.
+        // contract); it ended (committed, durably or not), so it is freed here, once.
         drop(unsafe { Box::from_raw(batch) });
-        Ok(())
+        result
     })
 }
 
@@ -188,4 +190,106 @@ pub extern "C" fn npk_batch_abort(batch: *mut npk_batch) -> npk_status {
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::status::{NPK_NOT_DURABLE, NPK_OK};
+    use crate::ffi::store::{npk_append, npk_close, npk_load, npk_open, npk_save};
+    use crate::store::fsutil::fail_points::FSYNC_DIR_FAILS;
+    use crate::test_util::tmp;
+    use std::ffi::CString;
+
+    /// NPK_NOT_DURABLE is a commit that happened: the rows and arrays are there, and a batch that
+    /// ends so is over (its handle freed, so the store takes plain writes again).
+    #[test]
+    fn a_commit_whose_fsync_fails_after_the_decision_is_not_durable_and_done() {
+        let dir = CString::new(tmp("not-durable").to_str().unwrap()).unwrap();
+        let mut s: *mut npk_store = std::ptr::null_mut();
+        assert_eq!(
+            npk_open(dir.as_ptr(), NPK_OPEN_CREATE | NPK_OPEN_DURABLE, &mut s),
+            NPK_OK
+        );
+        let name = c"a";
+        let row_shape = [1u64, 2];
+        let row = [1.0f64, 2.0];
+        let put = |shape: &[u64; 2], data: &[f64]| {
+            npk_save(
+                s,
+                name.as_ptr(),
+                NPK_FLOAT64,
+                2,
+                shape.as_ptr(),
+                data.as_ptr().cast(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(put(&row_shape, &row), NPK_OK);
+
+        FSYNC_DIR_FAILS.set(true);
+        let st = npk_append(
+            s,
+            name.as_ptr(),
+            NPK_FLOAT64,
+            2,
+            row_shape.as_ptr(),
+            row.as_ptr().cast(),
+            std::ptr::null(),
+        );
+        FSYNC_DIR_FAILS.set(false);
+        assert_eq!(st, NPK_NOT_DURABLE);
+        let mut back = [0.0f64; 4];
+        let two_rows = [2u64, 2];
+        assert_eq!(
+            npk_load(
+                s,
+                name.as_ptr(),
+                NPK_FLOAT64,
+                2,
+                two_rows.as_ptr(),
+                back.as_mut_ptr().cast(),
+                std::ptr::null()
+            ),
+            NPK_OK
+        );
+        assert_eq!(back, [1.0, 2.0, 1.0, 2.0]);
+
+        let mut b: *mut npk_batch = std::ptr::null_mut();
+        assert_eq!(npk_batch_begin(s, 0, &mut b), NPK_OK);
+        let new = [5.0f64, 6.0];
+        assert_eq!(
+            npk_batch_save(
+                b,
+                name.as_ptr(),
+                NPK_FLOAT64,
+                2,
+                row_shape.as_ptr(),
+                new.as_ptr().cast(),
+                std::ptr::null()
+            ),
+            NPK_OK
+        );
+        FSYNC_DIR_FAILS.set(true);
+        let st = npk_batch_end(b);
+        FSYNC_DIR_FAILS.set(false);
+        assert_eq!(st, NPK_NOT_DURABLE);
+        // The batch is over: a plain write is no longer NPK_BUSY.
+        assert_eq!(put(&row_shape, &new), NPK_OK);
+        let mut one = [0.0f64; 2];
+        assert_eq!(
+            npk_load(
+                s,
+                name.as_ptr(),
+                NPK_FLOAT64,
+                2,
+                row_shape.as_ptr(),
+                one.as_mut_ptr().cast(),
+                std::ptr::null()
+            ),
+            NPK_OK
+        );
+        assert_eq!(one, new);
+        assert_eq!(npk_close(s), NPK_OK);
+    }
 }

@@ -40,6 +40,10 @@ pub const NPK_OUT_OF_MEMORY: npk_status = 11;
 pub const NPK_BUFFER_TOO_SMALL: npk_status = 12;
 /// A bug in libnumpack (a caught panic); the message says where.
 pub const NPK_INTERNAL: npk_status = 13;
+/// A durable store's change is committed and visible, but the fsync after its decision failed, so
+/// the system could not confirm it is on stable storage. The change happened: do not retry it (an
+/// append retried would add its rows twice); the next durable commit fsyncs the directory again.
+pub const NPK_NOT_DURABLE: npk_status = 14;
 
 pub(crate) fn code(kind: ErrorKind) -> npk_status {
     match kind {
@@ -56,6 +60,7 @@ pub(crate) fn code(kind: ErrorKind) -> npk_status {
         ErrorKind::OutOfMemory => NPK_OUT_OF_MEMORY,
         ErrorKind::BufferTooSmall => NPK_BUFFER_TOO_SMALL,
         ErrorKind::Internal => NPK_INTERNAL,
+        ErrorKind::NotDurable => NPK_NOT_DURABLE,
     }
 }
 
@@ -96,6 +101,7 @@ pub extern "C" fn npk_status_str(status: npk_status) -> *const c_char {
         NPK_OUT_OF_MEMORY => c"NPK_OUT_OF_MEMORY",
         NPK_BUFFER_TOO_SMALL => c"NPK_BUFFER_TOO_SMALL",
         NPK_INTERNAL => c"NPK_INTERNAL",
+        NPK_NOT_DURABLE => c"NPK_NOT_DURABLE",
         _ => c"NPK_UNKNOWN",
     };
     s.as_ptr()

@@ -61,7 +61,8 @@ pub const NPK_OPEN_CREATE: u32 = 1;
 /// Take no lock; every write returns NPK_READ_ONLY. Any number of readers may coexist with one writer.
 pub const NPK_OPEN_READ_ONLY: u32 = 2;
 /// fsync data, metadata and directory before each commit returns (survives power loss). An fsync
-/// failing after the commit was decided returns NPK_IO: the change is made, not confirmed durable.
+/// failing after the commit was decided returns NPK_NOT_DURABLE: the change is made, not confirmed
+/// durable.
 pub const NPK_OPEN_DURABLE: u32 = 4;
 
 /// An array's memory as the library hands it out: a read-only view (`npk_view_open`) or a batch

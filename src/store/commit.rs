@@ -14,7 +14,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::metadata::METADATA_FILE;
 use crate::format::record::plain_staged;
 pub use crate::format::record::{Op, Record, COMMIT_FILE, SPARE_PREFIX, STAGE_PREFIX};
@@ -85,7 +85,7 @@ fn apply(dir: &Path, record: &Record) -> Result<()> {
 fn fsync_after_decision(dir: &Path) -> Result<()> {
     fsutil::fsync_dir(dir).map_err(|e| {
         Error::new(
-            e.kind,
+            ErrorKind::NotDurable,
             format!("{e}; the change is committed and visible, but not confirmed durable"),
         )
     })
@@ -694,7 +694,7 @@ mod tests {
         fsutil::fail_points::FSYNC_DIR_FAILS.set(true);
         let err = txn.commit(b"new").unwrap_err();
         fsutil::fail_points::FSYNC_DIR_FAILS.set(false);
-        assert_eq!(err.kind, crate::error::ErrorKind::Io);
+        assert_eq!(err.kind, ErrorKind::NotDurable);
         assert!(err.message.contains("not confirmed durable"), "{err}");
         assert!(txn.is_decided() && txn.is_unfinished());
         drop(txn);

@@ -35,6 +35,7 @@ NPK_BUSY = 10
 NPK_OUT_OF_MEMORY = 11
 NPK_BUFFER_TOO_SMALL = 12
 NPK_INTERNAL = 13
+NPK_NOT_DURABLE = 14
 
 # NumPack's dtype codes, in order 0..13.
 DTYPES = [

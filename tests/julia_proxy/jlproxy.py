@@ -518,8 +518,9 @@ class Batch:
         """`commit!(b)`"""
         h = self._handle()
         st = self.lib.npk_batch_end(h)
-        if st == 0:
+        if st in (0, 14):  # NPK_OK, NPK_NOT_DURABLE: the batch is over
             self.handle = None
+        if st == 0:
             return
         raise self.api._error(st)
 
