@@ -11,8 +11,8 @@ export LIBDIR
 PREFIX ?= /usr/local
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
-.PHONY: lib example install test lint test-rust test-c test-interop test-install tsan memcheck \
-	campaign fuzz clean
+.PHONY: lib example install test lint test-rust test-c test-interop test-mpi test-install tsan \
+	memcheck campaign fuzz clean
 
 lib:
 	$(CARGO) build --release
@@ -51,6 +51,12 @@ test-interop: lib
 	bash scripts/setup-python.sh
 	$(MAKE) -C examples check
 	$(PYTHON) -m pytest -q tests/interop tests/julia_proxy
+
+# examples/mpi_checkpoint.c on 4 MPI ranks (Debian's openmpi-bin, libopenmpi-dev), then numpack
+# checks the store they wrote.
+test-mpi: lib
+	bash scripts/setup-python.sh
+	$(MAKE) -C examples check-mpi
 
 test-install: lib
 	bash tests/install/run.sh

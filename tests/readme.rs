@@ -21,7 +21,7 @@ fn readme_blocks_match_their_files() {
         rest = &tag[body_end..];
     }
     assert!(
-        checked >= 5,
-        "expected the C, C++, Fortran, Julia and Python examples, found {checked}"
+        checked >= 7,
+        "expected the C, C++, Fortran, Julia, Python and MPI (C and Python) examples, found {checked}"
     );
 }
