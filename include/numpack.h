@@ -290,6 +290,58 @@ npk_status npk_save(npk_store *store,
                     const void *data,
                     const int64_t *strides);
 
+// Creates array `name` of `dtype` and shape `shape` (`ndim` entries; NULL for 0-d) without its
+// data, as HDF5's H5Dcreate does, to be filled by `npk_write_block` or `npk_replace_rows`. The
+// data file is only sized (sparse where the filesystem allows: no disk space is used until
+// written), and every element reads as zero until written; or, with `fill` non-NULL, as `*fill`
+// (one element of `dtype`; a non-zero fill is written out, which costs a full write). One atomic
+// commit, like `npk_save`: after a crash the array exists whole or not at all. The shape rules
+// are `npk_save`'s. NPK_ALREADY_EXISTS if the name is taken: drop the array first.
+npk_status npk_create(npk_store *store,
+                      const char *name,
+                      npk_dtype dtype,
+                      uint32_t ndim,
+                      const uint64_t *shape,
+                      const void *fill);
+
+// Reads a block (hyperslab) of array `name` into `data`: `count[d]` elements from `offset[d]` on,
+// in each of the array's `ndim` dimensions (`ndim` must be the array's rank; for a 0-d array it
+// is 0 and `offset`/`count` may be NULL). Row numbers (dimension 0) are logical, as in
+// `npk_get_rows`: dropped rows are skipped. `data` has shape `count`; `strides` may be NULL (C
+// order) or describe any layout, as for `npk_load`. A count with a zero anywhere reads nothing
+// (`data` may then be NULL), but the offsets are still checked. A block past the array's shape,
+// or whose offset + count overflows, is NPK_INVALID_ARGUMENT with a message naming the dimension;
+// a wrong `ndim` names both ranks. A block of whole rows into a C-order buffer is one pread of
+// those bytes when no dropped row falls inside it. Segmented (numpack 0.7.0) arrays are read too.
+npk_status npk_read_block(npk_store *store,
+                          const char *name,
+                          npk_dtype dtype,
+                          uint32_t ndim,
+                          const uint64_t *offset,
+                          const uint64_t *count,
+                          void *data,
+                          const int64_t *strides);
+
+// Writes a block (hyperslab) of array `name` from `data`, in place; the block is given as for
+// `npk_read_block` (offset, count and logical rows; `data` of shape `count`, any strides). Every
+// argument is checked before the first byte is written, so a refused call changes nothing.
+// Like `npk_replace_rows`, this is an in-place write, not a commit: a crash (or an I/O error part
+// way, such as a full disk while filling a sparse array made by `npk_create`) may leave part of
+// the block written, and the catalogue stays consistent. The array's modify time goes into the
+// handle's catalogue at once and reaches `metadata.npkm` with the next commit or `npk_close`; a
+// count with a zero anywhere writes nothing and leaves the time alone. On a durable store the
+// written data is synced to disk before the call returns. A block of whole rows from a C-order buffer is one
+// pwrite of those bytes when no dropped row falls inside it. Segmented (numpack 0.7.0) arrays
+// are refused with NPK_INVALID_ARGUMENT: `npk_compact` them first.
+npk_status npk_write_block(npk_store *store,
+                           const char *name,
+                           npk_dtype dtype,
+                           uint32_t ndim,
+                           const uint64_t *offset,
+                           const uint64_t *count,
+                           const void *data,
+                           const int64_t *strides);
+
 // Reads array `name` into `data`. `dtype`, `ndim` and `shape` state what the caller expects
 // and must match the array's logical shape (NPK_DTYPE_MISMATCH / NPK_SHAPE_MISMATCH
 // otherwise); `strides` may be NULL (C order) or describe any layout, e.g. Fortran order.

@@ -3,42 +3,10 @@
 
 mod common;
 
-use common::{load, reader, TempDir};
-use numpack::internals::metadata::{encode, ArrayMeta, Catalog};
+use common::{load, reader, segmented_store, TempDir};
 use numpack::layout::Dst;
 use numpack::DType;
 use numpack::{ErrorKind, OpenOptions, Store};
-
-/// A (rows, 3) int32 array `x` with element (r, c) = 10 * r + c, split into segments of the
-/// given row counts.
-fn segmented_store(dir: &std::path::Path, split: &[u64]) -> Vec<i32> {
-    let rows: u64 = split.iter().sum();
-    let values: Vec<i32> = (0..rows as i32)
-        .flat_map(|r| (0..3).map(move |c| 10 * r + c))
-        .collect();
-    std::fs::create_dir_all(dir.join("data_x_segments")).unwrap();
-    let mut segs = Vec::new();
-    let mut first = 0usize;
-    for (i, &n) in split.iter().enumerate() {
-        let file = format!("data_x_segments/seg_{i:06}.npkd");
-        let part = &values[first * 3..(first + n as usize) * 3];
-        let bytes: Vec<u8> = part.iter().flat_map(|v| v.to_le_bytes()).collect();
-        std::fs::write(dir.join(&file), &bytes).unwrap();
-        segs.push(format!(
-            "{{\"file\":\"{file}\",\"rows\":{n},\"bytes\":{}}}",
-            bytes.len()
-        ));
-        first += n as usize;
-    }
-    let manifest = format!("{{\"version\":1,\"segments\":[{}]}}", segs.join(","));
-    std::fs::write(dir.join("data_x.npkseg"), manifest).unwrap();
-    let mut meta = ArrayMeta::new("x", DType::I32, vec![rows, 3], 1);
-    meta.data_file = "data_x.npkseg".into();
-    let mut catalog = Catalog::default();
-    catalog.arrays.insert("x".into(), meta);
-    std::fs::write(dir.join("metadata.npkm"), encode(&catalog)).unwrap();
-    values
-}
 
 #[test]
 fn segmented_arrays_read_across_segment_boundaries() {

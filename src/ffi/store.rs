@@ -3,9 +3,14 @@
 use std::ffi::{c_char, c_void};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::ffi::args::{dtype_arg, out, path_arg, slice_arg, str_arg, typed_dst, typed_src};
+use crate::ffi::args::{
+    dst_arg, dtype_arg, layout_arg, out, path_arg, slice_arg, src_arg, str_arg, typed_dst,
+    typed_src,
+};
 use crate::ffi::types::*;
 use crate::ffi::{guard, npk_status};
+use crate::format::DType;
+use crate::layout::Layout;
 use crate::store::view::ReadView;
 use crate::store::{OpenOptions, Store};
 
@@ -98,6 +103,126 @@ pub extern "C" fn npk_save(
         let name = str_arg(name, "name")?;
         let (dtype, src) = typed_src(dtype, ndim, shape, data, strides)?;
         s.save(name, dtype, &src)
+    })
+}
+
+/// Creates array `name` of `dtype` and shape `shape` (`ndim` entries; NULL for 0-d) without its
+/// data, as HDF5's H5Dcreate does, to be filled by `npk_write_block` or `npk_replace_rows`. The
+/// data file is only sized (sparse where the filesystem allows: no disk space is used until
+/// written), and every element reads as zero until written; or, with `fill` non-NULL, as `*fill`
+/// (one element of `dtype`; a non-zero fill is written out, which costs a full write). One atomic
+/// commit, like `npk_save`: after a crash the array exists whole or not at all. The shape rules
+/// are `npk_save`'s. NPK_ALREADY_EXISTS if the name is taken: drop the array first.
+#[no_mangle]
+pub extern "C" fn npk_create(
+    store: *mut npk_store,
+    name: *const c_char,
+    dtype: npk_dtype,
+    ndim: u32,
+    shape: *const u64,
+    fill: *const c_void,
+) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        let name = str_arg(name, "name")?;
+        let dtype = dtype_arg(dtype)?;
+        let layout = layout_arg(ndim, shape, std::ptr::null(), dtype.size())?;
+        let fill = (!fill.is_null()).then(|| {
+            // SAFETY: non-NULL; the C contract is one element of `dtype`.
+            unsafe { std::slice::from_raw_parts(fill.cast::<u8>(), dtype.size()) }
+        });
+        s.create(name, dtype, layout.shape(), fill)
+    })
+}
+
+/// The dtype, offset and buffer layout (shape = `count`) of a block call. A count the layout
+/// refuses (too large) is explained against the array first, naming the dimension at fault.
+fn block_args<'a>(
+    s: &Store,
+    name: &str,
+    dtype: npk_dtype,
+    ndim: u32,
+    offset: *const u64,
+    count: *const u64,
+    strides: *const i64,
+) -> Result<(DType, &'a [u64], Layout)> {
+    let dtype = dtype_arg(dtype)?;
+    if ndim as usize > NPK_MAX_DIMS {
+        return Err(Error::invalid(format!(
+            "ndim {ndim} exceeds NPK_MAX_DIMS ({NPK_MAX_DIMS})"
+        )));
+    }
+    let offset = slice_arg(offset, ndim as u64, "offset")?;
+    let count = slice_arg(count, ndim as u64, "count")?;
+    let strides = if strides.is_null() {
+        None
+    } else {
+        Some(slice_arg(strides, ndim as u64, "strides")?)
+    };
+    match Layout::new(count, strides, dtype.size()) {
+        Ok(layout) => Ok((dtype, offset, layout)),
+        Err(e) => {
+            s.check_block(name, offset, count)?;
+            Err(e)
+        }
+    }
+}
+
+/// Reads a block (hyperslab) of array `name` into `data`: `count[d]` elements from `offset[d]` on,
+/// in each of the array's `ndim` dimensions (`ndim` must be the array's rank; for a 0-d array it
+/// is 0 and `offset`/`count` may be NULL). Row numbers (dimension 0) are logical, as in
+/// `npk_get_rows`: dropped rows are skipped. `data` has shape `count`; `strides` may be NULL (C
+/// order) or describe any layout, as for `npk_load`. A count with a zero anywhere reads nothing
+/// (`data` may then be NULL), but the offsets are still checked. A block past the array's shape,
+/// or whose offset + count overflows, is NPK_INVALID_ARGUMENT with a message naming the dimension;
+/// a wrong `ndim` names both ranks. A block of whole rows into a C-order buffer is one pread of
+/// those bytes when no dropped row falls inside it. Segmented (numpack 0.7.0) arrays are read too.
+#[no_mangle]
+pub extern "C" fn npk_read_block(
+    store: *mut npk_store,
+    name: *const c_char,
+    dtype: npk_dtype,
+    ndim: u32,
+    offset: *const u64,
+    count: *const u64,
+    data: *mut c_void,
+    strides: *const i64,
+) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        let name = str_arg(name, "name")?;
+        let (dtype, offset, layout) = block_args(s, name, dtype, ndim, offset, count, strides)?;
+        s.read_block(name, dtype, offset, &mut dst_arg(data, layout, "data")?)
+    })
+}
+
+/// Writes a block (hyperslab) of array `name` from `data`, in place; the block is given as for
+/// `npk_read_block` (offset, count and logical rows; `data` of shape `count`, any strides). Every
+/// argument is checked before the first byte is written, so a refused call changes nothing.
+/// Like `npk_replace_rows`, this is an in-place write, not a commit: a crash (or an I/O error part
+/// way, such as a full disk while filling a sparse array made by `npk_create`) may leave part of
+/// the block written, and the catalogue stays consistent. The array's modify time goes into the
+/// handle's catalogue at once and reaches `metadata.npkm` with the next commit or `npk_close`; a
+/// count with a zero anywhere writes nothing and leaves the time alone. On a durable store the
+/// written data is synced to disk before the call returns. A block of whole rows from a C-order buffer is one
+/// pwrite of those bytes when no dropped row falls inside it. Segmented (numpack 0.7.0) arrays
+/// are refused with NPK_INVALID_ARGUMENT: `npk_compact` them first.
+#[no_mangle]
+pub extern "C" fn npk_write_block(
+    store: *mut npk_store,
+    name: *const c_char,
+    dtype: npk_dtype,
+    ndim: u32,
+    offset: *const u64,
+    count: *const u64,
+    data: *const c_void,
+    strides: *const i64,
+) -> npk_status {
+    guard(|| {
+        let s = store_arg(store)?;
+        let name = str_arg(name, "name")?;
+        let (dtype, offset, layout) = block_args(s, name, dtype, ndim, offset, count, strides)?;
+        s.write_block(name, dtype, offset, &src_arg(data, layout, "data")?)
     })
 }
 

@@ -2,8 +2,10 @@
 //! `commit::Txn`, reads served from an immutable `Snapshot`. One file per concern:
 //! `open` (directory, lock, recovery), `read`, `gate` (who may write now), `ops` (the
 //! operations), `stage` (files of the next state), `publish` (making it current), `spares`,
-//! `checks` (arguments); below them the commit protocol, snapshots, data access and file calls.
+//! `checks` (arguments), `block` (hyperslab geometry); below them the commit protocol,
+//! snapshots, data access and file calls.
 
+mod block;
 mod checks;
 pub mod commit;
 pub mod data;

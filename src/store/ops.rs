@@ -6,6 +6,7 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::block::Block;
 use super::checks::{check_dtype, check_itemsize, check_name, physical_rows, zero_d};
 use super::data;
 use super::fsutil;
@@ -16,7 +17,7 @@ use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::metadata::byte_size;
 use crate::format::names::data_file_name;
 use crate::format::{Bitmap, DType};
-use crate::layout::Src;
+use crate::layout::{for_chunks, Layout, Src};
 
 impl Store {
     /// Creates or replaces an array.
@@ -49,6 +50,58 @@ impl Store {
         let mut next = (*current).clone();
         next.arrays.insert(name.to_string(), state);
         self.commit(w, txn, next)
+    }
+
+    /// Creates an array of `shape` without its data (HDF5's `H5Dcreate`): the data file is only
+    /// sized, sparse where the filesystem allows, so it reads as zeros until written, or as
+    /// `fill` (one element of `dtype`; a non-zero one is written out). One atomic commit, like
+    /// `save`. An existing name is AlreadyExists (drop it first).
+    pub fn create(
+        &self,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+        fill: Option<&[u8]>,
+    ) -> Result<()> {
+        check_name(name)?;
+        // The shape rules of save: rank and byte size.
+        Layout::new(shape, None, dtype.size())?;
+        let fill = check_fill(name, dtype, fill)?;
+        let w = self.writer()?;
+        let current = self.snapshot();
+        if current.arrays.contains_key(name) {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!(
+                    "cannot create array {name:?}: an array of that name exists; drop it first"
+                ),
+            ));
+        }
+        let elements = shape.iter().product::<u64>();
+        let mut txn = self.txn();
+        let state = self.stage_array(&mut txn, &current, name, dtype, shape, |f, path| {
+            // A reused spare holds an old array's bytes: empty it, so that the sizing that
+            // follows leaves holes, which read as zeros.
+            f.set_len(0)
+                .ctx(format_args!("cannot truncate {}", path.display()))?;
+            let Some(value) = fill else {
+                return Ok(());
+            };
+            let item = value.len();
+            for_chunks(elements, item as u64, |first, chunk| {
+                // for_chunks hands over the same buffer every time: fill it once.
+                if first == 0 {
+                    chunk
+                        .chunks_exact_mut(item)
+                        .for_each(|e| e.copy_from_slice(value));
+                }
+                fsutil::write_all_at(f, chunk, first * item as u64)
+                    .ctx(format_args!("cannot write {}", path.display()))
+            })
+        })?;
+        let mut next = (*current).clone();
+        next.arrays.insert(name.to_string(), state);
+        self.commit(&w, txn, next)
     }
 
     /// Appends rows (shape (n, rest of the array's shape)) at the end of an array, in place:
@@ -165,6 +218,66 @@ impl Store {
         if self.inner.durable {
             map.flush()
                 .ctx(format_args!("cannot msync {}", data_file_name(name)))?;
+        }
+        self.touch_in_memory(&w, name);
+        Ok(())
+    }
+
+    /// Writes a block (hyperslab) of an array in place: `offset` and the source's shape (the
+    /// count) per dimension, rows numbered logically (dropped rows skipped). Everything is checked
+    /// before the first byte is written. Not atomic, like `replace_rows`: a crash, or an I/O error
+    /// part way, may leave part of the block written. A count with a zero anywhere writes nothing
+    /// and leaves the modify time alone. Segmented arrays are refused (compact them first).
+    pub fn write_block(&self, name: &str, dtype: DType, offset: &[u64], src: &Src) -> Result<()> {
+        check_name(name)?;
+        check_itemsize(dtype, &src.layout)?;
+        let w = self.writer()?;
+        let current = self.snapshot();
+        let st = current.get(name)?;
+        check_dtype(st, dtype)?;
+        let block = Block::new(st, offset, &src.layout.shape)?;
+        let (file, path) = self.data_file(st)?;
+        let Some(block) = block else {
+            return Ok(());
+        };
+        // Whole rows are ranges of bytes: one pwrite each. Shorter runs go through the mapping,
+        // unless the file has holes (a created array): a store through a mapping into a hole
+        // needs a block, and a full disk would then raise SIGBUS instead of an error.
+        let map = if block.whole_rows() {
+            None
+        } else {
+            self.row_map(st)?
+                .filter(|_| !has_holes(&file, st.meta.size_bytes))
+        };
+        let put = |bytes: &[u8], at: u64| match &map {
+            Some(m) => {
+                // SAFETY: the block lies within the array's physical shape (checked in
+                // Block::new), so the run lies within the writable mapping; memmove, as the
+                // source could be a view of this very file.
+                unsafe {
+                    std::ptr::copy(bytes.as_ptr(), m.as_mut_ptr().add(at as usize), bytes.len())
+                };
+                Ok(())
+            }
+            None => fsutil::write_all_at(&file, bytes, at)
+                .ctx(format_args!("cannot write to {}", path.display())),
+        };
+        match src.as_c_bytes() {
+            Some(all) => block.for_runs(0, block.rows(), |at, pos, len| {
+                put(&all[pos..pos + len], at)
+            })?,
+            None => for_chunks(block.rows(), block.row_bytes(), |first, chunk| {
+                src.gather_rows(first, chunk);
+                let n = chunk.len() as u64 / block.row_bytes();
+                block.for_runs(first, n, |at, pos, len| put(&chunk[pos..pos + len], at))
+            })?,
+        }
+        if self.inner.durable {
+            match &map {
+                Some(m) => m.flush(),
+                None => file.sync_data(),
+            }
+            .ctx(format_args!("cannot sync {}", path.display()))?;
         }
         self.touch_in_memory(&w, name);
         Ok(())
@@ -311,6 +424,39 @@ impl Store {
         next.arrays.insert(dst.to_string(), state);
         self.commit(&w, txn, next)
     }
+}
+
+/// A fill value must be one element of the dtype (and a bool one 0 or 1, the values NumPy
+/// stores). An all-zero one is what the sized file already reads as: None.
+fn check_fill<'a>(name: &str, dtype: DType, fill: Option<&'a [u8]>) -> Result<Option<&'a [u8]>> {
+    let Some(value) = fill else {
+        return Ok(None);
+    };
+    if value.len() != dtype.size() {
+        return Err(Error::invalid(format!(
+            "fill value for array {name:?}: {} bytes given, one {} element has {}",
+            value.len(),
+            dtype.name(),
+            dtype.size()
+        )));
+    }
+    if dtype == DType::Bool && value[0] > 1 {
+        return Err(Error::invalid(format!(
+            "fill value for bool array {name:?} is {}; a bool is 0 or 1",
+            value[0]
+        )));
+    }
+    Ok(value.iter().any(|&b| b != 0).then_some(value))
+}
+
+/// Whether the first `len` bytes of `file` have a hole (SEEK_HOLE; a filesystem without it
+/// reports none).
+fn has_holes(file: &File, len: u64) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: lseek on a descriptor we hold open; it only moves the file offset, which no call
+    // of ours uses (all I/O is pread/pwrite).
+    let hole = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_HOLE) };
+    hole >= 0 && (hole as u64) < len
 }
 
 /// A deletion bitmap this large cannot be held (rows of zero bytes cost no data, so a shape

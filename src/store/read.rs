@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::block::{self, Block};
 use super::checks::{
     check_dtype, check_itemsize, check_name, check_untruncated, physical_rows, zero_d,
 };
@@ -135,6 +136,67 @@ impl Store {
             }
             Ok(())
         })
+    }
+
+    /// A block (hyperslab) of an array: `offset` and the destination's shape (the count) per
+    /// dimension, rows numbered logically (dropped rows skipped, as in `get_rows`). A count with a
+    /// zero anywhere reads nothing; the offsets are checked all the same.
+    pub fn read_block(
+        &self,
+        name: &str,
+        dtype: DType,
+        offset: &[u64],
+        dst: &mut Dst,
+    ) -> Result<()> {
+        check_itemsize(dtype, &dst.layout)?;
+        self.with_reader(name, |st, reader| {
+            check_dtype(st, dtype)?;
+            let Some(block) = Block::new(st, offset, &dst.layout.shape)? else {
+                return Ok(());
+            };
+            // Whole rows are ranges of bytes: one pread each. Otherwise the runs can be as short
+            // as one element, so they are copied out of the mapping instead of a pread apiece
+            // (segmented arrays have no mapping and take the preads).
+            let map = if block.whole_rows() {
+                None
+            } else {
+                self.row_map(st)?
+            };
+            let copy = |out: &mut [u8], at: u64| match &map {
+                Some(m) => {
+                    // SAFETY: the block lies within the array's physical shape (checked in
+                    // Block::new), so the run lies within size_bytes <= the mapping's length;
+                    // memmove, as `out` could be a view of this very file.
+                    unsafe {
+                        std::ptr::copy(m.as_ptr().add(at as usize), out.as_mut_ptr(), out.len())
+                    };
+                    Ok(())
+                }
+                None => reader.read_at(out, at),
+            };
+            if let Some(out) = dst.as_c_bytes_mut() {
+                return block.for_runs(0, block.rows(), |at, pos, len| {
+                    copy(&mut out[pos..pos + len], at)
+                });
+            }
+            for_chunks(block.rows(), block.row_bytes(), |first, chunk| {
+                let n = chunk.len() as u64 / block.row_bytes();
+                block.for_runs(first, n, |at, pos, len| {
+                    copy(&mut chunk[pos..pos + len], at)
+                })?;
+                dst.scatter_rows(first, chunk);
+                Ok(())
+            })
+        })
+    }
+
+    /// A block's bounds against an array (for the C API, which must build the caller's buffer
+    /// layout before `read_block` sees it: a count that fails there is explained here, naming
+    /// the dimension).
+    pub(crate) fn check_block(&self, name: &str, offset: &[u64], count: &[u64]) -> Result<()> {
+        check_name(name)?;
+        let snap = self.snapshot();
+        block::check_bounds(name, &snap.get(name)?.logical_shape(), offset, count)
     }
 
     pub fn view(&self, name: &str) -> Result<view::ReadView> {

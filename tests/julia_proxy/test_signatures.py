@@ -14,7 +14,11 @@ import jlparse
 from jlparse import canon_c, canon_c_field, canon_julia, canon_matches
 
 # Header functions the Julia module deliberately does not call: name -> reason.
-NOT_WRAPPED = {}
+NOT_WRAPPED = {
+    "npk_create": "not bound in Julia yet (issue #11 point 6 adds the block calls)",
+    "npk_read_block": "not bound in Julia yet (issue #11 point 6 adds the block calls)",
+    "npk_write_block": "not bound in Julia yet (issue #11 point 6 adds the block calls)",
+}
 
 # Status-returning ccalls whose status is deliberately ignored: (enclosing function, C function).
 STATUS_IGNORED = {
@@ -36,6 +40,7 @@ def test_header_parser_sees_the_whole_api(header):
         "npk_batch_begin", "npk_writable_batch_begin", "npk_batch_load", "npk_batch_save",
         "npk_batch_end", "npk_batch_abort", "npk_dtype_size", "npk_status_str",
         "npk_last_error", "npk_version", "npk_version_number",
+        "npk_create", "npk_read_block", "npk_write_block",
     }
     assert set(header.functions) == expected
     # every prototype in the raw text was parsed (count `npk_xxx(` declarations)
