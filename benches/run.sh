@@ -5,6 +5,8 @@
 #   benches/run.sh            full run (~7 minutes on the 2-core dev VM)
 #   benches/run.sh --quick    40 MB only, 5 runs, 10 plain rounds: for iterating (~1 minute);
 #                             writes benches/results-quick.md
+#   benches/run.sh --parallel [--quick]   issue #11's parallel slab and row-range benchmark
+#                             (benches/parallel.sh; needs Open MPI and parallel HDF5)
 #
 # Environment: BENCH_DIR (default /tmp) gets a fresh run directory, deleted at the end unless
 # KEEP=1; ONLY=w1,w2 restricts the workloads (names as in the table's TSV, e.g. load,get_100).
@@ -15,9 +17,13 @@ root=$(dirname "$here")
 quick=0
 case "${1:-}" in
 --quick) quick=1 ;;
+--parallel)
+    shift
+    exec "$here/parallel.sh" "$@"
+    ;;
 "") ;;
 *)
-    echo "usage: $0 [--quick]" >&2
+    echo "usage: $0 [--quick] | --parallel [--quick]" >&2
     exit 2
     ;;
 esac
