@@ -38,6 +38,12 @@ static void signatures(void)
         npk_replace_rows;
     npk_status (*get_)(npk_store *, const char *, const int64_t *, uint64_t, npk_dtype, uint32_t,
                        const uint64_t *, void *, const int64_t *) = npk_get_rows;
+    npk_status (*create_)(npk_store *, const char *, npk_dtype, uint32_t, const uint64_t *,
+                          const void *) = npk_create;
+    npk_status (*read_block_)(npk_store *, const char *, npk_dtype, uint32_t, const uint64_t *,
+                              const uint64_t *, void *, const int64_t *) = npk_read_block;
+    npk_status (*write_block_)(npk_store *, const char *, npk_dtype, uint32_t, const uint64_t *,
+                               const uint64_t *, const void *, const int64_t *) = npk_write_block;
     npk_status (*drop_)(npk_store *, const char *const *, uint64_t) = npk_drop;
     npk_status (*drop_rows_)(npk_store *, const char *, const int64_t *, uint64_t) =
         npk_drop_rows;
@@ -54,7 +60,8 @@ static void signatures(void)
     uint32_t (*version_number_)(void) = npk_version_number;
     const char *(*last_error_)(void) = npk_last_error;
     const char *(*status_str_)(npk_status) = npk_status_str;
-    EXPECT(open_ && close_ && save_ && load_ && append_ && replace_ && get_ && drop_ &&
+    EXPECT(open_ && close_ && save_ && load_ && append_ && replace_ && get_ && create_ &&
+           read_block_ && write_block_ && drop_ &&
            drop_rows_ && compact_ && clone_ && has_ && list_ && info_ && refresh_ &&
            dtype_size_ && view_open_ && view_release_ && version_ && version_number_ &&
            last_error_ && status_str_);

@@ -25,7 +25,7 @@ fi
 # suite:program[:log name:arguments]; the Fortran programs run in the order
 # c_tests/fortran/Makefile does (its Python steps are not C and are left out).
 FSTORE=$ROOT/c_tests/fortran/build/memcheck_store.npk
-ALL="c_tests:store_basic c_tests:errors c_tests:corrupt c_tests:crash_recovery c_tests:threads
+ALL="c_tests:store_basic c_tests:blocks c_tests:errors c_tests:corrupt c_tests:crash_recovery c_tests:threads
 c_tests:threads_mixed c_tests:store_basic_static c_tests:header_c99 c_tests:header_cxx
 c_tests/batch:batch_cache c_tests/batch:batch_writable c_tests/batch:batch_kill
 c_tests/cpp:test_store c_tests/cpp:test_raii c_tests/cpp:test_batch

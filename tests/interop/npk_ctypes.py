@@ -117,6 +117,15 @@ SIGNATURES = {
         npk_status,
         [npk_store_p, _cstr, _i64p, ctypes.c_uint64, npk_dtype, ctypes.c_uint32, _u64p, _vp, _i64p],
     ),
+    "npk_create": (npk_status, [npk_store_p, _cstr, npk_dtype, ctypes.c_uint32, _u64p, _vp]),
+    "npk_read_block": (
+        npk_status,
+        [npk_store_p, _cstr, npk_dtype, ctypes.c_uint32, _u64p, _u64p, _vp, _i64p],
+    ),
+    "npk_write_block": (
+        npk_status,
+        [npk_store_p, _cstr, npk_dtype, ctypes.c_uint32, _u64p, _u64p, _vp, _i64p],
+    ),
     "npk_drop": (npk_status, [npk_store_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_uint64]),
     "npk_drop_rows": (npk_status, [npk_store_p, _cstr, _i64p, ctypes.c_uint64]),
     "npk_compact": (npk_status, [npk_store_p, _cstr]),
@@ -234,6 +243,32 @@ class Store:
             lib.npk_replace_rows(self.h, _enc(name), idx, n, code, ndim, shape, data, strides),
         )
 
+    def create(self, name, dtype, shape, fill=None):
+        """A sized array without data; `fill` (one value of `dtype`) or zeros."""
+        dt = np.dtype(dtype)
+        value = None if fill is None else np.array(fill, dtype=dt)
+        check(
+            "npk_create",
+            lib.npk_create(
+                self.h,
+                _enc(name),
+                CODE_OF[dt],
+                len(shape),
+                _shape_arr(shape),
+                None if value is None else value.ctypes.data,
+            ),
+        )
+
+    def write_block(self, name, offset, arr):
+        """Writes `arr` (any strides) as the block of `name` at `offset`; its shape is the count."""
+        code, ndim, shape, data, strides = _buf_args(arr)
+        check(
+            "npk_write_block",
+            lib.npk_write_block(
+                self.h, _enc(name), code, ndim, _shape_arr(offset), shape, data, strides
+            ),
+        )
+
     def drop(self, names):
         if isinstance(names, str):
             names = [names]
@@ -303,6 +338,19 @@ class Store:
         check(
             "npk_get_rows",
             lib.npk_get_rows(self.h, _enc(name), idx, n, code, ndim, shp, data, strides),
+        )
+        return out
+
+    def read_block(self, name, offset, count, order="C"):
+        """The block of `name` at `offset` with `count`, into a fresh array of that order."""
+        dt, _ = self.dtype_shape(name)
+        out = np.empty(tuple(count), dtype=dt, order=order)
+        code, ndim, shape, data, strides = _buf_args(out)
+        check(
+            "npk_read_block",
+            lib.npk_read_block(
+                self.h, _enc(name), code, ndim, _shape_arr(offset), shape, data, strides
+            ),
         )
         return out
 
