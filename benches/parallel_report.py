@@ -90,8 +90,8 @@ def main():
             rr.append(ph)
     rrows = []
     for ph in rr:
-        t = {i: med((ph, 1, i)) for i in ("libnumpack", "raw", "hdf5", "numpack_getitem",
-                                         "numpack_lazy")}
+        t = {i: med((ph, 1, i)) for i in ("libnumpack", "raw", "raw_mmap", "hdf5",
+                                         "numpack_getitem", "numpack_lazy")}
         lib = t["libnumpack"]
         nps = [x for x in (t["numpack_getitem"], t["numpack_lazy"]) if x]
         npk = min(nps) if nps else None
@@ -100,11 +100,13 @@ def main():
         if fails:
             misses.append(f"{ph}: " + ", ".join(fails))
         rrows.append([f"1,000 ranges of {ph[5:]} rows", ms(lib), ms(t["raw"]), ratio(lib, t["raw"]),
+                      ms(t["raw_mmap"]), ratio(lib, t["raw_mmap"]),
                       ms(t["hdf5"]), ratio(lib, t["hdf5"]), ms(t["numpack_getitem"]),
                       ratio(lib, t["numpack_getitem"]), ms(t["numpack_lazy"]),
                       ratio(lib, t["numpack_lazy"]),
                       "met" if not fails else "MISSED: " + ", ".join(fails)])
-    ranges = table(["row ranges (1 process)", "libnumpack ms", "raw ms", "lib/raw", "HDF5 ms",
+    ranges = table(["row ranges (1 process)", "libnumpack ms", "raw pread ms", "lib/pread",
+                    "raw mmap ms", "lib/mmap", "HDF5 ms",
                     "lib/HDF5", "numpack getitem ms", "lib/getitem", "numpack lazy ms",
                     "lib/lazy", "targets"], rrows)
 
