@@ -9,6 +9,7 @@ use crate::ffi::args::{
 };
 use crate::ffi::types::*;
 use crate::ffi::{guard, npk_status};
+use crate::format::metadata::shape_bytes;
 use crate::format::DType;
 use crate::layout::Layout;
 use crate::store::view::ReadView;
@@ -135,8 +136,15 @@ pub extern "C" fn npk_create(
     })
 }
 
-/// The dtype, offset and buffer layout (shape = `count`) of a block call. A count the layout
-/// refuses (too large) is explained against the array first, naming the dimension at fault.
+/// A block call's caller buffer: C-order bytes of shape `count` (NULL strides: no layout needs
+/// building, which keeps small block calls at the cost of their pread), or any layout.
+enum BlockBuf {
+    C(usize),
+    Laid(Layout),
+}
+
+/// The dtype, offset, count and buffer of a block call. A count no buffer can have (its size
+/// overflows) is explained against the array first, naming the dimension at fault.
 fn block_args<'a>(
     s: &Store,
     name: &str,
@@ -145,7 +153,7 @@ fn block_args<'a>(
     offset: *const u64,
     count: *const u64,
     strides: *const i64,
-) -> Result<(DType, &'a [u64], Layout)> {
+) -> Result<(DType, &'a [u64], &'a [u64], BlockBuf)> {
     let dtype = dtype_arg(dtype)?;
     if ndim as usize > NPK_MAX_DIMS {
         return Err(Error::invalid(format!(
@@ -154,18 +162,33 @@ fn block_args<'a>(
     }
     let offset = slice_arg(offset, ndim as u64, "offset")?;
     let count = slice_arg(count, ndim as u64, "count")?;
+    if strides.is_null() {
+        if let Some(len) = shape_bytes(count, dtype.size() as u64) {
+            return Ok((dtype, offset, count, BlockBuf::C(len as usize)));
+        }
+    }
     let strides = if strides.is_null() {
         None
     } else {
         Some(slice_arg(strides, ndim as u64, "strides")?)
     };
     match Layout::new(count, strides, dtype.size()) {
-        Ok(layout) => Ok((dtype, offset, layout)),
+        Ok(layout) => Ok((dtype, offset, count, BlockBuf::Laid(layout))),
         Err(e) => {
             s.check_block(name, offset, count)?;
             Err(e)
         }
     }
+}
+
+/// `data` as the `len` bytes of a C-order block buffer; NULL is fine when there are none.
+fn c_block_data<T>(data: *mut T, len: usize, count: &[u64]) -> Result<*mut u8> {
+    if len > 0 && data.is_null() {
+        return Err(Error::invalid(format!(
+            "data is NULL but count {count:?} has elements"
+        )));
+    }
+    Ok(data.cast())
 }
 
 /// Reads a block (hyperslab) of array `name` into `data`: `count[d]` elements from `offset[d]` on,
@@ -191,8 +214,22 @@ pub extern "C" fn npk_read_block(
     guard(|| {
         let s = store_arg(store)?;
         let name = str_arg(name, "name")?;
-        let (dtype, offset, layout) = block_args(s, name, dtype, ndim, offset, count, strides)?;
-        s.read_block(name, dtype, offset, &mut dst_arg(data, layout, "data")?)
+        match block_args(s, name, dtype, ndim, offset, count, strides)? {
+            (dtype, offset, count, BlockBuf::C(len)) => {
+                let p = c_block_data(data, len, count)?;
+                let out: &mut [u8] = if len == 0 {
+                    &mut []
+                } else {
+                    // SAFETY: non-NULL; the C contract is a buffer holding every element of
+                    // `count` in C order, which is `len` bytes (computed without overflow).
+                    unsafe { std::slice::from_raw_parts_mut(p, len) }
+                };
+                s.read_block_c(name, dtype, offset, count, out)
+            }
+            (dtype, offset, _, BlockBuf::Laid(layout)) => {
+                s.read_block(name, dtype, offset, &mut dst_arg(data, layout, "data")?)
+            }
+        }
     })
 }
 
@@ -221,8 +258,21 @@ pub extern "C" fn npk_write_block(
     guard(|| {
         let s = store_arg(store)?;
         let name = str_arg(name, "name")?;
-        let (dtype, offset, layout) = block_args(s, name, dtype, ndim, offset, count, strides)?;
-        s.write_block(name, dtype, offset, &src_arg(data, layout, "data")?)
+        match block_args(s, name, dtype, ndim, offset, count, strides)? {
+            (dtype, offset, count, BlockBuf::C(len)) => {
+                let p = c_block_data(data.cast_mut(), len, count)?;
+                let bytes: &[u8] = if len == 0 {
+                    &[]
+                } else {
+                    // SAFETY: as in npk_read_block, for a buffer the call only reads.
+                    unsafe { std::slice::from_raw_parts(p, len) }
+                };
+                s.write_block_c(name, dtype, offset, count, bytes)
+            }
+            (dtype, offset, _, BlockBuf::Laid(layout)) => {
+                s.write_block(name, dtype, offset, &src_arg(data, layout, "data")?)
+            }
+        }
     })
 }
 

@@ -4,12 +4,26 @@
 
 use super::snapshot::ArrayState;
 use crate::error::{Error, Result};
+use crate::format::MAX_DIMS;
+use crate::layout::{Dst, Src};
+
+/// Where a block read puts the elements: C-order bytes of the block (the fast path: runs go
+/// straight into them), or a strided buffer (runs go through a chunk, then scatter).
+pub(crate) enum BlockDst<'a, 'b> {
+    C(&'a mut [u8]),
+    Strided(&'a mut Dst<'b>),
+}
+
+/// Where a block write takes the elements from, as `BlockDst`.
+pub(crate) enum BlockSrc<'a, 'b> {
+    C(&'a [u8]),
+    Strided(&'a Src<'b>),
+}
 
 /// A non-empty block of one array, in physical byte terms.
 pub(crate) struct Block {
-    /// The block's rows (axis 0) as runs of physical rows: (first physical row, rows). One run
-    /// unless dropped rows fall inside the block.
-    rows: Vec<(u64, u64)>,
+    /// The block's rows (axis 0) as runs of physical rows.
+    rows: Runs,
     /// Bytes of one array row.
     array_row_bytes: u64,
     /// Rows of the block (1 for a 0-d array) and bytes of one block row, C order of `count`.
@@ -17,6 +31,23 @@ pub(crate) struct Block {
     block_row_bytes: u64,
     /// None when the block takes whole array rows; otherwise where its runs lie in each row.
     within: Option<Within>,
+}
+
+/// Runs of physical rows: (first physical row, rows). One run, kept without an allocation
+/// (the common case, row and block calls being as cheap as a pread), unless dropped rows fall
+/// inside the block.
+enum Runs {
+    One([(u64, u64); 1]),
+    Many(Vec<(u64, u64)>),
+}
+
+impl Runs {
+    fn as_slice(&self) -> &[(u64, u64)] {
+        match self {
+            Runs::One(r) => r,
+            Runs::Many(v) => v,
+        }
+    }
 }
 
 /// The runs of a block inside one array row: the first at byte `start` of the row, then the
@@ -64,8 +95,15 @@ impl Block {
     /// None when it is empty (a zero count anywhere). Every bound is checked first, so an empty
     /// block with a bad offset is still refused.
     pub(crate) fn new(st: &ArrayState, offset: &[u64], count: &[u64]) -> Result<Option<Block>> {
-        let shape = st.logical_shape();
-        check_bounds(&st.meta.name, &shape, offset, count)?;
+        // The logical shape, on the stack: this runs once per block call.
+        let mut buf = [0u64; MAX_DIMS];
+        let shape = &mut buf[..st.meta.shape.len()];
+        shape.copy_from_slice(&st.meta.shape);
+        if let Some(rows) = shape.first_mut() {
+            *rows = st.logical_rows();
+        }
+        let shape = &*shape;
+        check_bounds(&st.meta.name, shape, offset, count)?;
         if count.contains(&0) {
             return Ok(None);
         }
@@ -126,7 +164,7 @@ impl Block {
         mut f: impl FnMut(u64, usize, usize) -> Result<()>,
     ) -> Result<()> {
         let (end, mut pos, mut seen) = (first + n, 0usize, 0u64);
-        for &(phys, len) in &self.rows {
+        for &(phys, len) in self.rows.as_slice() {
             let (lo, hi) = (first.max(seen), end.min(seen + len));
             if lo < hi {
                 let p = phys + (lo - seen);
@@ -184,9 +222,9 @@ impl Within {
 
 /// Logical rows `first..first + n` (all live) as runs of physical rows, dropped rows skipped.
 /// Costs the rows the block spans, not the array's length.
-fn physical_runs(st: &ArrayState, first: u64, n: u64) -> Vec<(u64, u64)> {
+fn physical_runs(st: &ArrayState, first: u64, n: u64) -> Runs {
     let Some(b) = st.bitmap.as_deref().filter(|b| b.has_deleted()) else {
-        return vec![(first, n)];
+        return Runs::One([(first, n)]);
     };
     let mut runs: Vec<(u64, u64)> = Vec::new();
     let mut p = b
@@ -203,5 +241,5 @@ fn physical_runs(st: &ArrayState, first: u64, n: u64) -> Vec<(u64, u64)> {
         }
         p += 1;
     }
-    runs
+    Runs::Many(runs)
 }

@@ -3,88 +3,79 @@
 //! through the snapshot's own descriptors, so they always see the snapshot's commit.
 
 use std::fs::File;
-use std::sync::Arc;
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::layout::{for_chunks, Src};
 use crate::store::fsutil;
 use crate::store::snapshot::{ArrayState, DataFiles};
 
-pub struct DataReader {
-    /// (file, first byte of the array it holds, bytes it holds)
-    parts: Vec<(Arc<File>, u64, u64)>,
-    /// For messages: the array and its file(s).
-    name: String,
-    paths: Vec<std::path::PathBuf>,
+/// Reads one array's bytes through the snapshot's descriptors. Borrows the array's state, so
+/// making one costs nothing (row and block reads make one per call).
+pub struct DataReader<'a> {
+    state: &'a ArrayState,
 }
 
-pub fn open_reader(state: &ArrayState) -> DataReader {
-    let paths = match &state.data {
-        DataFiles::Single { path, .. } => vec![path.clone()],
-        DataFiles::Segmented { segments, .. } => segments.iter().map(|s| s.path.clone()).collect(),
-    };
-    let parts = match &state.data {
-        DataFiles::Single { file, .. } => vec![(file.clone(), 0, state.meta.size_bytes)],
-        DataFiles::Segmented { segments, .. } => {
-            let mut start = 0;
-            segments
-                .iter()
-                .map(|s| {
-                    let part = (s.file.clone(), start, s.segment.bytes);
-                    start += s.segment.bytes;
-                    part
-                })
-                .collect()
-        }
-    };
-    DataReader {
-        parts,
-        name: state.meta.name.clone(),
-        paths,
-    }
+pub fn open_reader(state: &ArrayState) -> DataReader<'_> {
+    DataReader { state }
 }
 
-impl DataReader {
+impl DataReader<'_> {
     /// The single data file, when the array has one.
     pub fn single(&self) -> Option<&File> {
-        match self.parts.as_slice() {
-            [(f, 0, _)] => Some(f),
-            _ => None,
+        match &self.state.data {
+            DataFiles::Single { file, .. } => Some(file),
+            DataFiles::Segmented { .. } => None,
         }
     }
 
     pub fn read_at(&self, mut buf: &mut [u8], mut offset: u64) -> Result<()> {
-        for ((file, start, len), path) in self.parts.iter().zip(&self.paths) {
-            if buf.is_empty() {
-                break;
-            }
+        let mut part = |file: &File, path: &Path, start: u64, len: u64| -> Result<bool> {
             let end = start + len;
             if offset >= end {
-                continue;
+                return Ok(true);
             }
             let n = ((end - offset) as usize).min(buf.len());
-            let (now, rest) = buf.split_at_mut(n);
+            let (now, rest) = std::mem::take(&mut buf).split_at_mut(n);
             fsutil::read_exact_at(file, now, offset - start).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::UnexpectedEof {
                     Error::corrupt(format!(
                         "array {:?}: {} was truncated behind the store's back: {n} bytes expected at offset {}",
-                        self.name,
+                        self.state.meta.name,
                         path.display(),
                         offset - start
                     ))
                 } else {
-                    Error::io(format!("array {:?}: cannot read {}", self.name, path.display()), &e)
+                    Error::io(
+                        format!("array {:?}: cannot read {}", self.state.meta.name, path.display()),
+                        &e,
+                    )
                 }
             })?;
             buf = rest;
             offset += n as u64;
+            Ok(!buf.is_empty())
+        };
+        match &self.state.data {
+            DataFiles::Single { file, path } => {
+                part(file, path, 0, self.state.meta.size_bytes)?;
+            }
+            DataFiles::Segmented { segments } => {
+                let mut start = 0;
+                for s in segments {
+                    if !part(&s.file, &s.path, start, s.segment.bytes)? {
+                        break;
+                    }
+                    start += s.segment.bytes;
+                }
+            }
         }
         if buf.is_empty() {
             Ok(())
         } else {
             Err(Error::corrupt(format!(
                 "array {:?}: read past the end of its data",
-                self.name
+                self.state.meta.name
             )))
         }
     }

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::block::Block;
+use super::block::{Block, BlockSrc};
 use super::checks::{check_dtype, check_itemsize, check_name, physical_rows, zero_d};
 use super::data;
 use super::fsutil;
@@ -219,6 +219,7 @@ impl Store {
             map.flush()
                 .ctx(format_args!("cannot msync {}", data_file_name(name)))?;
         }
+        drop(current);
         self.touch_in_memory(&w, name);
         Ok(())
     }
@@ -229,20 +230,45 @@ impl Store {
     /// part way, may leave part of the block written. A count with a zero anywhere writes nothing
     /// and leaves the modify time alone. Segmented arrays are refused (compact them first).
     pub fn write_block(&self, name: &str, dtype: DType, offset: &[u64], src: &Src) -> Result<()> {
-        check_name(name)?;
         check_itemsize(dtype, &src.layout)?;
+        let data = match src.as_c_bytes() {
+            Some(bytes) => BlockSrc::C(bytes),
+            None => BlockSrc::Strided(src),
+        };
+        self.write_block_from(name, dtype, offset, &src.layout.shape, data)
+    }
+
+    /// `write_block` from C-order bytes of shape `count` (exactly its size): the C API's path
+    /// for a buffer without strides, which needs no layout built per call.
+    pub(crate) fn write_block_c(
+        &self,
+        name: &str,
+        dtype: DType,
+        offset: &[u64],
+        count: &[u64],
+        data: &[u8],
+    ) -> Result<()> {
+        self.write_block_from(name, dtype, offset, count, BlockSrc::C(data))
+    }
+
+    fn write_block_from(
+        &self,
+        name: &str,
+        dtype: DType,
+        offset: &[u64],
+        count: &[u64],
+        data: BlockSrc,
+    ) -> Result<()> {
+        check_name(name)?;
         let w = self.writer()?;
         let current = self.snapshot();
         let st = current.get(name)?;
         check_dtype(st, dtype)?;
-        let block = Block::new(st, offset, &src.layout.shape)?;
+        let block = Block::new(st, offset, count)?;
         let (file, path) = self.data_file(st)?;
         let Some(block) = block else {
             return Ok(());
         };
-        // Whole rows are ranges of bytes: one pwrite each. Shorter runs go through the mapping,
-        // unless the file has holes (a created array): a store through a mapping into a hole
-        // needs a block, and a full disk would then raise SIGBUS instead of an error.
         let map = if block.whole_rows() {
             None
         } else {
@@ -262,15 +288,17 @@ impl Store {
             None => fsutil::write_all_at(&file, bytes, at)
                 .ctx(format_args!("cannot write to {}", path.display())),
         };
-        match src.as_c_bytes() {
-            Some(all) => block.for_runs(0, block.rows(), |at, pos, len| {
+        match data {
+            BlockSrc::C(all) => block.for_runs(0, block.rows(), |at, pos, len| {
                 put(&all[pos..pos + len], at)
             })?,
-            None => for_chunks(block.rows(), block.row_bytes(), |first, chunk| {
-                src.gather_rows(first, chunk);
-                let n = chunk.len() as u64 / block.row_bytes();
-                block.for_runs(first, n, |at, pos, len| put(&chunk[pos..pos + len], at))
-            })?,
+            BlockSrc::Strided(src) => {
+                for_chunks(block.rows(), block.row_bytes(), |first, chunk| {
+                    src.gather_rows(first, chunk);
+                    let n = chunk.len() as u64 / block.row_bytes();
+                    block.for_runs(first, n, |at, pos, len| put(&chunk[pos..pos + len], at))
+                })?
+            }
         }
         if self.inner.durable {
             match &map {
@@ -279,6 +307,7 @@ impl Store {
             }
             .ctx(format_args!("cannot sync {}", path.display()))?;
         }
+        drop(current);
         self.touch_in_memory(&w, name);
         Ok(())
     }

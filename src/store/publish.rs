@@ -41,14 +41,14 @@ impl Store {
 
     /// Records a new modify time in the in-memory catalogue only: an in-place row replacement is
     /// not a commit, and writing the catalogue for it would cost more than the rows. The time
-    /// reaches disk with the next commit or at close.
+    /// reaches disk with the next commit or at close. The snapshot is changed in place when no
+    /// reader holds it (callers drop their own reference first), so an in-place write does not
+    /// copy the whole catalogue every time.
     pub(crate) fn touch_in_memory(&self, _w: &WriteGuard, name: &str) {
-        let current = self.snapshot();
-        let mut next = (*current).clone();
-        if let Some(st) = next.arrays.get_mut(name) {
+        let mut snap = self.inner.snap.write();
+        if let Some(st) = Arc::make_mut(&mut snap).arrays.get_mut(name) {
             st.meta.modify_time_us = fsutil::now_micros();
         }
-        *self.inner.snap.write() = Arc::new(next);
         self.inner.times_dirty.store(true, Ordering::Release);
     }
 }

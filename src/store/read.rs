@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::block::{self, Block};
+use super::block::{self, Block, BlockDst};
 use super::checks::{
     check_dtype, check_itemsize, check_name, check_untruncated, physical_rows, zero_d,
 };
@@ -14,6 +14,9 @@ use super::{ArrayInfo, Store};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::DType;
 use crate::layout::{for_chunks, Dst};
+
+/// Reads up to this many bytes hold the snapshot's read lock (`with_reader_small`).
+const SMALL_READ: u64 = 1 << 20;
 
 impl Store {
     pub fn has(&self, name: &str) -> bool {
@@ -56,6 +59,21 @@ impl Store {
     ) -> Result<T> {
         check_name(name)?;
         let snap = self.snapshot();
+        let st = snap.get(name)?;
+        f(st, &data::open_reader(st))
+    }
+
+    /// `with_reader` for a read of at most `SMALL_READ` bytes: under the snapshot's read lock
+    /// instead of a clone of the snapshot, two atomic operations fewer (measured: 20 ns of the
+    /// 490 ns a 4 KiB block read from the page cache takes here). A commit publishing meanwhile
+    /// waits for at most that one read.
+    fn with_reader_small<T>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&ArrayState, &DataReader) -> Result<T>,
+    ) -> Result<T> {
+        check_name(name)?;
+        let snap = self.inner.snap.read();
         let st = snap.get(name)?;
         f(st, &data::open_reader(st))
     }
@@ -149,9 +167,39 @@ impl Store {
         dst: &mut Dst,
     ) -> Result<()> {
         check_itemsize(dtype, &dst.layout)?;
-        self.with_reader(name, |st, reader| {
+        if dst.layout.is_c_contiguous() {
+            let len = dst.layout.byte_len() as usize;
+            let out = &mut dst.data[dst.origin..dst.origin + len];
+            return self.read_block_into(name, dtype, offset, &dst.layout.shape, BlockDst::C(out));
+        }
+        let count = dst.layout.shape.clone();
+        self.read_block_into(name, dtype, offset, &count, BlockDst::Strided(dst))
+    }
+
+    /// `read_block` into C-order bytes of shape `count` (exactly its size): the C API's path for
+    /// a buffer without strides, which needs no layout built per call.
+    pub(crate) fn read_block_c(
+        &self,
+        name: &str,
+        dtype: DType,
+        offset: &[u64],
+        count: &[u64],
+        out: &mut [u8],
+    ) -> Result<()> {
+        self.read_block_into(name, dtype, offset, count, BlockDst::C(out))
+    }
+
+    fn read_block_into(
+        &self,
+        name: &str,
+        dtype: DType,
+        offset: &[u64],
+        count: &[u64],
+        dst: BlockDst,
+    ) -> Result<()> {
+        let read = |st: &ArrayState, reader: &DataReader| {
             check_dtype(st, dtype)?;
-            let Some(block) = Block::new(st, offset, &dst.layout.shape)? else {
+            let Some(block) = Block::new(st, offset, count)? else {
                 return Ok(());
             };
             // Whole rows are ranges of bytes: one pread each. Otherwise the runs can be as short
@@ -174,20 +222,29 @@ impl Store {
                 }
                 None => reader.read_at(out, at),
             };
-            if let Some(out) = dst.as_c_bytes_mut() {
-                return block.for_runs(0, block.rows(), |at, pos, len| {
+            match dst {
+                BlockDst::C(out) => block.for_runs(0, block.rows(), |at, pos, len| {
                     copy(&mut out[pos..pos + len], at)
-                });
+                }),
+                BlockDst::Strided(dst) => {
+                    for_chunks(block.rows(), block.row_bytes(), |first, chunk| {
+                        let n = chunk.len() as u64 / block.row_bytes();
+                        block.for_runs(first, n, |at, pos, len| {
+                            copy(&mut chunk[pos..pos + len], at)
+                        })?;
+                        dst.scatter_rows(first, chunk);
+                        Ok(())
+                    })
+                }
             }
-            for_chunks(block.rows(), block.row_bytes(), |first, chunk| {
-                let n = chunk.len() as u64 / block.row_bytes();
-                block.for_runs(first, n, |at, pos, len| {
-                    copy(&mut chunk[pos..pos + len], at)
-                })?;
-                dst.scatter_rows(first, chunk);
-                Ok(())
-            })
-        })
+        };
+        // The count's byte size cannot overflow: its buffer exists.
+        let bytes = count.iter().product::<u64>() * dtype.size() as u64;
+        if bytes <= SMALL_READ {
+            self.with_reader_small(name, read)
+        } else {
+            self.with_reader(name, read)
+        }
     }
 
     /// A block's bounds against an array (for the C API, which must build the caller's buffer
