@@ -23,7 +23,8 @@
  *                   the "raw" column of those rows, was the floor.)
  *                 writable batch: arithmetic on plain memory + one msync(MS_ASYNC) (what the
  *                   library issues on a non-durable store);
- *               for reads and row writes the report takes min(floor or raw, raw_mmap).
+ *               for reads and row writes the report takes min(floor or raw, raw_mmap);
+ *                 row ranges (range_read_100, range_write_100): one pread / pwrite per range.
  *   raw         the other raw POSIX variant of the same bytes: for saves and save rounds the NEW
  *               FILE write (open O_CREAT|O_TRUNC a fresh name + pwrite + rename over the target +
  *               close the old fd, freeing the old inode); for reads and row writes pread/pwrite on
@@ -544,6 +545,64 @@ static double rawmap_replace(void) {
 static double raw_replace_commit(void) { raw_replace(); raw_commit(); return -1; }
 static double h5_replace(void) { h5_write_rows(DA, IDX100, 100, ROWS); h5_flush(); return -1; }
 
+/* -- row ranges: NRANGES random ranges of RANGE_ROWS whole rows, as an MPI rank reads or writes
+ *    its slab: one npk_read_block / npk_write_block per range against one pread / pwrite of the
+ *    same bytes (the floor), and an HDF5 hyperslab per range. Range i goes to / comes from rows
+ *    (i % 100) * RANGE_ROWS.. of OUT / ROWS, so no implementation gets a cache-hot buffer. -- */
+#define NRANGES 1000
+#define RANGE_ROWS 100
+static uint64_t RSTART[NRANGES];
+static void random_ranges(void) { /* seed 7000; starts in [0, N - RANGE_ROWS] */
+    SM = 7000;
+    for (int i = 0; i < NRANGES; i++)
+        RSTART[i] = splitmix() % (N - RANGE_ROWS + 1);
+}
+static float *range_buf(float *base, int i) { return base + (size_t)(i % 100) * RANGE_ROWS * NCOL; }
+static double lib_range_read(void) {
+    uint64_t cnt[2] = {RANGE_ROWS, NCOL};
+    for (int i = 0; i < NRANGES; i++) {
+        uint64_t off[2] = {RSTART[i], 0};
+        CK(npk_read_block(ST, "a", NPK_FLOAT32, 2, off, cnt, range_buf(OUT, i), NULL));
+    }
+    return -1;
+}
+static double raw_range_read(void) {
+    for (int i = 0; i < NRANGES; i++)
+        pread_all(RAWFD, range_buf(OUT, i), RANGE_ROWS * NCOL * 4, (off_t)RSTART[i] * NCOL * 4);
+    return -1;
+}
+static double lib_range_write(void) {
+    uint64_t cnt[2] = {RANGE_ROWS, NCOL};
+    for (int i = 0; i < NRANGES; i++) {
+        uint64_t off[2] = {RSTART[i], 0};
+        CK(npk_write_block(ST, "a", NPK_FLOAT32, 2, off, cnt, range_buf(ROWS, i), NULL));
+    }
+    return -1;
+}
+static double raw_range_write(void) {
+    for (int i = 0; i < NRANGES; i++)
+        pwrite_all(RAWFD, range_buf(ROWS, i), RANGE_ROWS * NCOL * 4, (off_t)RSTART[i] * NCOL * 4);
+    return -1;
+}
+static void h5_range(int write) {
+    hsize_t cnt[2] = {RANGE_ROWS, NCOL};
+    hid_t fs = H5Dget_space(DA), ms = H5Screate_simple(2, cnt, NULL);
+    for (int i = 0; i < NRANGES; i++) {
+        hsize_t start[2] = {RSTART[i], 0};
+        H5CK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL));
+        if (write)
+            H5CK(H5Dwrite(DA, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, range_buf(ROWS, i)));
+        else
+            H5CK(H5Dread(DA, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, range_buf(OUT, i)));
+    }
+    H5Sclose(ms);
+    H5Sclose(fs);
+    if (write)
+        h5_flush();
+}
+static double h5_range_read(void) { h5_range(0); return -1; }
+static double h5_range_write(void) { h5_range(1); return -1; }
+
 /* -- append 100 rows -- */
 static double lib_append(void) {
     uint64_t sh[2] = {100, NCOL};
@@ -935,6 +994,22 @@ int main(int argc, char **argv) {
                      {"diag_commit", NULL, raw_replace_commit, NULL},
                      {"hdf5", NULL, h5_replace, NULL}};
         bench("replace_100", "random distinct rows; raw=pwrite/row", v, 5, RUNS_LIGHT);
+    }
+
+    random_ranges();
+    {
+        var_t v[] = {{"libnumpack", NULL, lib_range_read, NULL},
+                     {"floor", NULL, raw_range_read, NULL},
+                     {"hdf5", NULL, h5_range_read, NULL}};
+        bench("range_read_100", "1,000 random 100-row ranges; floor=pread/range", v, 3,
+              RUNS_LIGHT);
+    }
+    {
+        var_t v[] = {{"libnumpack", NULL, lib_range_write, NULL},
+                     {"floor", NULL, raw_range_write, NULL},
+                     {"hdf5", NULL, h5_range_write, NULL}};
+        bench("range_write_100", "1,000 random 100-row ranges; floor=pwrite/range", v, 3,
+              RUNS_LIGHT);
     }
 
     MULN = N * NCOL;

@@ -9,7 +9,8 @@ import subprocess
 from collections import OrderedDict
 
 ORDER = ["save_new", "save_overwrite", "load", "view_open", "get_100", "get_1000", "get_10000",
-         "replace_100", "append_100", "rounds_plain", "rounds_cache", "rounds_writable",
+         "replace_100", "range_read_100", "range_write_100", "append_100", "rounds_plain",
+         "rounds_cache", "rounds_writable",
          "readme_plain", "readme_rows", "readme_cache", "readme_writable", "batch_commit_10"]
 
 TITLE = {
@@ -21,6 +22,8 @@ TITLE = {
     "get_1000": "get 1,000 random rows",
     "get_10000": "get 10,000 random rows",
     "replace_100": "replace 100 random rows",
+    "range_read_100": "read 1,000 random 100-row ranges (block)",
+    "range_write_100": "write 1,000 random 100-row ranges (block)",
     "append_100": "append 100 rows",
     "rounds_plain": "K x (load, x2, save) plain",
     "rounds_cache": "K x (load, x2, save) cache batch",
@@ -38,6 +41,7 @@ TARGETS = {
     "view_open": ["V20us"],
     "get_100": ["R2x"], "get_1000": ["R2x"], "get_10000": ["R2x"],
     "replace_100": ["R2x"], "append_100": ["R2x"],
+    "range_read_100": ["B1.15"], "range_write_100": ["B1.15"],
     "rounds_cache": ["C1.2"], "readme_cache": ["C1.2"],
     "rounds_writable": ["W1.2"], "readme_writable": ["W1.2"],
 }
@@ -47,6 +51,7 @@ TARGET_TEXT = {
     "F1.15": "F1.15: <=1.15x floor (save, full load)",
     "V20us": "V20us: view open <=20 us",
     "R2x": "R2x: >=2x faster than numpack and than HDF5 (rows)",
+    "B1.15": "B1.15: block I/O of whole-row ranges <=1.15x one pread/pwrite per range",
     "C1.2": "C1.2: cache batch <=1.2x floor (one load + K x arithmetic + one save)",
     "W1.2": "W1.2: writable batch <=1.2x floor (arithmetic on plain memory + one msync)",
 }
@@ -73,6 +78,7 @@ FLOOR_DEF = OrderedDict([
     ("view_open", ("mmap", "same")),
     ("get_N", ("min(pread per row, memcpy from a kept mapping)", "pread per row")),
     ("replace_100", ("min(pwrite per row, memcpy into a kept shared mapping)", "pwrite per row")),
+    ("range_read/write_100", ("one pread / pwrite of each 100-row range", "same")),
     ("append_100", ("pwrite at the end", "same")),
     ("rounds/readme plain", ("K x (pread, x2, pwrite in place)", "K x (pread, x2, new-file save)")),
     ("rounds/readme cache", ("pread once, K x2, one pwrite in place", "same with a new-file save")),
@@ -163,6 +169,8 @@ def check(wl, lib, floor, npk, h5):
             if not gs:
                 continue
             g = max(gs)
+        elif t == "B1.15" and floor:
+            g = lib / (1.15 * floor)
         elif t in ("C1.2", "W1.2") and floor:
             g = lib / (1.2 * floor)
         else:
