@@ -8,8 +8,8 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 
 use common::{
-    fingerprint, load, load_bytes, pattern, reader, save, segmented_store, wait_for_clock_past,
-    writer, TempDir,
+    fill_leaving, fingerprint, load, load_bytes, mount_tmpfs, pattern, reader, save,
+    segmented_store, umount, wait_for_clock_past, writer, TempDir,
 };
 use numpack::layout::{Dst, Layout, Src};
 use numpack::{DType, ErrorKind, OpenOptions, Store};
@@ -847,4 +847,76 @@ fn durable_stores_write_blocks_too() {
     let got = load::<u16>(&s, "d");
     assert_eq!(&got[..12], &[1, 1, 1, 1, 9, 8, 7, 6, 1, 9, 8, 1]);
     assert_eq!(&got[12..], &[1, 7, 6, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+}
+
+/// A created array is sparse, so its disk space is taken as it is written: on a full disk every
+/// way of writing it must report the error (NPK_IO, errno 28), never fault (SIGBUS, as a store
+/// through a mapping into a hole would).
+#[test]
+fn writing_a_sparse_array_on_a_full_disk_is_an_error_not_a_fault() {
+    let mnt = TempDir::new("full");
+    if !mount_tmpfs(&mnt, 1024) {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    let dir = mnt.join("store");
+    let result = std::panic::catch_unwind(|| {
+        let s = writer(&dir);
+        // 16 MiB on a 1 MiB file system: fine while it stays sparse.
+        s.create("u", DType::U8, &[4096, 4096], None).unwrap();
+        fill_leaving(&mnt, 0);
+        let full = |r: numpack::Result<()>, what: &str| {
+            let e = r.expect_err(what);
+            assert_eq!(e.kind, ErrorKind::Io, "{what}: {e}");
+            assert!(e.message.contains("errno 28"), "{what}: {e}");
+        };
+        let rows = vec![7u8; 4 * 4096];
+        full(
+            s.write_block(
+                "u",
+                DType::U8,
+                &[100, 0],
+                &Src::contiguous(&rows, &[4, 4096], 1).unwrap(),
+            ),
+            "write_block of whole rows",
+        );
+        full(
+            s.write_block(
+                "u",
+                DType::U8,
+                &[200, 8],
+                &Src::contiguous(&rows[..400], &[100, 4], 1).unwrap(),
+            ),
+            "write_block of part of rows",
+        );
+        full(
+            s.replace_rows(
+                "u",
+                &[300],
+                DType::U8,
+                &Src::contiguous(&rows[..4096], &[1, 4096], 1).unwrap(),
+            ),
+            "replace_rows",
+        );
+        let mut batch = numpack::batch::WritableBatch::begin(&s).unwrap();
+        full(batch.load("u").map(|_| ()), "writable batch load");
+        batch.abort();
+        // With room again, the same writes land.
+        std::fs::remove_file(mnt.join("filler")).unwrap();
+        s.write_block(
+            "u",
+            DType::U8,
+            &[200, 8],
+            &Src::contiguous(&rows[..400], &[100, 4], 1).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            read_block_bytes(&s, "u", DType::U8, &[299, 8], &[1, 4]),
+            [7; 4]
+        );
+    });
+    umount(&mnt);
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
 }

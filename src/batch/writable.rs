@@ -108,6 +108,20 @@ impl WritableBatch {
         let map = if len == 0 {
             None
         } else {
+            // A sparse file (an array made by create) gets its blocks first: a store through
+            // the mapping into a hole on a full disk would raise SIGBUS in the caller's loop;
+            // here a full disk is an error.
+            if fsutil::has_holes(&file, len) {
+                fsutil::allocate(&file, len).map_err(|e| {
+                    Error::io(
+                        format!(
+                            "cannot allocate disk space for array {name:?} ({len} bytes of {}, which has holes) for a writable batch",
+                            path.display()
+                        ),
+                        &e,
+                    )
+                })?;
+            }
             // SAFETY: a shared mapping of exactly the array's bytes, which the file holds (the
             // snapshot checked its size). Other processes may write the same file; we only hand
             // out the raw pointer and never form Rust references into the mapping.

@@ -97,6 +97,29 @@ pub fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
     file.write_all_at(buf, offset)
 }
 
+/// Whether the first `len` bytes of `file` have a hole (SEEK_HOLE; a filesystem without it
+/// reports none). Stores through a mapping into a hole can fault (SIGBUS) on a full disk.
+pub fn has_holes(file: &File, len: u64) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: lseek on a descriptor we hold open; it only moves the file offset, which no call
+    // of ours uses (all I/O is pread/pwrite).
+    let hole = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_HOLE) };
+    hole >= 0 && (hole as u64) < len
+}
+
+/// Gives the first `len` bytes of `file` disk blocks (their content stays as it reads), so
+/// writes through a mapping of them cannot fault for want of space.
+pub fn allocate(file: &File, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = i64::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    // SAFETY: fallocate on a descriptor we hold open, mode 0 (allocate, keep the content).
+    if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 pub fn fsync_dir(dir: &Path) -> Result<()> {
     #[cfg(test)]
     if fail_points::FSYNC_DIR_FAILS.get() {

@@ -200,6 +200,11 @@ impl Store {
             self.open_for_update(st)?;
             return Ok(());
         };
+        // Rows go through the mapping, unless the file has holes (an array made by create): a
+        // store into a hole needs a block, and on a full disk the mapping would raise SIGBUS
+        // where a pwrite returns ENOSPC.
+        let file = self.open_for_update(st)?;
+        let holes = fsutil::has_holes(&file, st.meta.size_bytes);
         let row = st.row_bytes() as usize;
         let mut tmp = vec![0u8; row];
         let contiguous = src.as_c_bytes();
@@ -211,13 +216,18 @@ impl Store {
                     &tmp[..]
                 }
             };
+            if holes {
+                fsutil::write_all_at(&file, bytes, p * row as u64)
+                    .ctx(format_args!("cannot write to {}", data_file_name(name)))?;
+                continue;
+            }
             // SAFETY: p < physical rows, so the row lies within the writable mapping;
             // memmove, as the source could be a view of this very file.
             unsafe { std::ptr::copy(bytes.as_ptr(), map.as_mut_ptr().add(p as usize * row), row) };
         }
         if self.inner.durable {
-            map.flush()
-                .ctx(format_args!("cannot msync {}", data_file_name(name)))?;
+            if holes { file.sync_data() } else { map.flush() }
+                .ctx(format_args!("cannot sync {}", data_file_name(name)))?;
         }
         drop(current);
         self.touch_in_memory(&w, name);
@@ -273,7 +283,7 @@ impl Store {
             None
         } else {
             self.row_map(st)?
-                .filter(|_| !has_holes(&file, st.meta.size_bytes))
+                .filter(|_| !fsutil::has_holes(&file, st.meta.size_bytes))
         };
         let put = |bytes: &[u8], at: u64| match &map {
             Some(m) => {
@@ -476,16 +486,6 @@ fn check_fill<'a>(name: &str, dtype: DType, fill: Option<&'a [u8]>) -> Result<Op
         )));
     }
     Ok(value.iter().any(|&b| b != 0).then_some(value))
-}
-
-/// Whether the first `len` bytes of `file` have a hole (SEEK_HOLE; a filesystem without it
-/// reports none).
-fn has_holes(file: &File, len: u64) -> bool {
-    use std::os::fd::AsRawFd;
-    // SAFETY: lseek on a descriptor we hold open; it only moves the file offset, which no call
-    // of ours uses (all I/O is pread/pwrite).
-    let hole = unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_HOLE) };
-    hole >= 0 && (hole as u64) < len
 }
 
 /// A deletion bitmap this large cannot be held (rows of zero bytes cost no data, so a shape

@@ -327,3 +327,50 @@ pub fn segmented_store(dir: &std::path::Path, split: &[u64]) -> Vec<i32> {
     std::fs::write(dir.join("metadata.npkm"), encode(&catalog)).unwrap();
     values
 }
+
+pub fn c_path(dir: &Path) -> std::ffi::CString {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap()
+}
+
+/// Mounts a small tmpfs at `dir`, or returns false when this machine does not allow it. Done
+/// with the system call, not by running mount(8): a fork while another test drops a writer
+/// would briefly hold its lock's open file description and make that test's reopen `Locked`.
+pub fn mount_tmpfs(dir: &Path, kib: u64) -> bool {
+    let target = c_path(dir);
+    let opts = std::ffi::CString::new(format!("size={kib}k")).unwrap();
+    // SAFETY: every pointer is a NUL-terminated string that outlives the call.
+    unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            target.as_ptr(),
+            c"tmpfs".as_ptr(),
+            0,
+            opts.as_ptr().cast(),
+        ) == 0
+    }
+}
+
+pub fn umount(dir: &Path) {
+    let target = c_path(dir);
+    // SAFETY: a NUL-terminated path that outlives the call.
+    unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+}
+
+/// Fills the file system holding `dir` with `filler`, then frees `pages` 4 KiB pages of it.
+pub fn fill_leaving(dir: &Path, pages: u64) {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0u8; 4096];
+    loop {
+        match f.write(&chunk) {
+            Ok(4096) => {}
+            Ok(_) => break,
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let pages_used = std::fs::metadata(&path).unwrap().len().div_ceil(4096);
+    f.set_len(pages_used.saturating_sub(pages) * 4096).unwrap();
+}
