@@ -5,6 +5,9 @@
  *   npk::Store store("run.npk", npk::Store::create);
  *   store.save("field", data, {4, 3});              // pointer + shape (+ optional byte strides)
  *   std::vector<double> back = store.load<double>("field");
+ *   store.create_array<double>("u", {1000, 3});                // sized, zeros until written
+ *   store.write_block("u", {40, 0}, rows, {2, 3});             // a block (hyperslab), in place
+ *   npk::Block<double> b = store.read_block<double>("u", {40, 0}, {2, 3});  // b.data, b.shape
  *
  * Everything lives in namespace npk. Link with -lnumpack exactly as a C program does.
  *
@@ -14,8 +17,9 @@
  *   - a typed view (Batch::load<T>, Store::view<T>) of an array whose dtype is not T's:
  *     npk::Error with NPK_DTYPE_MISMATCH;
  *   - a std::vector whose size does not match the stated shape, strides whose count differs from
- *     the shape's, a name containing NUL, a Store or Batch used after a move, close, end or
- *     abort: npk::Error with NPK_INVALID_ARGUMENT.
+ *     the shape's, block offsets whose count differs from the counts', a name containing NUL,
+ *     a Store or Batch used after a move, close, end or abort: npk::Error with
+ *     NPK_INVALID_ARGUMENT.
  * The one exception is View::at(), which throws std::out_of_range (wrong number of indices, or
  * an index outside its axis) like std::vector::at. Destructors never throw.
  *
@@ -507,6 +511,30 @@ private:
     bool writable_ = false;
 };
 
+// ---- blocks ------------------------------------------------------------------------------------
+
+// A block (hyperslab) read by Store::read_block: `data` holds the elements of `shape` (the
+// count that was asked for) in C order, so element (i, j) of a 2-D block is data[i * shape[1] + j].
+template <class T> struct Block {
+    std::vector<T> data;
+    std::vector<uint64_t> shape;
+
+    std::size_t ndim() const noexcept { return shape.size(); }
+    std::size_t size() const noexcept { return data.size(); }
+};
+
+namespace detail {
+
+// The rank of a block call: offset and count must have one entry per dimension.
+inline uint32_t block_rank(Dims offset, Dims count) {
+    if (offset.size() != count.size())
+        fail(NPK_INVALID_ARGUMENT, "npk: " + std::to_string(offset.size()) + " offsets for " +
+                                       std::to_string(count.size()) + " counts");
+    return rank_of(count);
+}
+
+} // namespace detail
+
 // ---- the store ---------------------------------------------------------------------------------
 
 // What Store::info reports (the logical view: dropped rows are not counted).
@@ -589,6 +617,60 @@ public:
         const ArrayInfo meta = info(name);
         return detail::read_vector<T>(detail::element_count(meta.shape),
                                       [&](auto *out) { load(name, out, meta.shape); });
+    }
+
+    // -- sized arrays and blocks (hyperslabs) --
+
+    // Creates `name` with `shape` and no data (HDF5's H5Dcreate): the data file is only sized
+    // (sparse where the filesystem allows) and every element reads as T{} (zero) until written,
+    // or as `fill`. One atomic commit. NPK_ALREADY_EXISTS if the name is taken. (Not called
+    // create: Store::create is the open flag.)
+    template <class T> void create_array(const std::string &name, Dims shape) {
+        detail::check(npk_create(handle(), detail::cname(name), dtype_of<T>(), detail::rank_of(shape), shape.data(),
+                                 nullptr));
+    }
+    template <class T> void create_array(const std::string &name, Dims shape, const T &fill) {
+        detail::check(npk_create(handle(), detail::cname(name), dtype_of<T>(), detail::rank_of(shape), shape.data(),
+                                 &fill));
+    }
+
+    // Reads the block of `count` elements from `offset` on (one entry per dimension of the
+    // array; row numbers are logical, dropped rows skipped) into `out`, which has shape `count`
+    // (strides: bytes; empty = C order). A bad offset or count is NPK_INVALID_ARGUMENT with a
+    // message naming the dimension.
+    template <class T>
+    void read_block(const std::string &name, Dims offset, T *out, Dims count, Strides strides = {}) {
+        detail::check(npk_read_block(handle(), detail::cname(name), dtype_of<T>(), detail::block_rank(offset, count),
+                                     offset.data(), count.data(), out, detail::strides_of(count, strides)));
+    }
+    // The block as a new C-order vector with its shape (= count).
+    template <class T> Block<T> read_block(const std::string &name, Dims offset, Dims count) {
+        detail::block_rank(offset, count);
+        Block<T> b;
+        b.data = detail::read_vector<T>(detail::element_count(count),
+                                        [&](auto *out) { read_block(name, offset, out, count); });
+        b.shape = count.vec();
+        return b;
+    }
+
+    // Writes the block of shape `count` at `offset` from `data` (strides: bytes; empty = C
+    // order), in place: like replace_rows, not a commit, and a crash may leave part of it
+    // written. Every argument is checked first, so a refused call writes nothing.
+    template <class T>
+    void write_block(const std::string &name, Dims offset, const T *data, Dims count, Strides strides = {}) {
+        detail::check(npk_write_block(handle(), detail::cname(name), dtype_of<T>(),
+                                      detail::block_rank(offset, count), offset.data(), count.data(), data,
+                                      detail::strides_of(count, strides)));
+    }
+    // `v` holds the elements of `count` in C order (its size must be their number).
+    template <class T>
+    void write_block(const std::string &name, Dims offset, const std::vector<T> &v, Dims count) {
+        detail::check_count(v.size(), count, "the vector");
+        write_block(name, offset, detail::VecData<T>(v).get(), count);
+    }
+    // A Block (from read_block, or built by hand) written back at `offset`.
+    template <class T> void write_block(const std::string &name, Dims offset, const Block<T> &block) {
+        write_block(name, offset, block.data, block.shape);
     }
 
     // -- rows --

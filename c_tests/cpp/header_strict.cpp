@@ -32,6 +32,13 @@ template <class T> void use_all(npk::Store &s, npk::Batch &b) {
     b.save("x", buf, {2, 2});
     b.save("x", v);
     b.save("x", v, {2, 2});
+    s.template create_array<T>("y", {2, 2});
+    s.create_array("y", {2, 2}, sum);
+    s.read_block("x", {0, 0}, buf, {2, 2}, {static_cast<int64_t>(sizeof(T)), static_cast<int64_t>(2 * sizeof(T))});
+    npk::Block<T> blk = s.template read_block<T>("x", {0, 1}, {2, 1});
+    s.write_block("x", {0, 0}, buf, {2, 2});
+    s.write_block("x", {0, 0}, v, {2, 2});
+    s.write_block("x", {1, 0}, blk);
 }
 
 void instantiate(npk::Store &s, npk::Batch &b) {
@@ -50,6 +57,9 @@ void instantiate(npk::Store &s, npk::Batch &b) {
     s.save("b", std::vector<bool>{true});
     std::vector<bool> bits = s.load<bool>("b");
     (void)bits;
+    s.create_array("b", {3}, true);
+    npk::Block<bool> bblk = s.read_block<bool>("b", {1}, {2});
+    s.write_block("b", {0}, bblk);
     s.drop({"a", "b"});
     s.drop("a");
     s.drop_rows("a", {0});
