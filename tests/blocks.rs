@@ -920,3 +920,72 @@ fn writing_a_sparse_array_on_a_full_disk_is_an_error_not_a_fault() {
         std::panic::resume_unwind(p);
     }
 }
+
+/// Block reads share the handle with a thread writing blocks and committing: reads hold the
+/// snapshot's lock for their duration, writes and commits take it to publish, and neither may
+/// stall the other or let a read see anything but bytes that were written. Ends on progress
+/// (writes done and every reader past 300 reads), with a hang guard.
+#[test]
+fn block_reads_race_block_writes_and_commits_on_one_handle() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let dir = TempDir::new("race");
+    let s = writer(&dir);
+    s.create("u", DType::U8, &[64, 512], None).unwrap();
+    let done = AtomicBool::new(false);
+    let reads = [AtomicU64::new(0), AtomicU64::new(0)];
+    let start = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        for (t, count) in reads.iter().enumerate() {
+            let (s, done) = (&s, &done);
+            scope.spawn(move || {
+                let mut out = vec![0u8; 8 * 100];
+                let mut i = t as u64;
+                while !done.load(Ordering::Acquire) || count.load(Ordering::Relaxed) < 300 {
+                    assert!(start.elapsed().as_secs() < 120, "reader {t} stalled");
+                    let row = (i * 7) % 57;
+                    let col = (i * 13) % 412;
+                    s.read_block(
+                        "u",
+                        DType::U8,
+                        &[row, col],
+                        &mut Dst::contiguous(&mut out, &[8, 100], 1).unwrap(),
+                    )
+                    .unwrap();
+                    // Row r only ever holds 0 or a byte written for row r: (k % 251) + 1 with
+                    // k % 64 == r.
+                    for (j, line) in out.chunks(100).enumerate() {
+                        let r = row + j as u64;
+                        for &b in line {
+                            assert!(
+                                b == 0 || (0..40u64).any(|q| ((q * 64 + r) % 251 + 1) as u8 == b),
+                                "row {r} holds {b}"
+                            );
+                        }
+                    }
+                    count.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            });
+        }
+        for k in 0..2560u64 {
+            let row = vec![((k % 251) + 1) as u8; 512];
+            s.write_block(
+                "u",
+                DType::U8,
+                &[k % 64, 0],
+                &Src::contiguous(&row, &[1, 512], 1).unwrap(),
+            )
+            .unwrap();
+            if k % 64 == 0 {
+                save(&s, "other", &[2], &[k, k]);
+            }
+        }
+        done.store(true, Ordering::Release);
+    });
+    // Every row ends with its last write: k = 2496 + r.
+    let all = load_bytes(&s, "u");
+    for (r, line) in all.chunks(512).enumerate() {
+        let want = ((2496 + r as u64) % 251 + 1) as u8;
+        assert!(line.iter().all(|&b| b == want), "row {r}");
+    }
+}
