@@ -38,6 +38,19 @@
 !>   Non-contiguous sections are accepted; the compiler copies them to a contiguous temporary
 !>   first (and back, for loads), which gfortran's -fcheck=array-temps reports at run time.
 !>
+!> * Blocks (npk_read_block_array, npk_write_block_array; h5fortran's istart/iend): the block
+!>   is given in the SAME Fortran view, 1-based and inclusive: istart(k)..iend(k) in dimension k
+!>   of the array A(n1,n2,...) that npk_load_array would read. The binding passes the library
+!>   offset = istart-1 and count = iend-istart+1 in the same dimension order (the Fortran view
+!>   and the NumPy array have the same shape) with column-major byte strides of the count, so
+!>   the user array a(1,1,...) is element (istart(1),istart(2),...) and a(i,j) is
+!>   A(istart(1)+i-1, istart(2)+j-1) == arr[istart(1)+i-2, istart(2)+j-2]. Without iend the
+!>   block is shape(a). The first index is NumPy's rows: a slab of rows is one contiguous range
+!>   of the file (the library transposes while copying, as for npk_save_array). The binding's own checks name Fortran dimensions and bounds
+!>   ("dimension 1: istart 0 is below 1"); the library's bound checks use NumPy's 0-based
+!>   dimensions and offsets ("dimension 0: offset 5 + count 3 exceeds 7"). npk_create_array
+!>   takes dims in the same order (dims = shape(A) of the array you will read back).
+!>
 !> * Views (npk_view_array on a view from npk_open_view or npk_batch_load_view): the memory is
 !>   the library's, in C order, so it cannot be presented with the same index order without a
 !>   copy. npk_view_array points a Fortran pointer at it with the REVERSED shape: the NumPy
@@ -59,6 +72,8 @@
 !>   npk_batch_save_array                       (cache) or npk_writable_batch_begin, finish
 !>                                              with npk_batch_end or npk_batch_abort
 !>   npk_view_array                             a Fortran pointer onto a view (generic)
+!>   npk_create_array                           a sized array without data (generic on fill)
+!>   npk_read_block_array, npk_write_block_array  blocks istart..iend (generic)
 !>   npk_check, npk_error_message, npk_status_name, npk_dtype_name, npk_version_string,
 !>   npk_cstr, npk_fstr, npk_column_major_strides
 !> Row-index calls (npk_get_rows, npk_replace_rows, npk_drop_rows) are used raw: indices are
@@ -192,7 +207,8 @@ module numpack
   ! ---------------------------------------------------------------------------------------
   public :: npk_batch_begin, npk_writable_batch_begin, npk_batch_load, npk_batch_save
   public :: npk_batch_end, npk_batch_abort, npk_last_error, npk_status_str
-  public :: npk_open, npk_close, npk_save, npk_load, npk_append, npk_replace_rows
+  public :: npk_open, npk_close, npk_save, npk_create, npk_read_block, npk_write_block
+  public :: npk_load, npk_append, npk_replace_rows
   public :: npk_get_rows, npk_drop, npk_drop_rows, npk_compact, npk_clone, npk_has, npk_list
   public :: npk_info, npk_refresh, npk_dtype_size, npk_view_open, npk_view_release
   public :: npk_version, npk_version_number
@@ -301,6 +317,56 @@ module numpack
       integer(c_int64_t), dimension(*), intent(in), optional :: strides
       integer(c_int32_t) :: status
     end function npk_save
+
+    !> npk_status npk_create(npk_store *store, const char *name, npk_dtype dtype, uint32_t ndim,
+    !>     const uint64_t *shape, const void *fill)
+    !> fill: c_loc of one element of dtype, or c_null_ptr for zeros.
+    function npk_create(store, name, dtype, ndim, shape, fill) result(status) &
+        bind(C, name="npk_create")
+      import :: c_ptr, c_int32_t, c_int64_t, c_char
+      type(c_ptr), value :: store
+      character(kind=c_char), dimension(*), intent(in) :: name
+      integer(c_int32_t), value :: dtype
+      integer(c_int32_t), value :: ndim
+      integer(c_int64_t), dimension(*), intent(in) :: shape
+      type(c_ptr), value :: fill
+      integer(c_int32_t) :: status
+    end function npk_create
+
+    !> npk_status npk_read_block(npk_store *store, const char *name, npk_dtype dtype,
+    !>     uint32_t ndim, const uint64_t *offset, const uint64_t *count, void *data,
+    !>     const int64_t *strides)
+    !> offset and count are NumPy's (0-based, C dimension order); absent = NULL (0-d arrays).
+    function npk_read_block(store, name, dtype, ndim, offset, count, data, strides) &
+        result(status) bind(C, name="npk_read_block")
+      import :: c_ptr, c_int32_t, c_int64_t, c_char
+      type(c_ptr), value :: store
+      character(kind=c_char), dimension(*), intent(in) :: name
+      integer(c_int32_t), value :: dtype
+      integer(c_int32_t), value :: ndim
+      integer(c_int64_t), dimension(*), intent(in), optional :: offset
+      integer(c_int64_t), dimension(*), intent(in), optional :: count
+      type(c_ptr), value :: data
+      integer(c_int64_t), dimension(*), intent(in), optional :: strides
+      integer(c_int32_t) :: status
+    end function npk_read_block
+
+    !> npk_status npk_write_block(npk_store *store, const char *name, npk_dtype dtype,
+    !>     uint32_t ndim, const uint64_t *offset, const uint64_t *count, const void *data,
+    !>     const int64_t *strides)
+    function npk_write_block(store, name, dtype, ndim, offset, count, data, strides) &
+        result(status) bind(C, name="npk_write_block")
+      import :: c_ptr, c_int32_t, c_int64_t, c_char
+      type(c_ptr), value :: store
+      character(kind=c_char), dimension(*), intent(in) :: name
+      integer(c_int32_t), value :: dtype
+      integer(c_int32_t), value :: ndim
+      integer(c_int64_t), dimension(*), intent(in), optional :: offset
+      integer(c_int64_t), dimension(*), intent(in), optional :: count
+      type(c_ptr), value :: data
+      integer(c_int64_t), dimension(*), intent(in), optional :: strides
+      integer(c_int32_t) :: status
+    end function npk_write_block
 
     !> npk_status npk_load(npk_store *store, const char *name, npk_dtype dtype, uint32_t ndim,
     !>     const uint64_t *shape, void *data, const int64_t *strides)
@@ -506,6 +572,7 @@ module numpack
   public :: npk_batch_save_view
   public :: npk_save_array, npk_load_array, npk_load_alloc, npk_append_array
   public :: npk_batch_save_array, npk_view_array
+  public :: npk_create_array, npk_read_block_array, npk_write_block_array
 
   !> st = npk_save_array(store, name, a): creates or replaces array `name` with a copy of `a`
   !> (any rank; NumPy sees shape(a) with a(i,j,...) == arr[i-1,j-1,...]).
@@ -552,6 +619,37 @@ module numpack
     module procedure view_r4, view_r8, view_i1, view_i2, view_i4, view_i8, view_c4, view_c8, &
       view_lb
   end interface npk_view_array
+
+  !> st = npk_create_array(store, name, dims, fill): creates array `name` of shape `dims`
+  !> (Fortran order, as npk_save_array would store an array of that shape) and of fill's type,
+  !> without data: the file is only sized (sparse) and every element reads as `fill` (a zero
+  !> fill costs nothing; another value is written out). One atomic commit; NPK_ALREADY_EXISTS if
+  !> the name is taken. dims: integer(c_int32_t) or integer(c_int64_t), size 0 for a scalar.
+  interface npk_create_array
+    module procedure create_r4, create_r8, create_i1, create_i2, create_i4, &
+      create_i8, create_c4, create_c8, create_lb
+  end interface npk_create_array
+
+  !> st = npk_read_block_array(store, name, a, istart [, iend]): reads into `a` the block of
+  !> elements istart(k)..iend(k) (1-based, inclusive, one pair per dimension of the stored
+  !> array) of the stored array's Fortran view, the one npk_save_array/npk_load_array use:
+  !> A(i,j,...) == arr[i-1,j-1,...]. h5fortran's istart/iend convention. `a` holds the block
+  !> column-major: a(1,1) is element (istart(1), istart(2)). Without iend the block is
+  !> shape(a) from istart on. `a` may have another rank than the array when it has the block's
+  !> number of elements (a column into a rank-1 a); with the same rank its shape must be the
+  !> block's. Rows (NumPy's axis 0, the first index) are logical: dropped rows are skipped.
+  interface npk_read_block_array
+    module procedure read_block_r4, read_block_r8, read_block_i1, read_block_i2, read_block_i4, &
+      read_block_i8, read_block_c4, read_block_c8, read_block_lb
+  end interface npk_read_block_array
+
+  !> st = npk_write_block_array(store, name, a, istart [, iend]): writes `a` into the block
+  !> istart..iend of the stored array, in place (same convention as npk_read_block_array; like
+  !> npk_replace_rows, not a commit: a crash may leave part of the block written).
+  interface npk_write_block_array
+    module procedure write_block_r4, write_block_r8, write_block_i1, write_block_i2, write_block_i4, &
+      write_block_i8, write_block_c4, write_block_c8, write_block_lb
+  end interface npk_write_block_array
 
   !> What npk_list_names returns: names(i) is the i-th array name, blank-padded.
   type, public :: npk_name_list
@@ -1685,5 +1783,417 @@ contains
       if (st == NPK_OK) call c_f_pointer(cp, p, s(1:3))
     end select
   end function view_lb
+
+
+  ! ---------------------------------------------------------------------------------------
+  ! Sized arrays and blocks: type-independent workers
+  ! ---------------------------------------------------------------------------------------
+
+  ! Integer bounds of kind c_int32_t or c_int64_t as c_int64_t.
+  function int_list(x, what, out) result(st)
+    class(*), intent(in) :: x(:)
+    character(*), intent(in) :: what
+    integer(c_int64_t), intent(out) :: out(size(x))
+    integer(c_int32_t) :: st
+    st = NPK_OK
+    out = 0
+    select type (x)
+    type is (integer(c_int32_t))
+      out = x
+    type is (integer(c_int64_t))
+      out = x
+    class default
+      st = own_fail(NPK_INVALID_ARGUMENT, what // ': integers of kind c_int32_t or c_int64_t only')
+    end select
+  end function int_list
+
+  function create_any(store, name, dtype, dims, fill) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    integer(c_int32_t), intent(in) :: dtype
+    class(*), intent(in) :: dims(:)
+    type(c_ptr), intent(in) :: fill
+    integer(c_int32_t) :: st
+    integer(c_int64_t) :: shp(size(dims))
+    st = int_list(dims, 'npk_create_array: dims', shp)
+    if (st /= NPK_OK) return
+    st = lib(npk_create(store, npk_cstr(name), dtype, int(size(dims), c_int32_t), shp, fill))
+  end function create_any
+
+  ! The library's offset and count (0-based, same dimension order: the Fortran view and the
+  ! stored array have the same shape) of the 1-based inclusive block istart..iend, checked
+  ! against the user array of shape ashp.
+  function block_args(what, ashp, istart, iend, offset, count) result(st)
+    character(*), intent(in) :: what
+    integer(c_int64_t), intent(in) :: ashp(:)
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int64_t), intent(out) :: offset(size(istart)), count(size(istart))
+    integer(c_int32_t) :: st
+    integer(c_int64_t) :: first(size(istart)), last(size(istart))
+    integer :: k
+    offset = 0
+    count = 0
+    st = int_list(istart, what // ': istart', first)
+    if (st /= NPK_OK) return
+    if (present(iend)) then
+      if (size(iend) /= size(istart)) then
+        st = own_fail(NPK_INVALID_ARGUMENT, what // ': istart has ' &
+          // itoa(int(size(istart), c_int64_t)) // ' entries, iend ' // itoa(int(size(iend), c_int64_t)))
+        return
+      end if
+      st = int_list(iend, what // ': iend', last)
+      if (st /= NPK_OK) return
+    else if (size(ashp) /= size(istart)) then
+      st = own_fail(NPK_INVALID_ARGUMENT, what // ': without iend the array must have rank ' &
+        // itoa(int(size(istart), c_int64_t)) // ' (one per istart), not ' // itoa(int(size(ashp), c_int64_t)))
+      return
+    else
+      last = first + ashp - 1
+    end if
+    do k = 1, size(istart)
+      if (first(k) < 1) then
+        st = own_fail(NPK_INVALID_ARGUMENT, what // ': dimension ' // itoa(int(k, c_int64_t)) &
+          // ': istart ' // itoa(first(k)) // ' is below 1 (Fortran bounds start at 1)')
+        return
+      end if
+      if (last(k) < first(k) - 1) then
+        st = own_fail(NPK_INVALID_ARGUMENT, what // ': dimension ' // itoa(int(k, c_int64_t)) &
+          // ': iend ' // itoa(last(k)) // ' is below istart ' // itoa(first(k)) // ' - 1')
+        return
+      end if
+    end do
+    offset = first - 1
+    count = last - first + 1
+    if (size(ashp) == size(istart)) then
+      if (any(ashp /= count)) then
+        st = own_fail(NPK_SHAPE_MISMATCH, what // ': the array has shape ' // dims_str(ashp) &
+          // ', the block istart..iend ' // dims_str(count))
+        return
+      end if
+    else if (product(ashp) /= product(count)) then
+      st = own_fail(NPK_SHAPE_MISMATCH, what // ': the array has ' // itoa(product(ashp)) &
+        // ' elements, the block istart..iend ' // dims_str(count) // ' has ' // itoa(product(count)))
+      return
+    end if
+  end function block_args
+
+  pure function dims_str(d) result(s)
+    integer(c_int64_t), intent(in) :: d(:)
+    character(len=:), allocatable :: s
+    integer :: k
+    s = '('
+    do k = 1, size(d)
+      if (k > 1) s = s // ','
+      s = s // itoa(d(k))
+    end do
+    s = s // ')'
+  end function dims_str
+
+  ! npk_read_block into a contiguous Fortran array: the block's extents with column-major byte
+  ! strides, so a(i,j) is stored element (istart(1)+i-1, istart(2)+j-1).
+  function get_block(store, name, dtype, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    integer(c_int32_t), intent(in) :: dtype
+    type(*), dimension(..), intent(inout), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    integer(c_int64_t) :: offset(size(istart)), count(size(istart)), strides(size(istart))
+    type(c_ptr) :: data
+    st = block_args('npk_read_block_array', shape(a, c_int64_t), istart, iend, offset, count)
+    if (st /= NPK_OK) return
+    strides = npk_column_major_strides(count, npk_dtype_size(dtype))
+    data = c_null_ptr
+    if (size(a) > 0) data = c_loc(a)
+    st = lib(npk_read_block(store, npk_cstr(name), dtype, int(size(istart), c_int32_t), offset, &
+      count, data, strides))
+  end function get_block
+
+  ! npk_write_block from a contiguous Fortran array, with the same convention as get_block.
+  function put_block(store, name, dtype, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    integer(c_int32_t), intent(in) :: dtype
+    type(*), dimension(..), intent(in), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    integer(c_int64_t) :: offset(size(istart)), count(size(istart)), strides(size(istart))
+    type(c_ptr) :: data
+    st = block_args('npk_write_block_array', shape(a, c_int64_t), istart, iend, offset, count)
+    if (st /= NPK_OK) return
+    strides = npk_column_major_strides(count, npk_dtype_size(dtype))
+    data = c_null_ptr
+    if (size(a) > 0) data = c_loc(a)
+    st = lib(npk_write_block(store, npk_cstr(name), dtype, int(size(istart), c_int32_t), offset, &
+      count, data, strides))
+  end function put_block
+
+  ! ---------------------------------------------------------------------------------------
+  ! Sized arrays and blocks: specific procedures, one set per type (mechanically identical)
+  ! ---------------------------------------------------------------------------------------
+
+  function create_r4(store, name, dims, fill) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    class(*), intent(in) :: dims(:)
+    real(c_float), intent(in), target :: fill
+    integer(c_int32_t) :: st
+    st = create_any(store, name, NPK_FLOAT32, dims, c_loc(fill))
+  end function create_r4
+
+  function read_block_r4(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    real(c_float), dimension(..), intent(inout), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = get_block(store, name, NPK_FLOAT32, a, istart, iend)
+  end function read_block_r4
+
+  function write_block_r4(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    real(c_float), dimension(..), intent(in), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = put_block(store, name, NPK_FLOAT32, a, istart, iend)
+  end function write_block_r4
+
+  function create_r8(store, name, dims, fill) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    class(*), intent(in) :: dims(:)
+    real(c_double), intent(in), target :: fill
+    integer(c_int32_t) :: st
+    st = create_any(store, name, NPK_FLOAT64, dims, c_loc(fill))
+  end function create_r8
+
+  function read_block_r8(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    real(c_double), dimension(..), intent(inout), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = get_block(store, name, NPK_FLOAT64, a, istart, iend)
+  end function read_block_r8
+
+  function write_block_r8(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    real(c_double), dimension(..), intent(in), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = put_block(store, name, NPK_FLOAT64, a, istart, iend)
+  end function write_block_r8
+
+  function create_i1(store, name, dims, fill) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    class(*), intent(in) :: dims(:)
+    integer(c_int8_t), intent(in), target :: fill
+    integer(c_int32_t) :: st
+    st = create_any(store, name, NPK_INT8, dims, c_loc(fill))
+  end function create_i1
+
+  function read_block_i1(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    integer(c_int8_t), dimension(..), intent(inout), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = get_block(store, name, NPK_INT8, a, istart, iend)
+  end function read_block_i1
+
+  function write_block_i1(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    integer(c_int8_t), dimension(..), intent(in), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = put_block(store, name, NPK_INT8, a, istart, iend)
+  end function write_block_i1
+
+  function create_i2(store, name, dims, fill) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    class(*), intent(in) :: dims(:)
+    integer(c_int16_t), intent(in), target :: fill
+    integer(c_int32_t) :: st
+    st = create_any(store, name, NPK_INT16, dims, c_loc(fill))
+  end function create_i2
+
+  function read_block_i2(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    integer(c_int16_t), dimension(..), intent(inout), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = get_block(store, name, NPK_INT16, a, istart, iend)
+  end function read_block_i2
+
+  function write_block_i2(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    integer(c_int16_t), dimension(..), intent(in), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = put_block(store, name, NPK_INT16, a, istart, iend)
+  end function write_block_i2
+
+  function create_i4(store, name, dims, fill) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    class(*), intent(in) :: dims(:)
+    integer(c_int32_t), intent(in), target :: fill
+    integer(c_int32_t) :: st
+    st = create_any(store, name, NPK_INT32, dims, c_loc(fill))
+  end function create_i4
+
+  function read_block_i4(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    integer(c_int32_t), dimension(..), intent(inout), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = get_block(store, name, NPK_INT32, a, istart, iend)
+  end function read_block_i4
+
+  function write_block_i4(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    integer(c_int32_t), dimension(..), intent(in), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = put_block(store, name, NPK_INT32, a, istart, iend)
+  end function write_block_i4
+
+  function create_i8(store, name, dims, fill) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    class(*), intent(in) :: dims(:)
+    integer(c_int64_t), intent(in), target :: fill
+    integer(c_int32_t) :: st
+    st = create_any(store, name, NPK_INT64, dims, c_loc(fill))
+  end function create_i8
+
+  function read_block_i8(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    integer(c_int64_t), dimension(..), intent(inout), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = get_block(store, name, NPK_INT64, a, istart, iend)
+  end function read_block_i8
+
+  function write_block_i8(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    integer(c_int64_t), dimension(..), intent(in), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = put_block(store, name, NPK_INT64, a, istart, iend)
+  end function write_block_i8
+
+  function create_c4(store, name, dims, fill) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    class(*), intent(in) :: dims(:)
+    complex(c_float_complex), intent(in), target :: fill
+    integer(c_int32_t) :: st
+    st = create_any(store, name, NPK_COMPLEX64, dims, c_loc(fill))
+  end function create_c4
+
+  function read_block_c4(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    complex(c_float_complex), dimension(..), intent(inout), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = get_block(store, name, NPK_COMPLEX64, a, istart, iend)
+  end function read_block_c4
+
+  function write_block_c4(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    complex(c_float_complex), dimension(..), intent(in), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = put_block(store, name, NPK_COMPLEX64, a, istart, iend)
+  end function write_block_c4
+
+  function create_c8(store, name, dims, fill) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    class(*), intent(in) :: dims(:)
+    complex(c_double_complex), intent(in), target :: fill
+    integer(c_int32_t) :: st
+    st = create_any(store, name, NPK_COMPLEX128, dims, c_loc(fill))
+  end function create_c8
+
+  function read_block_c8(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    complex(c_double_complex), dimension(..), intent(inout), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = get_block(store, name, NPK_COMPLEX128, a, istart, iend)
+  end function read_block_c8
+
+  function write_block_c8(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    complex(c_double_complex), dimension(..), intent(in), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = put_block(store, name, NPK_COMPLEX128, a, istart, iend)
+  end function write_block_c8
+
+  function create_lb(store, name, dims, fill) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    class(*), intent(in) :: dims(:)
+    logical(c_bool), intent(in), target :: fill
+    integer(c_int32_t) :: st
+    st = create_any(store, name, NPK_BOOL, dims, c_loc(fill))
+  end function create_lb
+
+  function read_block_lb(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    logical(c_bool), dimension(..), intent(inout), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = get_block(store, name, NPK_BOOL, a, istart, iend)
+  end function read_block_lb
+
+  function write_block_lb(store, name, a, istart, iend) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: name
+    logical(c_bool), dimension(..), intent(in), target, contiguous :: a
+    class(*), intent(in) :: istart(:)
+    class(*), intent(in), optional :: iend(:)
+    integer(c_int32_t) :: st
+    st = put_block(store, name, NPK_BOOL, a, istart, iend)
+  end function write_block_lb
 
 end module numpack

@@ -250,6 +250,67 @@ static void check_phase2(npk_store *s)
     CHECK(exists == 0);
 }
 
+/* The arrays test.f90's `blocks` made with npk_create_array and wrote by blocks (1-based
+ * istart..iend of the Fortran view): Fortran f(i,j) = 10i+j+0.5 is arr[i-1][j-1], and the box
+ * written at rows 2-4, columns 4-5 is negated. Read here with npk_read_block in C order. */
+static void check_blocks(npk_store *s)
+{
+    const uint64_t sh[2] = {7, 5}, zero[2] = {0, 0};
+    double d[7][5];
+    if (has_shape(s, "blk_r8", NPK_FLOAT64, 2, sh) &&
+        CHECK_OK(npk_read_block(s, "blk_r8", NPK_FLOAT64, 2, zero, sh, d, NULL))) {
+        int ok = 1;
+        for (int i = 0; i < 7; i++)
+            for (int j = 0; j < 5; j++) {
+                double want = 10 * (i + 1) + (j + 1) + 0.5;
+                if (i >= 1 && i <= 3 && j >= 3)
+                    want = -want;
+                ok &= d[i][j] == want;
+            }
+        CHECK_MSG(ok, "blk_r8: A(i,j) == arr[i-1][j-1], the box negated");
+    }
+    /* Fortran box(1:3, 1:2) at istart (2,4) is the C block offset {1, 3}, count {3, 2}. */
+    const uint64_t off[2] = {1, 3}, cnt[2] = {3, 2};
+    double box[3][2];
+    if (CHECK_OK(npk_read_block(s, "blk_r8", NPK_FLOAT64, 2, off, cnt, box, NULL)))
+        CHECK(box[0][0] == -24.5 && box[2][1] == -45.5 && box[1][0] == -34.5);
+
+    const uint64_t sh3[3] = {5, 3, 2};
+    float r4[5][3][2];
+    if (has_shape(s, "blk_r4", NPK_FLOAT32, 3, sh3) &&
+        CHECK_OK(npk_load(s, "blk_r4", NPK_FLOAT32, 3, sh3, r4, NULL))) {
+        int ok = 1;
+        for (int i = 0; i < 5; i++)
+            for (int j = 0; j < 3; j++)
+                for (int k = 0; k < 2; k++)
+                    ok &= r4[i][j][k] == (i < 4 ? (float)(100 * (i + 1) + 10 * (j + 1) + k + 1) : 0.0f);
+        CHECK_MSG(ok, "blk_r4: slabs of rows 1-4, row 5 never written reads zero");
+    }
+
+    const uint64_t sh1[1] = {6};
+    int32_t i4[6];
+    if (has_shape(s, "blk_i4", NPK_INT32, 1, sh1) &&
+        CHECK_OK(npk_load(s, "blk_i4", NPK_INT32, 1, sh1, i4, NULL)))
+        CHECK(i4[0] == -3 && i4[1] == 7 && i4[2] == 8 && i4[3] == -3 && i4[5] == -3);
+
+    const uint64_t shb[2] = {2, 3};
+    bool lb[2][3];
+    if (has_shape(s, "blk_lb", NPK_BOOL, 2, shb) &&
+        CHECK_OK(npk_load(s, "blk_lb", NPK_BOOL, 2, shb, lb, NULL)))
+        CHECK(lb[0][0] && lb[0][1] && lb[0][2] && lb[1][0] && !lb[1][1] && !lb[1][2]);
+
+    const uint64_t shc[2] = {2, 2};
+    double complex c8[2][2];
+    if (has_shape(s, "blk_c8", NPK_COMPLEX128, 2, shc) &&
+        CHECK_OK(npk_load(s, "blk_c8", NPK_COMPLEX128, 2, shc, c8, NULL)))
+        CHECK(c8[0][1] == 5.0 + 6.0 * I && c8[0][0] == 1.0 - 1.0 * I && c8[1][1] == 1.0 - 1.0 * I);
+
+    double x = 0;
+    if (has_shape(s, "blk_0d", NPK_FLOAT64, 0, NULL) &&
+        CHECK_OK(npk_read_block(s, "blk_0d", NPK_FLOAT64, 0, NULL, NULL, &x, NULL)))
+        CHECK(x == 4.5);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3 || (strcmp(argv[2], "1") != 0 && strcmp(argv[2], "2") != 0)) {
@@ -263,6 +324,7 @@ int main(int argc, char **argv)
         check_phase1_common(s, phase);
         check_other_dtypes(s);
         check_view(s);
+        check_blocks(s);
         if (phase == 2)
             check_phase2(s);
         CHECK_OK(npk_close(s));

@@ -78,6 +78,18 @@ def main():
         check(tuple(npk.get_shape("r8_0")) == (), "r8_0 has shape ()")
         with open(os.path.join(path, "data_r8_0.npkd"), "rb") as f:
             check(f.read() == np.float64(3.5).tobytes(), "r8_0 holds 3.5")
+        # test.f90's `blocks`: created arrays written by blocks of their Fortran view
+        f = v((7, 5)).astype(np.float64) + 0.5
+        f[1:4, 3:5] *= -1
+        expect(npk, "blk_r8", f)
+        r4 = v((5, 3, 2)).astype(np.float32)
+        r4[4] = 0                         # row 5 never written
+        expect(npk, "blk_r4", r4)
+        expect(npk, "blk_i4", np.array([-3, 7, 8, -3, -3, -3], dtype=np.int32))
+        expect(npk, "blk_lb", np.array([[True, True, True], [True, False, False]]))
+        expect(npk, "blk_c8", np.array([[1 - 1j, 5 + 6j], [1 - 1j, 1 - 1j]]))
+        with open(os.path.join(path, "data_blk_0d.npkd"), "rb") as fh:
+            check(fh.read() == np.float64(4.5).tobytes(), "blk_0d holds 4.5")
         if phase == 2:
             expect(npk, "new_r8", v((2, 5)).astype(np.float64))
             check(not npk.has_array("aborted"), "the aborted cache batch saved nothing")

@@ -442,6 +442,7 @@ contains
       'replace_rows(-1) replaced A(3,:)')
     call check_ok(npk_drop_arrays(store, ['r8_2_copy']), 'drop the clone')
     call check_ok(npk_refresh(store), 'refresh')
+    call blocks(store)
 
     call check_ok(npk_close_store(store), 'close')
     call check_ok(npk_close_store(store), 'closing a null handle is fine')
@@ -595,6 +596,132 @@ contains
 
     call check_ok(npk_close_store(store), 'close')
   end subroutine phase_update
+
+  ! ------------------------------------------------------------------------------------------
+  ! Sized arrays and blocks (npk_create_array, npk_read_block_array, npk_write_block_array):
+  ! c_reader.c (check_blocks) and check.py read these arrays back in C order.
+  subroutine blocks(store)
+    type(c_ptr), intent(in) :: store
+    real(c_double) :: f(7, 5), model(7, 5), g(7, 5), box(3, 2), col(7), two(2, 2), x
+    real(c_float) :: r4(5, 3, 2), slab(1, 3, 2), wrong_r4(3, 2)
+    integer(c_int32_t) :: i4(6)
+    logical(c_bool) :: lb(2, 3)
+    complex(c_double_complex) :: c8(2, 2)
+    character(len=:), allocatable :: msg
+    integer :: i, j, k
+    do j = 1, 5
+      do i = 1, 7
+        f(i, j) = 10 * i + j + 0.5_c_double
+      end do
+    end do
+
+    ! a field of 7 rows written by three "ranks" in slabs of rows (istart, iend: 1-based,
+    ! inclusive), then a box at rows 2-4, columns 4-5 (istart only: the box is shape(a))
+    call check_ok(npk_create_array(store, 'blk_r8', [7, 5], 0.0_c_double), 'create blk_r8')
+    call check_ok(npk_load_array(store, 'blk_r8', g), 'load the new blk_r8')
+    call check(all(abs(g) <= 0), 'a created array reads as zeros')
+    call check_ok(npk_write_block_array(store, 'blk_r8', f(1:3, :), [1, 1], [3, 5]), 'slab rows 1-3')
+    call check_ok(npk_write_block_array(store, 'blk_r8', f(4:5, :), [4, 1], [5, 5]), 'slab rows 4-5')
+    call check_ok(npk_write_block_array(store, 'blk_r8', f(6:7, :), [6_c_int64_t, 1_c_int64_t], &
+      [7_c_int64_t, 5_c_int64_t]), 'slab rows 6-7 (c_int64_t bounds)')
+    call check_ok(npk_load_array(store, 'blk_r8', g), 'load blk_r8')
+    call check(all(abs(g - f) <= 0), 'the slabs make the whole field')
+    box = -f(2:4, 4:5)
+    call check_ok(npk_write_block_array(store, 'blk_r8', box, [2, 4]), 'write the box at (2,4)')
+    model = f
+    model(2:4, 4:5) = box
+    call check_ok(npk_load_array(store, 'blk_r8', g), 'load blk_r8 again')
+    call check(all(abs(g - model) <= 0), 'the box landed at rows 2-4, columns 4-5')
+    box = 0
+    call check_ok(npk_read_block_array(store, 'blk_r8', box, [2, 4], [4, 5]), 'read the box back')
+    call check(all(abs(box + f(2:4, 4:5)) <= 0), 'read box(i,j) == A(1+i, 3+j)')
+    call check_ok(npk_read_block_array(store, 'blk_r8', col, [1, 3], [7, 3]), 'column 3 into rank 1')
+    call check(all(abs(col - f(:, 3)) <= 0), 'column 3 read into a rank-1 array')
+    two = 0
+    call check_ok(npk_read_block_array(store, 'blk_r8', two, [6, 1]), 'read a 2x2 block (istart only)')
+    call check(all(abs(two - f(6:7, 1:2)) <= 0), 'istart only: the block has shape(a)')
+    g = 0
+    call check_ok(npk_read_block_array(store, 'blk_r8', g(2:3, 2:4), [1, 1], [2, 3]), &
+      'read into a section')
+    call check(all(abs(g(2:3, 2:4) - f(1:2, 1:3)) <= 0) .and. all(abs(g(1, :)) <= 0) &
+      .and. all(abs(g(4:, :)) <= 0), 'a block read into a section fills exactly the section')
+    call check_ok(npk_read_block_array(store, 'blk_r8', g(1:0, :), [8, 1], [7, 5]), &
+      'an empty block (iend = istart - 1) past the last row reads nothing')
+
+    ! rank 3, split on the first index (NumPy's rows); row 5 never written stays zero
+    call check_ok(npk_create_array(store, 'blk_r4', [5, 3, 2], 0.0_c_float), 'create blk_r4')
+    do k = 1, 4
+      do j = 1, 3
+        do i = 1, 2
+          slab(1, j, i) = real(100 * k + 10 * j + i, c_float)
+        end do
+      end do
+      call check_ok(npk_write_block_array(store, 'blk_r4', slab, [k, 1, 1]), 'slab of blk_r4')
+    end do
+    call check_ok(npk_load_array(store, 'blk_r4', r4), 'load blk_r4')
+    call check(abs(r4(3, 2, 1) - 321) <= 0 .and. abs(r4(4, 3, 2) - 432) <= 0 &
+      .and. all(abs(r4(5, :, :)) <= 0), 'rank-3 slabs at their rows, row 5 zero')
+
+    ! fill values and other types
+    call check_ok(npk_create_array(store, 'blk_i4', [6_c_int64_t], -3_c_int32_t), 'create blk_i4 (fill -3)')
+    call check_ok(npk_write_block_array(store, 'blk_i4', [7_c_int32_t, 8_c_int32_t], [2]), 'write blk_i4(2:3)')
+    call check_ok(npk_load_array(store, 'blk_i4', i4), 'load blk_i4')
+    call check(all(i4 == [-3, 7, 8, -3, -3, -3]), 'blk_i4: fill and block')
+    call check_ok(npk_create_array(store, 'blk_lb', [2, 3], .true._c_bool), 'create blk_lb (fill true)')
+    call check_ok(npk_write_block_array(store, 'blk_lb', [.false._c_bool, .false._c_bool], [2, 2], [2, 3]), &
+      'write blk_lb(2,2:3) from a rank-1 array')
+    call check_ok(npk_load_array(store, 'blk_lb', lb), 'load blk_lb')
+    call check(logical(all(lb(1, :))) .and. logical(lb(2, 1)) .and. .not. logical(any(lb(2, 2:3))), &
+      'blk_lb: fill and block')
+    call check_ok(npk_create_array(store, 'blk_c8', [2, 2], (1.0_c_double, -1.0_c_double)), 'create blk_c8')
+    call check_ok(npk_write_block_array(store, 'blk_c8', (5.0_c_double, 6.0_c_double), [1, 2], [1, 2]), &
+      'write one element from a scalar')
+    call check_ok(npk_read_block_array(store, 'blk_c8', c8, [1, 1]), 'read blk_c8')
+    call check(abs(c8(1, 2) - (5.0_c_double, 6.0_c_double)) <= 0 .and. abs(c8(2, 2) - (1.0_c_double, &
+      -1.0_c_double)) <= 0, 'blk_c8: element (1,2) written, the rest the fill')
+    call check_ok(npk_create_array(store, 'blk_0d', [integer ::], 2.5_c_double), 'create a scalar')
+    call check_ok(npk_read_block_array(store, 'blk_0d', x, [integer ::]), 'read the scalar')
+    call check(abs(x - 2.5_c_double) <= 0, 'the scalar reads as its fill')
+    call check_ok(npk_write_block_array(store, 'blk_0d', 4.5_c_double, [integer ::]), 'write the scalar')
+    call check_ok(npk_load_array(store, 'blk_0d', x), 'load the scalar')
+    call check(abs(x - 4.5_c_double) <= 0, 'the scalar was written')
+
+    ! refused calls: the status, a message that says what is wrong, and nothing written
+    call check_st(npk_create_array(store, 'blk_r8', [2], 0.0_c_double), NPK_ALREADY_EXISTS, 'create twice')
+    call check_st(npk_read_block_array(store, 'blk_r8', box, [0, 4], [2, 5]), NPK_INVALID_ARGUMENT, 'istart 0')
+    msg = npk_error_message()
+    call check(contains_text(msg, 'dimension 1: istart 0 is below 1'), 'istart 0 message: ' // msg)
+    call check_st(npk_write_block_array(store, 'blk_r8', box, [6, 4], [8, 5]), NPK_INVALID_ARGUMENT, &
+      'iend past the last row')
+    msg = npk_error_message()
+    call check(contains_text(msg, 'dimension 0: offset 5 + count 3 exceeds 7'), &
+      'the library names the (0-based) dimension: ' // msg)
+    call check_st(npk_write_block_array(store, 'blk_r8', box, [1, 5]), NPK_INVALID_ARGUMENT, &
+      'a box of shape(a) past the last column')
+    call check_st(npk_read_block_array(store, 'blk_r8', box, [2, 4], [4, 4]), NPK_SHAPE_MISMATCH, &
+      'a of another shape than istart..iend')
+    msg = npk_error_message()
+    call check(contains_text(msg, '(3,2)') .and. contains_text(msg, '(3,1)'), 'shape message: ' // msg)
+    call check_st(npk_read_block_array(store, 'blk_r8', col, [1, 1], [7, 2]), NPK_SHAPE_MISMATCH, &
+      'a rank-1 array of the wrong size')
+    call check_st(npk_read_block_array(store, 'blk_r8', col, [1], [7]), NPK_INVALID_ARGUMENT, &
+      'a rank-1 block of a rank-2 array')
+    call check(contains_text(npk_error_message(), 'rank 2'), 'rank message: ' // npk_error_message())
+    call check_st(npk_read_block_array(store, 'blk_r8', box, [1, 1, 1]), NPK_INVALID_ARGUMENT, &
+      'istart of 3 entries without iend for a rank-2 a')
+    call check_st(npk_read_block_array(store, 'blk_r8', box, [1, 1], [3]), NPK_INVALID_ARGUMENT, &
+      'iend shorter than istart')
+    call check_st(npk_read_block_array(store, 'blk_r8', box, [1.0, 1.0]), NPK_INVALID_ARGUMENT, &
+      'real bounds')
+    call check(contains_text(npk_error_message(), 'istart: integers'), 'kind message: ' // npk_error_message())
+    call check_st(npk_write_block_array(store, 'blk_r8', box, [3, 5], [1, 5]), NPK_INVALID_ARGUMENT, &
+      'iend below istart - 1')
+    call check_st(npk_read_block_array(store, 'blk_r8', wrong_r4, [1, 1]), NPK_DTYPE_MISMATCH, &
+      'real(4) block of a float64 array')
+    call check_st(npk_write_block_array(store, 'no_such', box, [1, 1]), NPK_NOT_FOUND, 'missing array')
+    call check_ok(npk_load_array(store, 'blk_r8', g), 'load blk_r8 after the refused calls')
+    call check(all(abs(g - model) <= 0), 'refused block writes changed nothing')
+  end subroutine blocks
 
   ! npk_check must stop the program with the status name and message (the Makefile checks).
   subroutine phase_abort_check(path)
