@@ -24,11 +24,17 @@
 #
 # Row indices (get_rows, replace_rows!, drop_rows!) are Julia's: 1-based, rows 1..size(A, 1).
 #
+# Blocks: `s[name]` is a StoredArray handle (no data read) and `s[name][5:8, :]` reads that
+# block, `s[name][5:8, :] = B` writes it, with the same convention (`h[i, j]` is
+# `arr[i-1, j-1]`, same shape order; nothing is reversed): the block's ranges become the
+# library's offset (first - 1) and count (length), and the result Array's own column-major
+# strides are passed, so the library transposes while copying.
+#
 # Not wrapped: nothing. Every function of numpack.h is called below.
 module NumPack
 
-export Store, Batch, NumPackError, ArrayInfo
-export save!, load, load!, get_rows, replace_rows!, drop!, drop_rows!, compact!, clone!,
+export Store, Batch, NumPackError, ArrayInfo, StoredArray
+export save!, create!, load, load!, get_rows, replace_rows!, drop!, drop_rows!, compact!, clone!,
     info, list, refresh!, batch, writable_batch, withview, commit!, abort!
 
 const libnumpack = get(ENV, "LIBNUMPACK", "libnumpack")
@@ -505,8 +511,139 @@ function refresh!(s::Store)
     return s
 end
 
-Base.getindex(s::Store, name::AbstractString) = load(s, name)
+# --- sized arrays and blocks (hyperslabs) --------------------------------------------------
+"""
+    StoredArray{T,N}
+
+A handle on a stored array, returned by `s[name]` and `create!`; it holds no data. It is an
+`AbstractArray{T,N}` whose `size` is the array's shape when the handle was made (take a new
+handle after `append!`, `drop_rows!` or `save!` change it). Indexing it with integers, unit
+ranges and colons reads that block with one npk_read_block; assigning to such an index writes
+the block in place with one npk_write_block. Same index convention as `load`: `h[i, j]` is
+NumPy's `arr[i-1, j-1]`, so `s["u"][5:8, :]` is `arr[4:8, :]`, a new 4×n Array. An integer
+index drops its dimension (`s["u"][5, :]` is a Vector), as for Arrays. `Array(h)`,
+`collect(h)` and `copy(h)` read the whole array with one npk_load.
+"""
+struct StoredArray{T,N} <: AbstractArray{T,N}
+    store::Store
+    name::String
+    dims::NTuple{N,Int}
+end
+
+Base.size(h::StoredArray) = h.dims
+Base.Array(h::StoredArray) = load(h.store, h.name)
+Base.collect(h::StoredArray) = Array(h)
+Base.copy(h::StoredArray) = Array(h)
+# The generic AbstractArray show would read the array one element (one call) at a time.
+Base.show(io::IO, h::StoredArray{T,N}) where {T,N} =
+    print(io, "NumPack.StoredArray{", T, ",", N, "}(", repr(h.name), ", ", h.dims, ")")
+Base.show(io::IO, ::MIME"text/plain", h::StoredArray) = show(io, h)
+
+"""
+    s[name] -> StoredArray
+
+A handle on array `name` (npk_info; no data is read): `s["u"][5:8, :]` reads rows 5 to 8,
+`s["u"][5:8, :] = B` writes them, `Array(s["u"])` reads everything (as `load(s, "u")`).
+"""
+function Base.getindex(s::Store, name::AbstractString)
+    raw = _raw_info(s, name)
+    dims = ntuple(i -> Int(raw.shape[i]), Int(raw.ndim))
+    return StoredArray{eltype_of(raw.dtype),length(dims)}(s, String(name), dims)
+end
 Base.setindex!(s::Store, A::AbstractArray, name::AbstractString) = save!(s, name, A)
+
+"""
+    create!(s, name, T, dims...; fill=nothing) -> StoredArray{T,N}
+
+Creates array `name` of element type `T` and size `dims` without data (npk_create, HDF5's
+H5Dcreate): the data file is only sized (sparse) and every element reads as zero, or as
+`fill`, until written. One atomic commit; NPK_ALREADY_EXISTS if the name is taken. NumPy sees
+shape `dims`, in the same order (as for `save!`). Returns the handle:
+`u = create!(s, "u", Float64, 100, 3); u[5:8, :] = B`.
+"""
+function create!(s::Store, name::AbstractString, ::Type{T}, dims::Integer...;
+    fill=nothing) where {T}
+    code = _checked_eltype(T)
+    all(d -> d >= 0, dims) || throw(ArgumentError("negative size $dims for array $(repr(name))"))
+    shape = UInt64[d for d in dims]
+    value = fill === nothing ? C_NULL : Ref{T}(convert(T, fill))
+    st = ccall((:npk_create, libnumpack), Int32,
+        (Ptr{Cvoid}, Cstring, Int32, UInt32, Ptr{UInt64}, Ptr{Cvoid}),
+        _handle(s), name, code, UInt32(length(dims)), shape, value)
+    _check(st)
+    return StoredArray{T,length(dims)}(s, String(name), Tuple(Int(d) for d in dims))
+end
+create!(s::Store, name::AbstractString, ::Type{T}, dims::Tuple; fill=nothing) where {T} =
+    create!(s, name, T, dims...; fill=fill)
+
+const BlockIndex = Union{Integer,AbstractUnitRange{<:Integer},Colon}
+
+_block_range(i::Integer, n::Int) = Int(i):Int(i)
+_block_range(r::AbstractUnitRange{<:Integer}, n::Int) = Int(first(r)):Int(last(r))
+_block_range(::Colon, n::Int) = 1:n
+
+# The library's offset and count (0-based, same dimension order) of the block `I` of `h`, and
+# the size of the result: the dimensions not indexed by an integer.
+function _block(h::StoredArray{T,N}, I) where {T,N}
+    ranges = ntuple(d -> _block_range(I[d], h.dims[d]), N)
+    checkbounds(Bool, h, ranges...) || throw(BoundsError(h, I))
+    offset = UInt64[isempty(r) ? 0 : first(r) - 1 for r in ranges]
+    count = UInt64[length(r) for r in ranges]
+    kept = Tuple(length(ranges[d]) for d in 1:N if !(I[d] isa Integer))
+    return offset, count, kept
+end
+
+# Byte strides of `B` (which holds the block without its integer-indexed dimensions) as a
+# block of all N dimensions: a dimension of extent 1 may have any stride.
+function _block_strides(B::AbstractArray{T}, I) where {T}
+    s = _byte_strides(B)
+    out = Int64[]
+    k = 0
+    for i in I
+        if i isa Integer
+            push!(out, Int64(sizeof(T)))
+        else
+            k += 1
+            push!(out, s[k])
+        end
+    end
+    return out
+end
+
+function Base.getindex(h::StoredArray{T,N}, I::Vararg{BlockIndex,N}) where {T,N}
+    offset, count, kept = _block(h, I)
+    A = Array{T}(undef, kept)
+    strides = _block_strides(A, I)
+    st = GC.@preserve A ccall((:npk_read_block, libnumpack), Int32,
+        (Ptr{Cvoid}, Cstring, Int32, UInt32, Ptr{UInt64}, Ptr{UInt64}, Ptr{Cvoid}, Ptr{Int64}),
+        _handle(h.store), h.name, dtype_code(T), UInt32(N), offset, count,
+        Ptr{Cvoid}(pointer(A)), strides)
+    _check(st)
+    return all(i -> i isa Integer, I) ? A[] : A
+end
+
+function Base.setindex!(h::StoredArray{T,N}, X, I::Vararg{BlockIndex,N}) where {T,N}
+    offset, count, kept = _block(h, I)
+    full = Tuple(Int(c) for c in count)
+    if X isa AbstractArray
+        B = _strided(eltype(X) === T ? X : convert(Array{T}, X))
+        size(B) == full || size(B) == kept || throw(DimensionMismatch(
+            "a block of size $full (or $kept) cannot be assigned from an array of size $(size(B))"))
+        strides = size(B) == full ? _byte_strides(B) : _block_strides(B, I)
+    elseif all(i -> i isa Integer, I)
+        B = Base.fill(convert(T, X))
+        strides = _block_strides(B, I)
+    else
+        throw(ArgumentError("indexed assignment with a single value to possibly many " *
+                            "locations is not supported; perhaps use broadcasting `.=` instead?"))
+    end
+    st = GC.@preserve B ccall((:npk_write_block, libnumpack), Int32,
+        (Ptr{Cvoid}, Cstring, Int32, UInt32, Ptr{UInt64}, Ptr{UInt64}, Ptr{Cvoid}, Ptr{Int64}),
+        _handle(h.store), h.name, dtype_code(T), UInt32(N), offset, count,
+        Ptr{Cvoid}(pointer(B)), strides)
+    _check(st)
+    return h
+end
 
 # --- views ---------------------------------------------------------------------------------
 # Wraps a view's C-order memory: a reversed-dims Array over it, permuted back to NumPy's

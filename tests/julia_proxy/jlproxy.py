@@ -361,6 +361,27 @@ class Store:
         self.api.check(st)
         return a
 
+    # --- sized arrays and blocks ---------------------------------------------------------
+    def getindex(self, name):
+        """`s[name]`: a StoredArray handle (npk_info; no data read)."""
+        raw = self._raw_info(name)
+        dims = tuple(int(raw.shape[i]) for i in range(raw.ndim))
+        return StoredArray(self, name, eltype_of(raw.dtype), dims)
+
+    def create_b(self, name, dt, *dims, fill=None):
+        """`create!(s, name, T, dims...; fill=nothing)` -> StoredArray."""
+        code = dtype_code(dt)
+        if any(d < 0 for d in dims):
+            raise ValueError(f"ArgumentError: negative size {dims} for array {name!r}")
+        shape = (ctypes.c_uint64 * len(dims))(*dims)
+        value = None
+        if fill is not None:
+            value = np.array(fill, dtype=ELTYPES[code])  # Ref{T}(convert(T, fill))
+        ptr = None if value is None else ctypes.c_void_p(value.ctypes.data)
+        st = self.lib.npk_create(self._handle(), name.encode(), code, len(dims), shape, ptr)
+        self.api.check(st)
+        return StoredArray(self, name, ELTYPES[code], tuple(int(d) for d in dims))
+
     # --- catalogue -------------------------------------------------------------------------
     def drop_b(self, names):
         """`drop!(s, name)` / `drop!(s, names)`"""
@@ -460,6 +481,117 @@ class Store:
         st = self.lib.npk_writable_batch_begin(self._handle(), ctypes.byref(out))
         self.api.check(st)
         return Batch(self, out.value, True)
+
+
+# ------------------------------------------------------------------------------------------
+# StoredArray: `s[name]` and its block indexing
+# ------------------------------------------------------------------------------------------
+class JRange:
+    """Julia's `a:b` (inclusive, 1-based)."""
+
+    def __init__(self, first, last):
+        self.first, self.last = first, last
+
+    def __len__(self):
+        return max(0, self.last - self.first + 1)
+
+
+COLON = Ellipsis  # Julia's `:` in an index
+
+
+def _block_range(i, n):
+    """`_block_range(I[d], n)` -> (first, last) of a unit range."""
+    if i is COLON:
+        return 1, n
+    if isinstance(i, JRange):
+        return i.first, i.last
+    if isinstance(i, (int, np.integer)) and not isinstance(i, bool):
+        return int(i), int(i)
+    raise TypeError(f"MethodError: no method matching getindex with index {i!r}")
+
+
+class StoredArray:
+    """`struct StoredArray{T,N} <: AbstractArray{T,N}`: store, name, dims."""
+
+    def __init__(self, store, name, dt, dims):
+        self.store, self.lib, self.api = store, store.lib, store.api
+        self.name, self.dtype, self.dims = name, np.dtype(dt), dims
+
+    def size(self):
+        """`size(h)`"""
+        return self.dims
+
+    def Array(self):
+        """`Array(h)` / `collect(h)` / `copy(h)`: `load(h.store, h.name)`."""
+        return self.store.load(self.name)
+
+    def _block(self, idx):
+        """`_block(h, I)` -> offset, count, kept; BoundsError outside `size(h)`."""
+        n = len(self.dims)
+        if len(idx) != n:
+            raise TypeError(f"MethodError: {len(idx)} indices for a {n}-dimensional StoredArray")
+        ranges = [_block_range(i, d) for i, d in zip(idx, self.dims)]
+        for (a, b), d in zip(ranges, self.dims):
+            if b >= a and (a < 1 or b > d):  # checkbounds: empty ranges are in bounds
+                raise IndexError(f"BoundsError: attempt to access {self.dims} at {idx}")
+        offset = [0 if b < a else a - 1 for a, b in ranges]
+        count = [max(0, b - a + 1) for a, b in ranges]
+        kept = tuple(c for c, i in zip(count, idx) if not isinstance(i, (int, np.integer)))
+        return offset, count, kept
+
+    def _block_strides(self, b, idx):
+        """`_block_strides(B, I)`: B's Julia byte strides, itemsize for integer-indexed dims."""
+        s = [x * b.itemsize for x in julia_strides(b.shape)]
+        out, k = [], 0
+        for i in idx:
+            if isinstance(i, (int, np.integer)):
+                out.append(b.itemsize)
+            else:
+                out.append(s[k])
+                k += 1
+        return out
+
+    def _call(self, fn, offset, count, b, strides):
+        n = len(self.dims)
+        coff = (ctypes.c_uint64 * n)(*offset)
+        ccount = (ctypes.c_uint64 * n)(*count)
+        cstr = (ctypes.c_int64 * n)(*strides)
+        st = fn(self.store._handle(), self.name.encode(), dtype_code(self.dtype), n, coff, ccount,
+                ctypes.c_void_p(b.ctypes.data), cstr)
+        self.api.check(st)
+
+    def getindex(self, *idx):
+        """`h[I...]` (npk_read_block): a new Array of the non-integer-indexed dims."""
+        offset, count, kept = self._block(idx)
+        a = np.empty(kept, dtype=self.dtype, order="F")  # Array{T}(undef, kept)
+        self._call(self.lib.npk_read_block, offset, count, a, self._block_strides(a, idx))
+        if all(isinstance(i, (int, np.integer)) for i in idx):
+            return a[()]  # A[]
+        return a
+
+    def setindex_b(self, x, *idx):
+        """`h[I...] = X` (npk_write_block)."""
+        offset, count, kept = self._block(idx)
+        full = tuple(count)
+        if isinstance(x, np.ndarray) and x.ndim > 0:
+            b = x if x.dtype == self.dtype else x.astype(self.dtype, order="F")  # convert
+            if b.shape != full and b.shape != kept:
+                raise ValueError(f"DimensionMismatch: a block of size {full} (or {kept}) cannot "
+                                 f"be assigned from an array of size {b.shape}")
+            assert b.flags.f_contiguous, "a Julia Array is column-major"
+            if b.shape == full:
+                strides = [s * b.itemsize for s in julia_strides(b.shape)]
+            else:
+                strides = self._block_strides(b, idx)
+        elif all(isinstance(i, (int, np.integer)) for i in idx):
+            b = np.array(x, dtype=self.dtype)  # fill(convert(T, X))
+            strides = self._block_strides(b, idx)
+        else:
+            raise ValueError("ArgumentError: indexed assignment with a single value to possibly "
+                             "many locations is not supported; perhaps use broadcasting `.=` "
+                             "instead?")
+        self._call(self.lib.npk_write_block, offset, count, b, strides)
+        return self
 
 
 def wrap_view(v):

@@ -13,7 +13,7 @@ import pytest
 
 import jlparse
 import jlproxy
-from jlproxy import ELTYPES, JULIA_NAMES, NumPackError, julia_array
+from jlproxy import COLON, ELTYPES, JULIA_NAMES, JRange, NumPackError, julia_array
 
 assert numpack.__version__ == "0.5.0", numpack.__version__
 
@@ -470,6 +470,122 @@ def test_library_writes_within_the_julia_structs(api, lib, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------
+# sized arrays and blocks: create!, s[name][5:8, :], s[name][5:8, :] = B
+# ------------------------------------------------------------------------------------------
+def test_create_and_block_slabs(api, tmp_path):
+    model = (100 * np.arange(12)[:, None] + np.arange(5)).astype(np.float64)
+    with api.Store(tmp_path / "s", create=True) as s:
+        u = s.create_b("u", np.float64, 12, 5)       # create!(s, "u", Float64, 12, 5)
+        assert u.size() == (12, 5)
+        same(s.load("u"), np.zeros((12, 5)))
+        for r in range(4):                           # four "ranks", slabs of 3 rows
+            rows = JRange(3 * r + 1, 3 * r + 3)
+            u.setindex_b(julia_array(model[3 * r:3 * r + 3]), rows, COLON)
+        same(s.load("u"), model)
+        h = s.getindex("u")                          # s["u"]: a handle, no data read
+        a = h.getindex(JRange(5, 8), COLON)          # s["u"][5:8, :] == arr[4:8, :]
+        same(a, model[4:8])
+        assert a.flags.f_contiguous                  # a Julia Array
+        same(h.getindex(5, COLON), model[4])         # an integer drops its dimension
+        same(h.getindex(JRange(2, 4), 3), model[1:4, 2])
+        assert h.getindex(5, 2) == model[4, 1]       # all integers: the element
+        same(h.getindex(JRange(3, 2), COLON), np.zeros((0, 5)))  # an empty range reads nothing
+        same(np.asarray(h.Array()), model)
+        # writes: a vector into a row, a 1×n matrix into a row, a box, one element
+        h.setindex_b(julia_array([-1.0, -2.0, -3.0]), 2, JRange(2, 4))
+        h.setindex_b(julia_array(np.full((1, 5), 7.0)), 7, COLON)
+        h.setindex_b(julia_array(-model[9:11, 3:5]), JRange(10, 11), JRange(4, 5))
+        h.setindex_b(0.5, 12, 1)
+        h.setindex_b(julia_array(np.array([1, 2, 3], dtype=np.int32)), 1, JRange(1, 3))  # converted
+    model[1, 1:4] = [-1, -2, -3]
+    model[6] = 7
+    model[9:11, 3:5] *= -1
+    model[11, 0] = 0.5
+    model[0, 0:3] = [1, 2, 3]
+    same(read_with_numpack(tmp_path / "s")["u"], model)
+
+
+def test_block_every_dtype_and_rank(api, tmp_path):
+    rng = np.random.default_rng(11)
+    want = {}
+    with api.Store(tmp_path / "s", create=True) as s:
+        for dt, jname in zip(ELTYPES, JULIA_NAMES):
+            fill = np.array(1, dtype=dt)[()]
+            h = s.create_b(jname, dt, 4, 3, 2, fill=fill)
+            same(h.getindex(COLON, COLON, COLON), julia_array(np.full((4, 3, 2), fill, dtype=dt)))
+            box = rand_array(rng, dt, (2, 3, 1))
+            h.setindex_b(box, JRange(2, 3), COLON, 2)      # B of size (2, 3, 1): the full count
+            same(h.getindex(JRange(2, 3), COLON, 2), box[:, :, 0])
+            w = np.full((4, 3, 2), fill, dtype=dt)
+            w[1:3, :, 1] = box[:, :, 0]
+            want[jname] = w
+    got = read_with_numpack(tmp_path / "s")
+    for name, w in want.items():
+        same(got[name], w)
+
+
+def test_block_dropped_rows_and_0d(api, tmp_path):
+    with api.Store(tmp_path / "s", create=True) as s:
+        base = np.arange(12.0).reshape(6, 2)
+        s.save_b("d", julia_array(base))
+        s.drop_rows_b("d", [2, 4])                      # logical rows are now 1, 3, 5, 6
+        h = s.getindex("d")
+        assert h.size() == (4, 2)
+        same(h.getindex(JRange(2, 4), COLON), base[[2, 4, 5]])
+        h.setindex_b(julia_array([-1.0, -2.0]), JRange(2, 3), 2)
+        same(s.get_rows("d", [2, 3]), np.array([[4.0, -1.0], [8.0, -2.0]]))
+        x = s.create_b("x", np.float64, fill=2.5)       # a 0-dimensional array
+        assert x.size() == () and x.getindex() == 2.5   # x[]
+        x.setindex_b(4.0)                               # x[] = 4.0
+        assert s.getindex("x").getindex() == 4.0
+        same(np.asarray(s.load("x")), np.array(4.0))
+
+
+def test_block_errors(api, tmp_path):
+    path = tmp_path / "s"
+    with api.Store(path, create=True) as s:
+        h = s.create_b("u", np.float64, 12, 5)
+        h.setindex_b(julia_array(np.ones((12, 5))), COLON, COLON)
+        with pytest.raises(NumPackError) as e:
+            s.create_b("u", np.float64, 3)
+        assert e.value.name == "NPK_ALREADY_EXISTS" and "u" in e.value.message
+        with pytest.raises(NumPackError) as e:
+            s.getindex("missing")
+        assert e.value.name == "NPK_NOT_FOUND"
+        with pytest.raises(IndexError, match="BoundsError"):
+            h.getindex(JRange(10, 13), COLON)         # Julia checks the handle's size first
+        with pytest.raises(IndexError, match="BoundsError"):
+            h.setindex_b(julia_array(np.zeros((1, 5))), 0, COLON)
+        with pytest.raises(ValueError, match="DimensionMismatch"):
+            h.setindex_b(julia_array(np.zeros((2, 4))), JRange(1, 2), COLON)
+        with pytest.raises(ValueError, match="single value to possibly many"):
+            h.setindex_b(1.0, JRange(1, 2), COLON)
+        with pytest.raises(TypeError):
+            h.getindex(JRange(1, 2))                  # 1 index for a 2-dimensional array
+        with pytest.raises(ValueError, match="negative size"):
+            s.create_b("v", np.float64, 3, -1)
+        # a stale handle: the library checks the array's current shape, names the dimension
+        s.drop_rows_b("u", [1, 2, 3])
+        with pytest.raises(NumPackError) as e:
+            h.getindex(JRange(8, 12), COLON)
+        assert e.value.name == "NPK_INVALID_ARGUMENT"
+        assert "dimension 0: offset 7 + count 5 exceeds 9" in e.value.message
+        with pytest.raises(NumPackError) as e:
+            h.setindex_b(julia_array(np.zeros((1, 5))), 12, COLON)
+        assert e.value.name == "NPK_INVALID_ARGUMENT" and "dimension 0" in e.value.message
+        same(s.load("u"), np.ones((9, 5)))           # the refused write changed nothing
+    with api.Store(path, readonly=True) as r:
+        h = r.getindex("u")
+        same(h.getindex(JRange(1, 2), COLON), np.ones((2, 5)))
+        with pytest.raises(NumPackError) as e:
+            h.setindex_b(julia_array(np.zeros((1, 5))), 1, COLON)
+        assert e.value.name == "NPK_READ_ONLY"
+        with pytest.raises(NumPackError) as e:
+            r.create_b("v", np.float64, 3)
+        assert e.value.name == "NPK_READ_ONLY"
+
+
+# ------------------------------------------------------------------------------------------
 # every function the Julia module calls is exercised
 # ------------------------------------------------------------------------------------------
 def test_tour_calls_every_ccalled_function(module, tmp_path):
@@ -488,6 +604,9 @@ def test_tour_calls_every_ccalled_function(module, tmp_path):
         s.haskey("a"), s.keys(), s.info("a"), s.refresh_b()
         s.withview("a", lambda v: v.copy())
         s.drop_b(["b"])
+        h = s.create_b("c", np.float64, 2, 2, fill=1.0)
+        h.setindex_b(julia_array([[2.0, 3.0]]), 1, COLON)
+        s.getindex("c").getindex(JRange(1, 2), 1)
         api.batch(lambda b: b.save_b("a", b.load("a")), s)
         api.writable_batch(lambda b: b.load("a"), s)
         b = s.batch_begin()

@@ -14,11 +14,7 @@ import jlparse
 from jlparse import canon_c, canon_c_field, canon_julia, canon_matches
 
 # Header functions the Julia module deliberately does not call: name -> reason.
-NOT_WRAPPED = {
-    "npk_create": "not bound in Julia yet (issue #11 point 6 adds the block calls)",
-    "npk_read_block": "not bound in Julia yet (issue #11 point 6 adds the block calls)",
-    "npk_write_block": "not bound in Julia yet (issue #11 point 6 adds the block calls)",
-}
+NOT_WRAPPED = {}
 
 # Status-returning ccalls whose status is deliberately ignored: (enclosing function, C function).
 STATUS_IGNORED = {
