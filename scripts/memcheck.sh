@@ -28,7 +28,7 @@ FSTORE=$ROOT/c_tests/fortran/build/memcheck_store.npk
 ALL="c_tests:store_basic c_tests:blocks c_tests:errors c_tests:corrupt c_tests:crash_recovery c_tests:threads
 c_tests:threads_mixed c_tests:store_basic_static c_tests:header_c99 c_tests:header_cxx
 c_tests/batch:batch_cache c_tests/batch:batch_writable c_tests/batch:batch_kill
-c_tests/cpp:test_store c_tests/cpp:test_raii c_tests/cpp:test_batch
+c_tests/cpp:test_store c_tests/cpp:test_raii c_tests/cpp:test_batch c_tests/cpp:test_blocks
 c_tests/fortran:test_fortran:fortran_write:write,$FSTORE c_tests/fortran:c_reader:c_reader_1:$FSTORE,1
 c_tests/fortran:test_fortran:fortran_update:update,$FSTORE c_tests/fortran:c_reader:c_reader_2:$FSTORE,2"
 
