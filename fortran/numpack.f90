@@ -103,6 +103,10 @@ module numpack
   integer(c_int32_t), parameter, public :: NPK_OPEN_READ_ONLY = 2
   !> fsync data, metadata and directory before each commit returns.
   integer(c_int32_t), parameter, public :: NPK_OPEN_DURABLE = 4
+  !> An in-place writer, many at once; structural calls return NPK_WRONG_MODE.
+  integer(c_int32_t), parameter, public :: NPK_OPEN_SHARED = 8
+  !> Take no file lock (filesystems without locks); the caller guarantees the exclusion.
+  integer(c_int32_t), parameter, public :: NPK_OPEN_NO_LOCKING = 16
 
   !> The header's version; compare with npk_version_number() at run time.
   integer(c_int32_t), parameter, public :: NPK_VERSION_MAJOR = 0
@@ -140,6 +144,8 @@ module numpack
   integer(c_int32_t), parameter, public :: NPK_INTERNAL = 13
   !> A durable store's change is committed and visible, but an fsync after its decision failed.
   integer(c_int32_t), parameter, public :: NPK_NOT_DURABLE = 14
+  !> The open mode does not allow the call (a structural change on an NPK_OPEN_SHARED handle).
+  integer(c_int32_t), parameter, public :: NPK_WRONG_MODE = 15
 
   ! Dtype codes (npk_dtype), NumPack's `dtype` byte.
   integer(c_int32_t), parameter, public :: NPK_BOOL = 0

@@ -35,6 +35,25 @@
 // durable.
 #define NPK_OPEN_DURABLE 4
 
+// An in-place writer, one of any number at once (processes or handles): npk_write_block,
+// npk_replace_rows and writable batches on existing arrays; every structural call (save,
+// create, append, drop, drop_rows, compact, clone, a cache batch) returns NPK_WRONG_MODE. It
+// excludes, and is excluded by, the structural writer (a plain writable open): NPK_LOCKED, the
+// message saying which kind holds the store. Readers are unaffected. Not with
+// NPK_OPEN_READ_ONLY or NPK_OPEN_CREATE (NPK_INVALID_ARGUMENT): create the store and its arrays
+// with a structural open, close it, then open shared. The first in-place writer to open a store
+// recovers it (completes a crashed writer's commit) exactly as a structural open does. Modify
+// times of the arrays a handle wrote reach `metadata.npkm` at its npk_refresh or npk_close, each
+// raised to the later of its own and the one on disk. README: "Open modes and what each
+// guarantees".
+#define NPK_OPEN_SHARED 8
+
+// Take no file lock at all (also: environment NPK_USE_FILE_LOCKING=FALSE, 0, NO or OFF), for
+// filesystems without working locks. The caller then guarantees what the locks would: never two
+// structural writers, never a structural writer beside in-place writers. A lock call the
+// filesystem refuses (ENOLCK, EOPNOTSUPP, ENOSYS, EINVAL) returns NPK_IO naming this flag.
+#define NPK_OPEN_NO_LOCKING 16
+
 #define NPK_VERSION_MAJOR 0
 
 #define NPK_VERSION_MINOR 1
@@ -151,6 +170,11 @@ typedef struct {
 // append retried would add its rows twice); the next durable commit fsyncs the directory again.
 #define NPK_NOT_DURABLE 14
 
+// The handle's open mode does not allow the call: a structural change (save, create, append,
+// drop, drop_rows, compact, clone, a cache batch, a writable batch of an array with dropped rows)
+// on a handle opened with NPK_OPEN_SHARED. The message names the call; nothing was written.
+#define NPK_WRONG_MODE 15
+
 #define NPK_BOOL 0
 
 #define NPK_UINT8 1
@@ -263,11 +287,19 @@ const char *npk_last_error(void);
 // A static name for a status code ("NPK_NOT_FOUND"); "NPK_UNKNOWN" for anything else.
 const char *npk_status_str(npk_status status);
 
-// Opens (or with NPK_OPEN_CREATE creates) the store in directory `path`. A writer takes the
-// store's lock (NPK_LOCKED if another handle holds it), which creates `.npk.lock` or writes its
-// pid into it, and then completes any commit a crash interrupted; both happen before the store
-// is read, so they have happened even when the open then fails (NPK_CORRUPT, say).
-// NPK_OPEN_READ_ONLY takes no lock and writes nothing.
+// Opens (or with NPK_OPEN_CREATE creates) the store in directory `path`. Three modes:
+// - a structural writer (no mode flag), one at a time: every call. It takes the store's lock
+//   exclusively (NPK_LOCKED if another handle holds it, or in-place writers do), which creates
+//   `.npk.lock` or writes its pid into it, and then completes any commit a crash interrupted;
+//   both happen before the store is read, so they have happened even when the open then fails
+//   (NPK_CORRUPT, say).
+// - NPK_OPEN_SHARED, in-place writers, any number at once: in-place writes only (structural
+//   calls return NPK_WRONG_MODE). They share the lock (NPK_LOCKED while a structural writer
+//   holds it); the first one in recovers the store as a structural open would.
+// - NPK_OPEN_READ_ONLY takes no lock and writes nothing.
+//
+// NPK_OPEN_NO_LOCKING skips the file locks (the caller guarantees the exclusion). A filesystem
+// that refuses locks gives NPK_IO with a message naming it and the opt-out.
 npk_status npk_open(const char *path, uint32_t flags, npk_store **out_store);
 
 // Closes a handle and frees it (NULL is fine). Not to be called while another call on the

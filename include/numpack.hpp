@@ -562,6 +562,8 @@ public:
     static constexpr uint32_t create = NPK_OPEN_CREATE;
     static constexpr uint32_t read_only = NPK_OPEN_READ_ONLY;
     static constexpr uint32_t durable = NPK_OPEN_DURABLE;
+    static constexpr uint32_t shared = NPK_OPEN_SHARED;          // in-place writer, many at once
+    static constexpr uint32_t no_locking = NPK_OPEN_NO_LOCKING;  // caller guarantees exclusion
 
     Store() noexcept = default;  // no store; every call throws until one is moved in
     explicit Store(const std::string &path, uint32_t flags = 0) {

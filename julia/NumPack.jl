@@ -47,6 +47,8 @@ const NPK_MAX_DIMS = 32
 const NPK_OPEN_CREATE = UInt32(1)
 const NPK_OPEN_READ_ONLY = UInt32(2)
 const NPK_OPEN_DURABLE = UInt32(4)
+const NPK_OPEN_SHARED = UInt32(8)
+const NPK_OPEN_NO_LOCKING = UInt32(16)
 
 const NPK_VERSION_MAJOR = 0
 const NPK_VERSION_MINOR = 1
@@ -67,6 +69,7 @@ const NPK_OUT_OF_MEMORY = Int32(11)
 const NPK_BUFFER_TOO_SMALL = Int32(12)
 const NPK_INTERNAL = Int32(13)
 const NPK_NOT_DURABLE = Int32(14)
+const NPK_WRONG_MODE = Int32(15)
 
 const NPK_BOOL = Int32(0)
 const NPK_UINT8 = Int32(1)

@@ -19,6 +19,8 @@ pub enum ErrorKind {
     BufferTooSmall,
     Internal,
     NotDurable,
+    /// The handle's open mode does not allow the call (a structural change on a shared open).
+    WrongMode,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -62,6 +62,7 @@ pub struct CacheBatch {
 impl CacheBatch {
     /// `memory_limit_mb` 0 means no limit.
     pub fn begin(store: &Store, memory_limit_mb: u64) -> Result<CacheBatch> {
+        store.refuse_shared("a cache batch")?;
         let open = store.begin_batch()?;
         Ok(CacheBatch {
             store: Some(store.clone()),

@@ -6,6 +6,7 @@
 //!
 //! An array with dropped rows is compacted (one commit) before it is mapped, so the view never
 //! shows a dropped row as live. A segmented array (numpack 0.7.0) is consolidated the same way.
+//! Both are structural, so a shared open (in-place writers) refuses such an array (WrongMode).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -98,6 +99,10 @@ impl WritableBatch {
         let snap = store.snapshot();
         let st = snap.get(name)?;
         if st.bitmap.is_some() || st.meta.is_segmented() {
+            // Compacting it first is structural: a shared open cannot.
+            store.refuse_shared(&format!(
+                "compacting array {name:?} (it has dropped rows or segments) for a writable batch"
+            ))?;
             let w = store.batch_writer()?;
             store.compact_locked(&w, Some(name))?;
         }

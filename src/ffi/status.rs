@@ -44,6 +44,10 @@ pub const NPK_INTERNAL: npk_status = 13;
 /// the system could not confirm it is on stable storage. The change happened: do not retry it (an
 /// append retried would add its rows twice); the next durable commit fsyncs the directory again.
 pub const NPK_NOT_DURABLE: npk_status = 14;
+/// The handle's open mode does not allow the call: a structural change (save, create, append,
+/// drop, drop_rows, compact, clone, a cache batch, a writable batch of an array with dropped rows)
+/// on a handle opened with NPK_OPEN_SHARED. The message names the call; nothing was written.
+pub const NPK_WRONG_MODE: npk_status = 15;
 
 pub(crate) fn code(kind: ErrorKind) -> npk_status {
     match kind {
@@ -61,6 +65,7 @@ pub(crate) fn code(kind: ErrorKind) -> npk_status {
         ErrorKind::BufferTooSmall => NPK_BUFFER_TOO_SMALL,
         ErrorKind::Internal => NPK_INTERNAL,
         ErrorKind::NotDurable => NPK_NOT_DURABLE,
+        ErrorKind::WrongMode => NPK_WRONG_MODE,
     }
 }
 
@@ -102,6 +107,7 @@ pub extern "C" fn npk_status_str(status: npk_status) -> *const c_char {
         NPK_BUFFER_TOO_SMALL => c"NPK_BUFFER_TOO_SMALL",
         NPK_INTERNAL => c"NPK_INTERNAL",
         NPK_NOT_DURABLE => c"NPK_NOT_DURABLE",
+        NPK_WRONG_MODE => c"NPK_WRONG_MODE",
         _ => c"NPK_UNKNOWN",
     };
     s.as_ptr()

@@ -33,11 +33,19 @@ pub(crate) fn store_arg<'a>(p: *const npk_store) -> Result<&'a Store> {
     Ok(unsafe { &(*p).store })
 }
 
-/// Opens (or with NPK_OPEN_CREATE creates) the store in directory `path`. A writer takes the
-/// store's lock (NPK_LOCKED if another handle holds it), which creates `.npk.lock` or writes its
-/// pid into it, and then completes any commit a crash interrupted; both happen before the store
-/// is read, so they have happened even when the open then fails (NPK_CORRUPT, say).
-/// NPK_OPEN_READ_ONLY takes no lock and writes nothing.
+/// Opens (or with NPK_OPEN_CREATE creates) the store in directory `path`. Three modes:
+/// - a structural writer (no mode flag), one at a time: every call. It takes the store's lock
+///   exclusively (NPK_LOCKED if another handle holds it, or in-place writers do), which creates
+///   `.npk.lock` or writes its pid into it, and then completes any commit a crash interrupted;
+///   both happen before the store is read, so they have happened even when the open then fails
+///   (NPK_CORRUPT, say).
+/// - NPK_OPEN_SHARED, in-place writers, any number at once: in-place writes only (structural
+///   calls return NPK_WRONG_MODE). They share the lock (NPK_LOCKED while a structural writer
+///   holds it); the first one in recovers the store as a structural open would.
+/// - NPK_OPEN_READ_ONLY takes no lock and writes nothing.
+///
+/// NPK_OPEN_NO_LOCKING skips the file locks (the caller guarantees the exclusion). A filesystem
+/// that refuses locks gives NPK_IO with a message naming it and the opt-out.
 #[no_mangle]
 pub extern "C" fn npk_open(
     path: *const c_char,
@@ -47,7 +55,11 @@ pub extern "C" fn npk_open(
     guard(|| {
         let path = path_arg(path, "path")?;
         let slot = out(out_store, "out_store")?;
-        let known = NPK_OPEN_CREATE | NPK_OPEN_READ_ONLY | NPK_OPEN_DURABLE;
+        let known = NPK_OPEN_CREATE
+            | NPK_OPEN_READ_ONLY
+            | NPK_OPEN_DURABLE
+            | NPK_OPEN_SHARED
+            | NPK_OPEN_NO_LOCKING;
         if flags & !known != 0 {
             return Err(Error::invalid(format!(
                 "unknown open flags {:#x}",
@@ -60,6 +72,8 @@ pub extern "C" fn npk_open(
                 create: flags & NPK_OPEN_CREATE != 0,
                 read_only: flags & NPK_OPEN_READ_ONLY != 0,
                 durable: flags & NPK_OPEN_DURABLE != 0,
+                shared: flags & NPK_OPEN_SHARED != 0,
+                locking: flags & NPK_OPEN_NO_LOCKING == 0,
             },
         )?;
         *slot = Box::into_raw(Box::new(npk_store { store }));

@@ -64,6 +64,23 @@ pub const NPK_OPEN_READ_ONLY: u32 = 2;
 /// failing after the commit was decided returns NPK_NOT_DURABLE: the change is made, not confirmed
 /// durable.
 pub const NPK_OPEN_DURABLE: u32 = 4;
+/// An in-place writer, one of any number at once (processes or handles): npk_write_block,
+/// npk_replace_rows and writable batches on existing arrays; every structural call (save,
+/// create, append, drop, drop_rows, compact, clone, a cache batch) returns NPK_WRONG_MODE. It
+/// excludes, and is excluded by, the structural writer (a plain writable open): NPK_LOCKED, the
+/// message saying which kind holds the store. Readers are unaffected. Not with
+/// NPK_OPEN_READ_ONLY or NPK_OPEN_CREATE (NPK_INVALID_ARGUMENT): create the store and its arrays
+/// with a structural open, close it, then open shared. The first in-place writer to open a store
+/// recovers it (completes a crashed writer's commit) exactly as a structural open does. Modify
+/// times of the arrays a handle wrote reach `metadata.npkm` at its npk_refresh or npk_close, each
+/// raised to the later of its own and the one on disk. README: "Open modes and what each
+/// guarantees".
+pub const NPK_OPEN_SHARED: u32 = 8;
+/// Take no file lock at all (also: environment NPK_USE_FILE_LOCKING=FALSE, 0, NO or OFF), for
+/// filesystems without working locks. The caller then guarantees what the locks would: never two
+/// structural writers, never a structural writer beside in-place writers. A lock call the
+/// filesystem refuses (ENOLCK, EOPNOTSUPP, ENOSYS, EINVAL) returns NPK_IO naming this flag.
+pub const NPK_OPEN_NO_LOCKING: u32 = 16;
 
 /// An array's memory as the library hands it out: a read-only view (`npk_view_open`) or a batch
 /// view (`npk_batch_load`). `shape` and `strides` are valid for the first `ndim` entries;

@@ -191,5 +191,8 @@ pub(crate) mod fail_points {
     thread_local! {
         /// Every `fsync_dir` on this thread fails with EIO.
         pub(crate) static FSYNC_DIR_FAILS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        /// Every lock call on this thread fails with this errno (0: off), as on a filesystem
+        /// without working locks.
+        pub(crate) static LOCK_FAILS_WITH: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
     }
 }

@@ -37,7 +37,7 @@ use spares::Spares;
 pub(crate) use checks::{check_dtype, check_itemsize, check_name, check_untruncated};
 pub(crate) use gate::{BatchOpen, WriteGuard};
 
-#[derive(Copy, Clone, Debug, Default)]
+#[derive(Copy, Clone, Debug)]
 pub struct OpenOptions {
     /// Create the directory and an empty catalogue when missing.
     pub create: bool,
@@ -45,6 +45,25 @@ pub struct OpenOptions {
     pub read_only: bool,
     /// fsync data, metadata and directory before a commit returns.
     pub durable: bool,
+    /// An in-place writer, one of any number at once (C: NPK_OPEN_SHARED): in-place writes only
+    /// (replace_rows, block writes, writable batches); structural calls return WrongMode. It
+    /// excludes, and is excluded by, the structural writer (Locked). Not with create or read_only.
+    pub shared: bool,
+    /// Take the file locks (default true). False (C: NPK_OPEN_NO_LOCKING, or the environment
+    /// variable NPK_USE_FILE_LOCKING=FALSE) takes none: the caller guarantees the exclusion.
+    pub locking: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> OpenOptions {
+        OpenOptions {
+            create: false,
+            read_only: false,
+            durable: false,
+            shared: false,
+            locking: true,
+        }
+    }
 }
 
 /// What `info` reports: the logical view, as a reader sees it.
@@ -62,7 +81,9 @@ pub(crate) struct Inner {
     pub(crate) dir: PathBuf,
     pub(crate) read_only: bool,
     pub(crate) durable: bool,
-    _lock: Option<WriterLock>,
+    /// Opened with `OpenOptions::shared`: in-place writes only.
+    pub(crate) shared: bool,
+    lock: Option<WriterLock>,
     snap: RwLock<Arc<Snapshot>>,
     /// Serialises this handle's writers; held across a whole commit.
     write: Mutex<()>,
@@ -81,7 +102,12 @@ impl Drop for Inner {
             // Best effort, like NumPack's own close: the data is already in place; only the
             // modify times are at stake.
             let snap = self.snap.get_mut().clone();
-            let _ = Txn::new(&self.dir, self.durable).commit(&metadata::encode(&snap.catalog()));
+            if self.shared {
+                let _ = publish::merge_times(self, &snap);
+            } else {
+                let _ =
+                    Txn::new(&self.dir, self.durable).commit(&metadata::encode(&snap.catalog()));
+            }
         }
     }
 }

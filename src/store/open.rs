@@ -1,5 +1,6 @@
-//! Opening a store: the directory checks, the writer's lock and recovery (a commit a dead writer
-//! decided is checked, then rolled forward), and the first snapshot.
+//! Opening a store: the directory checks, the writer's lock (structural: exclusive; in-place
+//! writers: shared) and recovery (a commit a dead writer decided is checked, then rolled forward;
+//! staged leftovers swept; interrupted appends trimmed), and the first snapshot.
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -24,6 +25,17 @@ impl Store {
                 "a store cannot be opened both read-only and create",
             ));
         }
+        if opts.shared && (opts.read_only || opts.create) {
+            return Err(Error::invalid(format!(
+                "NPK_OPEN_SHARED (an in-place writer) cannot be combined with {}: the store and its arrays must exist, created by a structural open first",
+                if opts.read_only {
+                    "NPK_OPEN_READ_ONLY"
+                } else {
+                    "NPK_OPEN_CREATE"
+                }
+            )));
+        }
+        let locking = opts.locking && lock::env_allows_locking();
         match std::fs::symlink_metadata(&dir) {
             Ok(m) if m.is_dir() || (m.file_type().is_symlink() && dir.is_dir()) => {}
             Ok(_) => {
@@ -61,8 +73,24 @@ impl Store {
         }
         let lock = if opts.read_only {
             None
+        } else if opts.shared {
+            // Recovery needs the store to itself; the lock decides whether this opener has it.
+            // Without locking nothing can tell, so nothing is recovered: the structural open
+            // that created the arrays left the store whole.
+            Some(if locking {
+                WriterLock::shared(&dir, || {
+                    recover(&dir)?;
+                    trim_interrupted_appends(&snapshot::load_with(&dir, true)?)
+                })?
+            } else {
+                WriterLock::none(&dir)
+            })
         } else {
-            let lock = WriterLock::acquire(&dir)?;
+            let lock = if locking {
+                WriterLock::exclusive(&dir)?
+            } else {
+                WriterLock::none(&dir)
+            };
             recover(&dir)?;
             if opts.create && fsutil::regular_file_meta(&dir.join(METADATA_FILE))?.is_none() {
                 let mut txn = Txn::new(&dir, opts.durable);
@@ -71,7 +99,7 @@ impl Store {
             Some(lock)
         };
         let snap = snapshot::load_with(&dir, !opts.read_only)?;
-        if lock.is_some() {
+        if lock.is_some() && !opts.shared {
             trim_interrupted_appends(&snap)?;
         }
         Ok(Store {
@@ -79,7 +107,8 @@ impl Store {
                 dir,
                 read_only: opts.read_only,
                 durable: opts.durable,
-                _lock: lock,
+                shared: opts.shared,
+                lock,
                 snap: RwLock::new(Arc::new(snap)),
                 write: Mutex::new(()),
                 batch_open: AtomicBool::new(false),

@@ -24,7 +24,7 @@ impl Store {
     pub fn save(&self, name: &str, dtype: DType, src: &Src) -> Result<()> {
         check_name(name)?;
         check_itemsize(dtype, &src.layout)?;
-        let w = self.writer()?;
+        let w = self.structural_writer("save")?;
         self.save_locked(&w, name, dtype, src)
     }
 
@@ -67,7 +67,7 @@ impl Store {
         // The shape rules of save: rank and byte size.
         Layout::new(shape, None, dtype.size())?;
         let fill = check_fill(name, dtype, fill)?;
-        let w = self.writer()?;
+        let w = self.structural_writer("create")?;
         let current = self.snapshot();
         if current.arrays.contains_key(name) {
             return Err(Error::new(
@@ -110,7 +110,7 @@ impl Store {
     pub fn append(&self, name: &str, dtype: DType, src: &Src) -> Result<()> {
         check_name(name)?;
         check_itemsize(dtype, &src.layout)?;
-        let w = self.writer()?;
+        let w = self.structural_writer("append")?;
         let current = self.snapshot();
         let st = current.get(name)?;
         check_dtype(st, dtype)?;
@@ -171,7 +171,7 @@ impl Store {
     pub fn replace_rows(&self, name: &str, indices: &[i64], dtype: DType, src: &Src) -> Result<()> {
         check_name(name)?;
         check_itemsize(dtype, &src.layout)?;
-        let w = self.writer()?;
+        let w = self.in_place_writer()?;
         let current = self.snapshot();
         let st = current.get(name)?;
         check_dtype(st, dtype)?;
@@ -270,7 +270,7 @@ impl Store {
         data: BlockSrc,
     ) -> Result<()> {
         check_name(name)?;
-        let w = self.writer()?;
+        let w = self.in_place_writer()?;
         let current = self.snapshot();
         let st = current.get(name)?;
         check_dtype(st, dtype)?;
@@ -346,7 +346,7 @@ impl Store {
         for n in names {
             check_name(n)?;
         }
-        let w = self.writer()?;
+        let w = self.structural_writer("drop")?;
         let current = self.snapshot();
         let mut next = (*current).clone();
         let mut txn = self.txn();
@@ -375,7 +375,7 @@ impl Store {
                 "no row indices given to drop from array {name:?}"
             )));
         }
-        let w = self.writer()?;
+        let w = self.structural_writer("drop_rows")?;
         let current = self.snapshot();
         let st = current.get(name)?;
         if st.meta.shape.is_empty() {
@@ -406,7 +406,7 @@ impl Store {
         if let Some(n) = name {
             check_name(n)?;
         }
-        let w = self.writer()?;
+        let w = self.structural_writer("compact")?;
         self.compact_locked(&w, name)
     }
 
@@ -448,7 +448,7 @@ impl Store {
     pub fn clone_array(&self, src: &str, dst: &str) -> Result<()> {
         check_name(src)?;
         check_name(dst)?;
-        let w = self.writer()?;
+        let w = self.structural_writer("clone")?;
         let current = self.snapshot();
         let st = current.get(src)?;
         if current.arrays.contains_key(dst) {

@@ -42,8 +42,13 @@ impl Store {
         })
     }
 
-    /// Picks up commits made by another process (a writer handle sees its own at once).
+    /// Picks up commits made by another process (a writer handle sees its own at once). An
+    /// in-place writer of a shared open first merges its modify times into the catalogue on
+    /// disk, then picks up the times the other in-place writers recorded.
     pub fn refresh(&self) -> Result<()> {
+        if self.inner.shared {
+            return self.refresh_shared();
+        }
         if self.inner.read_only {
             let snap = snapshot::load(&self.inner.dir)?;
             *self.inner.snap.write() = Arc::new(snap);

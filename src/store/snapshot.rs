@@ -666,7 +666,7 @@ mod tests {
     fn a_live_writers_record_is_read_rolled_forward_while_it_applies() {
         let dir = tmp("live");
         crashed(&dir);
-        let _writer = crate::store::lock::WriterLock::acquire(&dir).unwrap();
+        let _writer = crate::store::lock::WriterLock::exclusive(&dir).unwrap();
         let before = listing(&dir);
         // No waiting on the writer: the decided record already says what the state is.
         let s = load(&dir).unwrap();

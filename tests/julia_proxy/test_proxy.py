@@ -61,7 +61,7 @@ def test_versions_and_codes(api, header):
         "NPK_OK", "NPK_INVALID_ARGUMENT", "NPK_NOT_FOUND", "NPK_ALREADY_EXISTS",
         "NPK_DTYPE_MISMATCH", "NPK_SHAPE_MISMATCH", "NPK_IO", "NPK_CORRUPT", "NPK_LOCKED",
         "NPK_READ_ONLY", "NPK_BUSY", "NPK_OUT_OF_MEMORY", "NPK_BUFFER_TOO_SMALL",
-        "NPK_INTERNAL", "NPK_NOT_DURABLE")}
+        "NPK_INTERNAL", "NPK_NOT_DURABLE", "NPK_WRONG_MODE")}
     for code, name in statuses.items():
         assert api.status_str(code) == name
     assert api.status_str(99) == "NPK_UNKNOWN"
