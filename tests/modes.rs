@@ -168,6 +168,10 @@ fn every_structural_call_on_a_shared_handle_is_wrong_mode_and_writes_nothing() {
     type Call<'a> = Box<dyn Fn() -> Result<()> + 'a>;
     let calls: Vec<(&str, Call)> = vec![
         ("save", Box::new(|| s.save("n", DType::F64, &one_row))),
+        (
+            "create",
+            Box::new(|| s.create("n", DType::F64, &[2, 4], None)),
+        ),
         ("append", Box::new(|| s.append("u", DType::F64, &one_row))),
         ("drop", Box::new(|| s.drop_arrays(&["u"]))),
         ("drop_rows", Box::new(|| s.drop_rows("u", &[0]))),
@@ -205,10 +209,14 @@ fn every_structural_call_on_a_shared_handle_is_wrong_mode_and_writes_nothing() {
     unsafe { *(v.ptr as *mut f64) = 9.0 };
     b.end().unwrap();
     replace(&s, "u", 5..6, 4, 5.0);
+    let two = to_bytes(&[6.0f64; 2]);
+    let block = Src::contiguous(&two, &[1, 2], 8).unwrap();
+    s.write_block("u", DType::F64, &[4, 1], &block).unwrap();
     drop(calls);
     drop(s);
     let got = load::<f64>(&common::reader(&dir), "u");
     assert_eq!((got[0], got[1], got[20]), (9.0, 0.0, 5.0));
+    assert_eq!(got[16..20], [0.0, 6.0, 6.0, 0.0]);
 }
 
 /// The state a structural writer killed after deciding a commit leaves: the record on disk,
