@@ -304,9 +304,10 @@ npk_status npk_open(const char *path, uint32_t flags, npk_store **out_store);
 
 // Closes a handle and frees it (NULL is fine). Not to be called while another call on the
 // handle runs, nor twice: the handle is gone once this returns. Everything committed is already
-// on disk, but closing may still write: modify times that in-place writes (`npk_replace_rows`, a
-// writable batch) left in the handle's catalogue go to `metadata.npkm` in one last commit (best
-// effort: a failure is not reported and loses only those times), and the handle's spare files
+// on disk, but closing may still write: modify times that in-place writes (`npk_write_block`,
+// `npk_replace_rows`, a writable batch) left in the handle's catalogue go to `metadata.npkm` in
+// one last commit (for an NPK_OPEN_SHARED handle: merged with the catalogue on disk, as
+// npk_refresh does; best effort: a failure is not reported and loses only those times), and the handle's spare files
 // are deleted. That, and releasing the writer lock, happens when the store is last used: here,
 // or, if a batch begun on the store is still open, when that batch ends or aborts.
 npk_status npk_close(npk_store *store);
@@ -456,8 +457,11 @@ npk_status npk_list(npk_store *store,
 // Fills `*out_info` with the array's dtype, logical shape, size and modify time.
 npk_status npk_info(npk_store *store, const char *name, npk_array_info *out_info);
 
-// Re-reads the store so a read-only handle sees other processes' commits (a writer handle
-// always sees its own; for it this does nothing).
+// Re-reads the store so a read-only handle sees other processes' commits (a structural writer
+// always sees its own; for it this does nothing). An in-place writer (NPK_OPEN_SHARED) first
+// records the modify times of the arrays it wrote in `metadata.npkm` (each raised to the later of
+// its own and the one on disk, one atomic rename), then re-reads the catalogue, so it also sees
+// the times the other in-place writers recorded.
 npk_status npk_refresh(npk_store *store);
 
 // The item size in bytes of a dtype code, 0 for an unknown code.
