@@ -193,23 +193,30 @@ end
 # Store
 # ------------------------------------------------------------------------------------------
 """
-    Store(path; create=false, readonly=false, durable=false)
+    Store(path; create=false, readonly=false, durable=false, shared=false, locking=true)
     Store(f, path; kwargs...)   # do-block: closes the store when `f` returns or throws
 
 Opens the NumPack store in directory `path` (npk_open). `create` makes it if missing,
 `readonly` takes no lock (every write throws NPK_READ_ONLY), `durable` fsyncs each commit.
-Close it with `close(s)`; a finalizer closes a forgotten handle.
+`shared` (NPK_OPEN_SHARED) opens an in-place writer, one of any number at once (MPI ranks):
+block writes (`s[name][5:8, :] = B`), `replace_rows!` and writable batches on existing arrays;
+structural calls (`save!`, `create!`, `append!`, `drop!`, `drop_rows!`, `compact!`, `clone!`,
+`batch`) throw NPK_WRONG_MODE, and a structural open meanwhile gets NPK_LOCKED. `locking=false`
+(NPK_OPEN_NO_LOCKING) takes no file lock, for filesystems without working locks: the caller
+then guarantees the exclusion. Close it with `close(s)`; a finalizer closes a forgotten handle.
 """
 mutable struct Store
     handle::Ptr{Cvoid}
     path::String
 
     function Store(path::AbstractString; create::Bool=false, readonly::Bool=false,
-        durable::Bool=false)
+        durable::Bool=false, shared::Bool=false, locking::Bool=true)
         flags = UInt32(0)
         create && (flags |= NPK_OPEN_CREATE)
         readonly && (flags |= NPK_OPEN_READ_ONLY)
         durable && (flags |= NPK_OPEN_DURABLE)
+        shared && (flags |= NPK_OPEN_SHARED)
+        locking || (flags |= NPK_OPEN_NO_LOCKING)
         out = Ref{Ptr{Cvoid}}(C_NULL)
         st = ccall((:npk_open, libnumpack), Int32, (Cstring, UInt32, Ref{Ptr{Cvoid}}),
             path, flags, out)

@@ -186,6 +186,45 @@ static void test_errors(const chk::TmpDir &dir) {
     CHECK_THROWS_NPK(closed.read_block<double>("u", {0}, {1}), NPK_INVALID_ARGUMENT, "closed");
 }
 
+// Issue #11's open modes through the wrapper: in-place writers (Store::shared), any number at
+// once, write blocks; structural calls are NPK_WRONG_MODE; the structural writer is locked out.
+static void test_shared_writers(const chk::TmpDir &dir) {
+    const std::string path = dir / "shared.npk";
+    {
+        Store rank0(path, Store::create);
+        rank0.create_array<double>("u", {8, 4});
+        rank0.save("v", std::vector<int32_t>{1, 2, 3});
+    }
+    Store a(path, Store::shared), b(path, Store::shared);
+    a.write_block("u", {0, 0}, field(4, 4, 0), {4, 4});
+    b.write_block("u", {4, 0}, field(4, 4, 4), {4, 4});
+    CHECK_EQ(a.read_block<double>("u", {0, 0}, {8, 4}).data, field(8, 4));
+    CHECK_EQ(b.read_block<double>("u", {3, 1}, {2, 2}).data, (std::vector<double>{301, 302, 401, 402}));
+    b.replace_rows("v", {1}, std::vector<int32_t>{-2});
+    {
+        npk::Batch wb = a.writable_batch();  // in place: allowed
+        wb.load<int32_t>("v").at(2) = -3;
+        wb.end();
+    }
+    CHECK_EQ(b.load<int32_t>("v"), (std::vector<int32_t>{1, -2, -3}));
+
+    CHECK_THROWS_NPK(a.create_array<double>("w", {2}), NPK_WRONG_MODE, nullptr);
+    CHECK_THROWS_NPK(a.save("w", std::vector<double>{1}), NPK_WRONG_MODE, nullptr);
+    CHECK_THROWS_NPK(b.append("v", std::vector<int32_t>{4}), NPK_WRONG_MODE, nullptr);
+    CHECK_THROWS_NPK(b.drop("v"), NPK_WRONG_MODE, nullptr);
+    CHECK_THROWS_NPK(a.batch(), NPK_WRONG_MODE, nullptr);
+    CHECK_THROWS_NPK(Store(path), NPK_LOCKED, nullptr);  // the structural writer waits
+    Store reader(path, Store::read_only);
+    CHECK_EQ(reader.read_block<double>("u", {7, 0}, {1, 4}).data, field(1, 4, 7));
+    CHECK_THROWS_NPK(Store(path, Store::shared | Store::read_only), NPK_INVALID_ARGUMENT, nullptr);
+    CHECK_THROWS_NPK(Store(path, Store::shared | Store::create), NPK_INVALID_ARGUMENT, nullptr);
+    a.close();
+    b.close();
+    Store rank0(path);  // every in-place writer gone: the structural writer gets in
+    CHECK_EQ(rank0.load<double>("u"), field(8, 4));
+    CHECK(!rank0.has("w"));
+}
+
 int main(int, char **argv) {
     chk::TmpDir dir;
     chk::run("create and slabs", [&] { test_create_and_slabs(dir); });
@@ -193,5 +232,6 @@ int main(int, char **argv) {
     chk::run("every type", [&] { test_every_type(dir); });
     chk::run("dropped rows and 0-d", [&] { test_dropped_rows_and_0d(dir); });
     chk::run("errors", [&] { test_errors(dir); });
+    chk::run("shared writers", [&] { test_shared_writers(dir); });
     return chk::finish(argv[0]);
 }

@@ -30,6 +30,12 @@ static int has_shape(npk_store *s, const char *name, npk_dtype dtype, uint32_t n
     return ok;
 }
 
+static int has_shape_quiet(npk_store *s, const char *name)
+{
+    int32_t exists = 0;
+    return npk_has(s, name, &exists) == NPK_OK && exists;
+}
+
 static void check_phase1_common(npk_store *s, int phase)
 {
     /* Rank 1 */
@@ -304,6 +310,19 @@ static void check_blocks(npk_store *s)
     if (has_shape(s, "blk_c8", NPK_COMPLEX128, 2, shc) &&
         CHECK_OK(npk_load(s, "blk_c8", NPK_COMPLEX128, 2, shc, c8, NULL)))
         CHECK(c8[0][1] == 5.0 + 6.0 * I && c8[0][0] == 1.0 - 1.0 * I && c8[1][1] == 1.0 - 1.0 * I);
+
+    /* written by two NPK_OPEN_SHARED handles (shared_writers): A(i,j) = 10i+j */
+    const uint64_t shs[2] = {4, 3};
+    int64_t shv[4][3];
+    if (has_shape(s, "blk_sh", NPK_INT64, 2, shs) &&
+        CHECK_OK(npk_load(s, "blk_sh", NPK_INT64, 2, shs, shv, NULL))) {
+        int ok = 1;
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 3; j++)
+                ok &= shv[i][j] == 10 * (i + 1) + (j + 1);
+        CHECK_MSG(ok, "blk_sh: both in-place writers' rows");
+    }
+    CHECK(!has_shape_quiet(s, "blk_new"));
 
     double x = 0;
     if (has_shape(s, "blk_0d", NPK_FLOAT64, 0, NULL) &&

@@ -88,6 +88,8 @@ def main():
         expect(npk, "blk_i4", np.array([-3, 7, 8, -3, -3, -3], dtype=np.int32))
         expect(npk, "blk_lb", np.array([[True, True, True], [True, False, False]]))
         expect(npk, "blk_c8", np.array([[1 - 1j, 5 + 6j], [1 - 1j, 1 - 1j]]))
+        expect(npk, "blk_sh", v((4, 3)))   # two NPK_OPEN_SHARED writers, rows 1-2 and 3-4
+        check(not npk.has_array("blk_new"), "the shared handles' structural calls made nothing")
         with open(os.path.join(path, "data_blk_0d.npkd"), "rb") as fh:
             check(fh.read() == np.float64(4.5).tobytes(), "blk_0d holds 4.5")
         if phase == 2:

@@ -446,6 +446,7 @@ contains
 
     call check_ok(npk_close_store(store), 'close')
     call check_ok(npk_close_store(store), 'closing a null handle is fine')
+    call shared_writers(path)
 
   contains
     integer(c_int64_t) function off(p)
@@ -721,7 +722,43 @@ contains
     call check_st(npk_write_block_array(store, 'no_such', box, [1, 1]), NPK_NOT_FOUND, 'missing array')
     call check_ok(npk_load_array(store, 'blk_r8', g), 'load blk_r8 after the refused calls')
     call check(all(abs(g - model) <= 0), 'refused block writes changed nothing')
+    ! for shared_writers: made here, by the structural writer
+    call check_ok(npk_create_array(store, 'blk_sh', [4, 3], 0_c_int64_t), 'create blk_sh')
   end subroutine blocks
+
+  ! Two in-place writers (NPK_OPEN_SHARED) at once, as two MPI ranks would be: each writes its
+  ! rows of blk_sh (A(i,j) = 10i+j) by blocks; structural calls are NPK_WRONG_MODE and the
+  ! structural writer is locked out meanwhile. c_reader.c and check.py read blk_sh back.
+  subroutine shared_writers(path)
+    character(*), intent(in) :: path
+    type(c_ptr) :: r0, r1, writer
+    integer(c_int64_t) :: a(4, 3), got(4, 3)
+    integer :: i, j
+    do j = 1, 3
+      do i = 1, 4
+        a(i, j) = 10 * i + j
+      end do
+    end do
+    call check_ok(npk_open_store(path, NPK_OPEN_SHARED, r0), 'shared open, rank 0')
+    call check_ok(npk_open_store(path, NPK_OPEN_SHARED, r1), 'shared open, rank 1')
+    call check_ok(npk_write_block_array(r0, 'blk_sh', a(1:2, :), [1, 1], [2, 3]), 'rank 0 writes rows 1-2')
+    call check_ok(npk_write_block_array(r1, 'blk_sh', a(3:4, :), [3, 1], [4, 3]), 'rank 1 writes rows 3-4')
+    call check_ok(npk_read_block_array(r1, 'blk_sh', got, [1, 1]), 'rank 1 reads everything')
+    call check(all(got == a), 'both ranks'' rows are there')
+    call check_st(npk_create_array(r0, 'blk_new', [2], 0.0_c_double), NPK_WRONG_MODE, &
+      'create on a shared handle')
+    call check(contains_text(npk_error_message(), 'create'), 'WRONG_MODE names the call: ' &
+      // npk_error_message())
+    call check_st(npk_save_array(r1, 'blk_new', got), NPK_WRONG_MODE, 'save on a shared handle')
+    call check_st(npk_open_store(path, 0_c_int32_t, writer), NPK_LOCKED, &
+      'a structural open while in-place writers hold the store')
+    call check_st(npk_open_store(path, ior(NPK_OPEN_SHARED, NPK_OPEN_READ_ONLY), writer), &
+      NPK_INVALID_ARGUMENT, 'shared and read-only together')
+    call check_ok(npk_close_store(r0), 'close rank 0')
+    call check_ok(npk_close_store(r1), 'close rank 1')
+    call check_ok(npk_open_store(path, 0_c_int32_t, writer), 'the structural writer gets in after them')
+    call check_ok(npk_close_store(writer), 'close the structural writer')
+  end subroutine shared_writers
 
   ! npk_check must stop the program with the status name and message (the Makefile checks).
   subroutine phase_abort_check(path)

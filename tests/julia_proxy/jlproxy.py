@@ -191,9 +191,10 @@ class API:
             raise self._error(status)
 
     # --- Store ---------------------------------------------------------------------------
-    def Store(self, path, create=False, readonly=False, durable=False):
-        """`Store(path; create, readonly, durable)`"""
-        return Store(self, path, create, readonly, durable)
+    def Store(self, path, create=False, readonly=False, durable=False, shared=False,
+              locking=True):
+        """`Store(path; create, readonly, durable, shared, locking)`"""
+        return Store(self, path, create, readonly, durable, shared, locking)
 
     def batch(self, f, s, memory_limit_mb=0):
         """`batch(f, s; memory_limit_mb=0)`"""
@@ -269,7 +270,7 @@ def _indices(rows):
 class Store:
     """`mutable struct Store` and the functions taking a Store."""
 
-    def __init__(self, api, path, create, readonly, durable):
+    def __init__(self, api, path, create, readonly, durable, shared=False, locking=True):
         self.api, self.lib = api, api.lib
         flags = 0
         if create:
@@ -278,6 +279,10 @@ class Store:
             flags |= 2
         if durable:
             flags |= 4
+        if shared:
+            flags |= 8   # NPK_OPEN_SHARED
+        if not locking:
+            flags |= 16  # NPK_OPEN_NO_LOCKING
         out = ctypes.c_void_p(None)
         st = self.lib.npk_open(str(path).encode(), flags, ctypes.byref(out))
         api.check(st)

@@ -585,6 +585,50 @@ def test_block_errors(api, tmp_path):
         assert e.value.name == "NPK_READ_ONLY"
 
 
+def test_shared_in_place_writers(api, tmp_path):
+    """`Store(path; shared=true)`: in-place writers, many at once; `locking=false`: no lock."""
+    path = tmp_path / "s"
+    model = (10 * np.arange(1, 7)[:, None] + np.arange(1, 4)).astype(np.int64)
+    with api.Store(path, create=True) as rank0:
+        rank0.create_b("u", np.int64, 6, 3)
+        rank0.save_b("v", julia_array(np.zeros(3)))
+    r0 = api.Store(path, shared=True)
+    r1 = api.Store(path, shared=True)
+    try:
+        r0.getindex("u").setindex_b(julia_array(model[0:3]), JRange(1, 3), COLON)
+        r1.getindex("u").setindex_b(julia_array(model[3:6]), JRange(4, 6), COLON)
+        same(r1.getindex("u").getindex(COLON, COLON), model)
+        r1.replace_rows_b("v", [2], julia_array([5.0]))
+        for call, name in ((lambda: r0.create_b("w", np.float64, 2), "create"),
+                           (lambda: r0.save_b("w", julia_array([1.0])), "save"),
+                           (lambda: r1.append_b("v", julia_array([1.0])), "append"),
+                           (lambda: r1.drop_b("v"), "drop"),
+                           (lambda: r0.batch_begin(), "batch")):
+            with pytest.raises(NumPackError) as e:
+                call()
+            assert e.value.name == "NPK_WRONG_MODE", name
+        with pytest.raises(NumPackError) as e:
+            api.Store(path)                           # the structural writer waits
+        assert e.value.name == "NPK_LOCKED"
+        with pytest.raises(NumPackError) as e:
+            api.Store(path, shared=True, readonly=True)
+        assert e.value.name == "NPK_INVALID_ARGUMENT"
+    finally:
+        r0.close()
+        r1.close()
+    got = read_with_numpack(path)
+    same(got["u"], model)
+    same(got["v"], np.array([0.0, 5.0, 0.0]))
+    assert "w" not in got
+    # locking=false really takes no lock: a second writer opens beside the first
+    with api.Store(path) as w:
+        with pytest.raises(NumPackError) as e:
+            api.Store(path)
+        assert e.value.name == "NPK_LOCKED"
+        api.Store(path, locking=False).close()
+        assert w.keys() == ["u", "v"]
+
+
 # ------------------------------------------------------------------------------------------
 # every function the Julia module calls is exercised
 # ------------------------------------------------------------------------------------------
