@@ -31,7 +31,7 @@
 
 #define NCOL 16
 #define NIMPL 4
-#define MAXRUNS 64
+#define MAXRUNS 128
 #define CHUNK_ROWS (1u << 20) /* setup writes the array in 128 MiB pieces */
 
 enum { LIB, RAW, MMAP, H5 };

@@ -6,11 +6,12 @@
 # prints a Markdown table, also written to benches/results-parallel.md (raw medians in
 # benches/results-parallel.tsv).
 #
-#   benches/parallel.sh           full run: 1 GiB, 5 runs (~5 minutes on the 2-core dev VM)
-#   benches/parallel.sh --quick   64 MiB, 3 runs: for iterating -> results-parallel-quick.md
+#   benches/parallel.sh           full run: 1 GiB, 5 slab runs, 51 row-range runs (~3 minutes
+#                                 on the 2-core dev VM)
+#   benches/parallel.sh --quick   64 MiB, 3 and 21 runs: for iterating -> results-parallel-quick.md
 #
 # Environment: BENCH_DIR (default /tmp) gets a fresh run directory, deleted at the end unless
-# KEEP=1; NPROCS (default "1 2 4"); RUNS overrides the number of timed runs.
+# KEEP=1; NPROCS (default "1 2 4"); RUNS overrides the number of timed slab runs.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -45,9 +46,9 @@ if ! grep -q npk_write_block "$root/include/numpack.h" || ! grep -q NPK_OPEN_SHA
 fi
 
 if [ "$quick" = 1 ]; then
-    rows=524288 runs=${RUNS:-3} out="$here/results-parallel-quick.md"
+    rows=524288 runs=${RUNS:-3} rruns=21 out="$here/results-parallel-quick.md"
 else
-    rows=8388608 runs=${RUNS:-5} out="$here/results-parallel.md"
+    rows=8388608 runs=${RUNS:-5} rruns=51 out="$here/results-parallel.md"
 fi
 gib=$(echo "scale=4; $rows * 16 * 8 / 1073741824" | bc)
 nprocs=${NPROCS:-1 2 4}
@@ -90,14 +91,14 @@ for n in $nprocs; do
 done
 echo "== row ranges" >&2
 mkdir "$work/rows"
-"$work/bin/bench_rows" --dir "$work/rows" --rows "$rows" --runs $((2 * runs + 1)) >>"$tsv"
+"$work/bin/bench_rows" --dir "$work/rows" --rows "$rows" --runs "$rruns" >>"$tsv"
 "$PYTHON" -W ignore "$here/bench_rows.py" --dir "$work/rows" --rows "$rows" \
-    --runs $((2 * runs + 1)) >>"$tsv"
+    --runs "$rruns" >>"$tsv"
 rm -rf "$work/rows"
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed=$(($(date +%s) - start))
 
 cp "$tsv" "${out%.md}.tsv"
 "$PYTHON" "$here/parallel_report.py" "$tsv" --out "$out" --gib "$gib" --params \
-    "Bench dir: $base ($(df -T "$base" | awk 'NR==2 {print $2}')). Library: $rev. $(mpirun --version | head -1). Slabs: $runs timed runs after one warm-up; row ranges: $((2 * runs + 1)) runs. Load average (1/5/15 min) before: $load0, after: $load1; run took ${elapsed} s."
+    "Bench dir: $base ($(df -T "$base" | awk 'NR==2 {print $2}')). Library: $rev. $(mpirun --version | head -1). Slabs: $runs timed runs after one warm-up; row ranges: $rruns runs (a run is 1,000 ranges). Load average (1/5/15 min) before: $load0, after: $load1; run took ${elapsed} s."
 echo "written: $out, ${out%.md}.tsv" >&2
