@@ -1,6 +1,6 @@
 # NumPack.jl usage. Julia itself is NOT run in CI (none can be installed there): tests/julia_proxy
 # parses this file and replays the same calls through a Python ctypes proxy of the binding.
-include(joinpath(@__DIR__, "NumPack.jl")); using .NumPack  # set ENV["LIBNUMPACK"] to libnumpack.so first
+push!(LOAD_PATH, @__DIR__); using NumPack  # julia/ is the package; set ENV["LIBNUMPACK"] to libnumpack.so
 
 Store(joinpath(mktempdir(), "sim.npk"); create=true) do s
     field = reshape(collect(1.0:12.0), 4, 3)        # 4×3 column-major; NumPy: arr[i-1, j-1] == field[i, j]

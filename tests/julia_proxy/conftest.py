@@ -1,4 +1,4 @@
-"""Fixtures for the Julia binding checks (julia/NumPack.jl via a ctypes proxy; see jlproxy.py)."""
+"""Fixtures for the Julia binding checks (julia/src/NumPack.jl via a ctypes proxy; see jlproxy.py)."""
 
 import sys
 from pathlib import Path

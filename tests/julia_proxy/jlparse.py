@@ -1,4 +1,4 @@
-"""Parsers for the Julia binding check: julia/NumPack.jl, julia/example.jl and include/numpack.h.
+"""Parsers for the Julia binding check: julia/src/NumPack.jl, julia/example.jl and include/numpack.h.
 
 No Julia runtime is available in CI, so the binding is checked statically here (every ccall
 against the header prototype, every struct against the C struct) and dynamically by
@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-JULIA_MODULE = REPO / "julia" / "NumPack.jl"
+JULIA_PACKAGE = REPO / "julia"
+JULIA_MODULE = JULIA_PACKAGE / "src" / "NumPack.jl"
+JULIA_PROJECT = JULIA_PACKAGE / "Project.toml"
 JULIA_EXAMPLE = REPO / "julia" / "example.jl"
 JULIA_README = REPO / "julia" / "README.md"
 HEADER = REPO / "include" / "numpack.h"
@@ -234,12 +236,19 @@ class JuliaModule:
     src: str
     code: str  # comments and string contents blanked
     ccalls: list = field(default_factory=list)
-    other_ccalls: list = field(default_factory=list)  # ccalls not of the (:npk_x, libnumpack) form
+    other_ccalls: list = field(default_factory=list)  # ccalls not of the _sym(:npk_x) form
     structs: dict = field(default_factory=dict)  # name -> (mutable, [(field, JType)])
     consts: dict = field(default_factory=dict)  # NAME -> int (integer constants only)
     const_exprs: dict = field(default_factory=dict)  # NAME -> source text
     functions: set = field(default_factory=set)  # names of functions defined (incl. Base.x)
     exports: set = field(default_factory=set)
+
+    def const_block(self, name):
+        """The text of `const name = (...)` through its closing bracket (on stripped code)."""
+        m = re.search(rf"^const {re.escape(name)} = (\S)", self.code, re.M)
+        if not m:
+            raise KeyError(name)
+        return self.code[m.start() : _match_close(self.code, m.start(1)) + 1]
 
     def signatures(self):
         """func -> (ret, [argtypes]) from the first ccall of each function."""
@@ -258,7 +267,8 @@ def parse_ccalls(src, code):
         parts = split_top(inner)
         line = line_of(code, m.start())
         text = " ".join(src[m.start() : close_at + 1].split())
-        fm = re.fullmatch(r"\(\s*:(\w+)\s*,\s*([\w.]+)\s*\)", parts[0])
+        # The only form: ccall(_sym(:npk_x), ...), a function pointer looked up at run time.
+        fm = re.fullmatch(r"(_sym)\(\s*:(npk_\w+)\s*\)", parts[0])
         if not fm or len(parts) < 3:
             others.append((line, text))
             continue
@@ -268,7 +278,7 @@ def parse_ccalls(src, code):
         argtypes = [parse_jtype(a) for a in split_top(tup[1:-1]) if a]
         args = [a for a in parts[3:] if a]
         calls.append(
-            CCall(fm.group(1), fm.group(2), parse_jtype(parts[1]), argtypes, args, line, text)
+            CCall(fm.group(2), fm.group(1), parse_jtype(parts[1]), argtypes, args, line, text)
         )
     return calls, others
 

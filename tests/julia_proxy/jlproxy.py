@@ -1,7 +1,7 @@
-"""A ctypes stand-in for julia/NumPack.jl, since no Julia runtime can run in CI.
+"""A ctypes stand-in for julia/src/NumPack.jl, since no Julia runtime can run in CI.
 
 The ctypes signatures are NOT written by hand: they are built from the ccalls parsed out of
-julia/NumPack.jl (jlparse.parse_julia_module), with the same type mapping the signature test
+julia/src/NumPack.jl (jlparse.parse_julia_module), with the same type mapping the signature test
 checks against include/numpack.h. So each library call made here passes exactly the argument
 types the Julia ccall declares (Ptr{Cvoid} handles, Cstring names, UInt64 shapes, Int64 byte
 strides, Ref{NpkView} built from the Julia struct's own field list, ...).
@@ -119,7 +119,7 @@ class RecordingLib:
             raise AttributeError(func)
         fn = self.fns.get(func)
         if fn is None:
-            raise AttributeError(f"{func} is not ccall-ed by julia/NumPack.jl")
+            raise AttributeError(f"{func} is not ccall-ed by julia/src/NumPack.jl")
 
         def call(*args):
             self.called.add(func)

@@ -1,5 +1,5 @@
 """The Julia binding's behaviour, replayed through the ctypes proxy (jlproxy.py), whose ctypes
-signatures come from the ccalls in julia/NumPack.jl. Results are checked with numpack 0.5.0.
+signatures come from the ccalls in julia/src/NumPack.jl. Results are checked with numpack 0.5.0.
 
 A Julia `Array` is a Fortran-ordered numpy array here (`A[i, j]` is `a[i-1, j-1]`); NumPy must
 read back the same values at the same (0-based) indices.

@@ -1,4 +1,4 @@
-"""Static checks of julia/NumPack.jl against include/numpack.h (no Julia runtime needed).
+"""Static checks of julia/src/NumPack.jl against include/numpack.h (no Julia runtime needed).
 
 (i) every header function is ccall-ed (or listed in NOT_WRAPPED with a reason); (ii) each ccall's
 return and argument types match the prototype one to one (see jlparse for the mapping); (iii) the
@@ -57,25 +57,104 @@ def test_every_header_function_is_called(module, header):
         assert reason.strip(), f"{name} needs a reason"
 
 
+def _function_body(code, name):
+    """The text of `function name(...) ... end` (top level, 0-indented `end`)."""
+    m = re.search(rf"^function {re.escape(name)}\(.*?^end\b", code, re.M | re.S)
+    assert m, f"no top-level function {name}"
+    return m.group(0)
+
+
+# The only functions that may open the library or look up symbols in it.
+LOADER = ("_open_default", "_load!")
+
+
 def test_ccall_form(module):
     assert module.ccalls, "no ccall found"
-    assert not module.other_ccalls, f"ccalls not of the form ccall((:npk_x, libnumpack), ...): " \
+    assert not module.other_ccalls, f"ccalls not of the form ccall(_sym(:npk_x), ...): " \
         f"{module.other_ccalls}"
-    for c in module.ccalls:
-        assert c.library == "libnumpack", f"line {c.line}: library {c.library}"
     code = module.code
-    for banned in ("@ccall", "cglobal", "dlsym", "dlopen"):
-        assert banned not in code, f"{banned} used: every C call must be a plain ccall"
-    # every :npk_ symbol in the code is the first argument of a ccall
-    syms = len(re.findall(r":npk_\w+", code))
+    assert "@ccall" not in code and "cglobal" not in code
+    # every :npk_ symbol outside the _SYMBOLS table is the first argument of a ccall
+    table = module.const_block("_SYMBOLS")
+    syms = len(re.findall(r":npk_\w+", code)) - len(re.findall(r":npk_\w+", table))
     assert syms == len(module.ccalls)
+    # dlopen/dlsym only in the loader; every ccall goes through _sym's table
+    rest = code
+    for name in LOADER:
+        rest = rest.replace(_function_body(code, name), "")
+    for banned in ("dlsym", "dlopen", "Libdl."):
+        assert banned not in rest, f"{banned} used outside {LOADER}"
 
 
-def test_libnumpack_is_configurable(module):
-    expr = " ".join(module.const_exprs["libnumpack"].split())
+def test_symbol_table_is_the_header(module, header):
+    # _load! resolves exactly these at open time: a missing one fails there with a clear
+    # message instead of at some later call, and a finalizer never has to look one up.
+    table = re.findall(r":(npk_\w+)", module.const_block("_SYMBOLS"))
+    assert len(table) == len(set(table))
+    assert set(table) == set(header.functions) == {c.func for c in module.ccalls}
+    assert "for name in _SYMBOLS" in _function_body(module.code, "_load!")
+    assert re.search(r"^function _sym\(name::Symbol\)\n    t = _FNS\[\]\n"
+                     r"    isempty\(t\) && \(t = _load!\(nothing\)\)\n    return t\[name\]\nend",
+                     module.code, re.M)
+
+
+def _outside_functions(code):
+    """`code` without function bodies: long forms (any indentation, up to the `end` at the
+    same indentation) and short forms `f(...) = ...` with their more-indented continuations."""
+    code = re.sub(r"^(\s*)function\b.*?^\1end\b", "", code, flags=re.M | re.S)
+    out, skip_deeper = [], None
+    for ln in code.split("\n"):
+        indent = len(ln) - len(ln.lstrip())
+        if skip_deeper is not None and (indent > skip_deeper or not ln.strip()):
+            continue
+        skip_deeper = None
+        if re.match(r"^\s*[\w.!]+(?:\{[^}]*\})?\(.*\)\s*(?:where\s*(?:\{[^}]*\}|\w+)\s*)?=(?!=)",
+                    ln):
+            skip_deeper = indent
+            continue
+        out.append(ln)
+    return "\n".join(out)
+
+
+def test_library_is_found_at_run_time(module):
+    # Nothing at top level reads ENV or opens the library: a precompiled package would
+    # otherwise keep the path of the machine (or the moment) it was built on.
+    code = module.code
+    top = _outside_functions(code)
+    assert "const _FNS = Ref(Dict{Symbol,Ptr{Cvoid}}())" in top  # the stripping kept top level
+    for banned in ("ENV", "dlopen", "dlsym", "_sym("):
+        assert banned not in top, f"{banned} outside a function: evaluated at load time"
     src = module.src
-    m = re.search(r'^const libnumpack = get\(ENV, "LIBNUMPACK", "libnumpack"\)\s*$', src, re.M)
-    assert m, f"const libnumpack = {expr}"
+    body = _function_body(src, "_open_default")
+    # the order the README documents: LIBNUMPACK, then NUMPACK_PREFIX/lib, then the search path
+    i_env = body.index('get(ENV, "LIBNUMPACK", "")')
+    i_prefix = body.index('get(ENV, "NUMPACK_PREFIX", "")')
+    i_default = body.index("_default_names()")
+    assert i_env < i_prefix < i_default
+    assert 'joinpath(prefix, "lib", "libnumpack." * Libdl.dlext)' in body
+    assert '"libnumpack"' in _function_body(src, "_default_names")
+    # __init__ forgets whatever a precompiled image carried
+    init = _function_body(code, "__init__")
+    assert "_FNS[] = Dict{Symbol,Ptr{Cvoid}}()" in init and '_LIBPATH[] = ""' in init
+    assert "set_library!" in module.functions and "set_library!" not in module.exports
+    assert "_load!(String(path))" in _function_body(code, "set_library!")
+
+
+def test_project_toml():
+    import tomllib
+
+    proj = tomllib.loads(jlparse.JULIA_PROJECT.read_text())
+    cargo = tomllib.loads((jlparse.REPO / "Cargo.toml").read_text())
+    assert proj["name"] == "NumPack"
+    import uuid
+
+    assert uuid.UUID(proj["uuid"]).version == 4
+    assert proj["version"] == cargo["package"]["version"]
+    assert proj["compat"]["julia"] == "1.6"
+    # no [deps]: Libdl is reached as Base.Libc.Libdl, so no Manifest is needed to load it
+    assert "deps" not in proj
+    assert jlparse.JULIA_MODULE == jlparse.JULIA_PACKAGE / "src" / f"{proj['name']}.jl"
+    assert re.search(r"^module NumPack$", jlparse.JULIA_MODULE.read_text(), re.M)
 
 
 @pytest.mark.parametrize("call", MODULE.ccalls, ids=lambda c: f"{c.func}@{c.line}")

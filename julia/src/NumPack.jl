@@ -1,9 +1,11 @@
 # NumPack.jl: the Julia binding of libnumpack (include/numpack.h).
 #
-# Usage: `include("julia/NumPack.jl"); using .NumPack` with the shared library found through
-# ENV["LIBNUMPACK"] (a full path such as "/path/to/target/release/libnumpack.so") or, when that
-# is unset, through the system's library search path ("libnumpack"). ENV is read when this file
-# is evaluated; a package that precompiles this module captures the value at precompile time.
+# Usage: the package `NumPack` (julia/Project.toml): `using NumPack` once julia/ is on the
+# LOAD_PATH or added with `Pkg.develop(path=...)`. The shared library is found when the first
+# call needs it, not when this module is evaluated or precompiled: ENV["LIBNUMPACK"] (the
+# library file) if set, else ENV["NUMPACK_PREFIX"]/lib/libnumpack.so (an install prefix) if
+# set, else "libnumpack" through the dynamic loader's search path. `NumPack.set_library!(path)`
+# picks the library explicitly; it must come before the first call that uses the library.
 #
 # Layout: a Julia `Array{T,N}` is column-major, NumPack files are C order (row-major). The
 # binding never transposes data itself: it hands libnumpack the array's shape `size(A)` and its
@@ -36,8 +38,6 @@ module NumPack
 export Store, Batch, NumPackError, ArrayInfo, StoredArray
 export save!, create!, load, load!, get_rows, replace_rows!, drop!, drop_rows!, compact!, clone!,
     info, list, refresh!, batch, writable_batch, withview, commit!, abort!
-
-const libnumpack = get(ENV, "LIBNUMPACK", "libnumpack")
 
 # ------------------------------------------------------------------------------------------
 # Constants (the header's #defines)
@@ -156,27 +156,139 @@ Base.showerror(io::IO, e::NumPackError) =
 
 """This thread's last libnumpack error message ("" if none)."""
 function last_error()
-    p = ccall((:npk_last_error, libnumpack), Cstring, ())
+    p = ccall(_sym(:npk_last_error), Cstring, ())
     return p == C_NULL ? "" : unsafe_string(p)
 end
 
 """The symbolic name of a status code, e.g. "NPK_NOT_FOUND"."""
 function status_str(status::Integer)
-    p = ccall((:npk_status_str, libnumpack), Cstring, (Int32,), Int32(status))
+    p = ccall(_sym(:npk_status_str), Cstring, (Int32,), Int32(status))
     return p == C_NULL ? "NPK_UNKNOWN" : unsafe_string(p)
 end
 
 """The item size in bytes of a dtype code (0 for an unknown code)."""
-dtype_size(code::Integer) = Int(ccall((:npk_dtype_size, libnumpack), UInt64, (Int32,), Int32(code)))
+dtype_size(code::Integer) = Int(ccall(_sym(:npk_dtype_size), UInt64, (Int32,), Int32(code)))
 
 """The loaded library's version, from npk_version()."""
-version() = VersionNumber(unsafe_string(ccall((:npk_version, libnumpack), Cstring, ())))
+version() = VersionNumber(unsafe_string(ccall(_sym(:npk_version), Cstring, ())))
 
 """MAJOR * 10000 + MINOR * 100 + PATCH of the loaded library (npk_version_number())."""
-version_number() = Int(ccall((:npk_version_number, libnumpack), UInt32, ()))
+version_number() = Int(ccall(_sym(:npk_version_number), UInt32, ()))
 
 """The header version this binding was written against."""
 const BINDING_VERSION = VersionNumber(NPK_VERSION_MAJOR, NPK_VERSION_MINOR, NPK_VERSION_PATCH)
+
+# ------------------------------------------------------------------------------------------
+# Finding the library at run time
+# ------------------------------------------------------------------------------------------
+# `ccall((:f, lib), ...)` wants `lib` to be a constant, which would fix the library path when
+# this module is evaluated or precompiled. Instead the library is opened on the first call (or
+# by `set_library!`), every function below is looked up once with dlsym, and each `ccall` goes
+# through that function pointer: `ccall(_sym(:npk_x), ...)`.
+#
+# Base.Libc.Libdl is what the Libdl standard library re-exports; using it directly keeps
+# Project.toml free of dependencies.
+const Libdl = Base.Libc.Libdl
+
+"""Every function of numpack.h, looked up when the library is opened."""
+const _SYMBOLS = (
+    :npk_open, :npk_close, :npk_save, :npk_load, :npk_append, :npk_replace_rows, :npk_get_rows,
+    :npk_drop, :npk_drop_rows, :npk_compact, :npk_clone, :npk_has, :npk_list, :npk_info,
+    :npk_refresh, :npk_view_open, :npk_view_release, :npk_batch_begin, :npk_writable_batch_begin,
+    :npk_batch_load, :npk_batch_save, :npk_batch_end, :npk_batch_abort, :npk_dtype_size,
+    :npk_status_str, :npk_last_error, :npk_version, :npk_version_number, :npk_create,
+    :npk_read_block, :npk_write_block,
+)
+
+# Filled once, under _LOAD_LOCK, and never changed afterwards: reading it needs no lock, so a
+# finalizer (which must not take locks) can call through it.
+const _FNS = Ref(Dict{Symbol,Ptr{Cvoid}}())
+const _LIBPATH = Ref("")
+const _LOAD_LOCK = ReentrantLock()
+
+function __init__()
+    # A precompiled image must not carry a table or path from the process that built it.
+    _FNS[] = Dict{Symbol,Ptr{Cvoid}}()
+    _LIBPATH[] = ""
+    return nothing
+end
+
+"""The function pointer of `name` in the library, opening the library on first use."""
+function _sym(name::Symbol)
+    t = _FNS[]
+    isempty(t) && (t = _load!(nothing))
+    return t[name]
+end
+
+# The libraries tried when neither LIBNUMPACK nor NUMPACK_PREFIX is set: the dynamic loader's
+# search (LD_LIBRARY_PATH, the ld.so cache), by the development name and then by the SONAME,
+# which is all a runtime-only package installs.
+function _default_names()
+    Sys.islinux() || return ["libnumpack"]
+    return ["libnumpack", "libnumpack.so.$(NPK_VERSION_MAJOR)"]
+end
+
+function _open_default()
+    # An explicit choice is the only one tried: falling back would hide a typo in the path.
+    explicit = get(ENV, "LIBNUMPACK", "")
+    isempty(explicit) || return (Libdl.dlopen(explicit), explicit)
+    prefix = get(ENV, "NUMPACK_PREFIX", "")
+    if !isempty(prefix)
+        path = joinpath(prefix, "lib", "libnumpack." * Libdl.dlext)
+        return (Libdl.dlopen(path), path)
+    end
+    names = _default_names()
+    for name in names
+        h = Libdl.dlopen_e(name)
+        h == C_NULL || return (h, name)
+    end
+    error("NumPack: libnumpack not found by the dynamic loader (tried $(join(names, ", "))). " *
+          "Set ENV[\"LIBNUMPACK\"] to the library file or ENV[\"NUMPACK_PREFIX\"] to its " *
+          "install prefix before the first call, or call NumPack.set_library!(path).")
+end
+
+function _load!(path::Union{Nothing,String})
+    lock(_LOAD_LOCK)
+    try
+        if !isempty(_FNS[])
+            (path === nothing || path == _LIBPATH[]) && return _FNS[]
+            error("NumPack: the library is already loaded from $(_LIBPATH[]); " *
+                  "set_library! must come before the first call that uses it " *
+                  "(restart Julia to switch libraries)")
+        end
+        handle, found = path === nothing ? _open_default() : (Libdl.dlopen(path), path)
+        t = Dict{Symbol,Ptr{Cvoid}}()
+        for name in _SYMBOLS
+            p = Libdl.dlsym_e(handle, name)
+            p == C_NULL && error("NumPack: $found has no $name: the library is older than " *
+                                 "this binding (written for $(BINDING_VERSION))")
+            t[name] = p
+        end
+        _LIBPATH[] = found
+        _FNS[] = t
+        return t
+    finally
+        unlock(_LOAD_LOCK)
+    end
+end
+
+"""
+    NumPack.set_library!(path)
+
+Opens the libnumpack shared library at `path` (for example
+"/opt/numpack/lib/libnumpack.so") and uses it for every call. Without it, the first call opens
+`ENV["LIBNUMPACK"]` if set, else `ENV["NUMPACK_PREFIX"]/lib/libnumpack.so` if set, else
+"libnumpack" from the dynamic loader's search path. Throws if the library cannot be opened or
+lacks a function, and if another library is already in use (switching under open stores would
+hand their handles to another library).
+"""
+function set_library!(path::AbstractString)
+    _load!(String(path))
+    return nothing
+end
+
+"""The library in use (the name or path it was opened by); "" before the first call."""
+library_path() = _LIBPATH[]
 
 # Must be called right after the failing ccall (no yield in between): see the file header.
 function _error(status::Int32)
@@ -218,7 +330,7 @@ mutable struct Store
         shared && (flags |= NPK_OPEN_SHARED)
         locking || (flags |= NPK_OPEN_NO_LOCKING)
         out = Ref{Ptr{Cvoid}}(C_NULL)
-        st = ccall((:npk_open, libnumpack), Int32, (Cstring, UInt32, Ref{Ptr{Cvoid}}),
+        st = ccall(_sym(:npk_open), Int32, (Cstring, UInt32, Ref{Ptr{Cvoid}}),
             path, flags, out)
         _check(st)
         s = new(out[], String(path))
@@ -240,7 +352,7 @@ function _finalize_store(s::Store)
     h = s.handle
     s.handle = C_NULL
     # A finalizer must not throw: the status is ignored here (close(s) reports it).
-    h == C_NULL || ccall((:npk_close, libnumpack), Int32, (Ptr{Cvoid},), h)
+    h == C_NULL || ccall(_sym(:npk_close), Int32, (Ptr{Cvoid},), h)
     return nothing
 end
 
@@ -249,7 +361,7 @@ function Base.close(s::Store)
     h = s.handle
     h == C_NULL && return nothing
     s.handle = C_NULL
-    st = ccall((:npk_close, libnumpack), Int32, (Ptr{Cvoid},), h)
+    st = ccall(_sym(:npk_close), Int32, (Ptr{Cvoid},), h)
     _check(st)
     return nothing
 end
@@ -305,7 +417,7 @@ function save!(s::Store, name::AbstractString, A::AbstractArray{T,N}) where {T,N
     B = _strided(A)
     shape = _shape(B)
     strides = _byte_strides(B)
-    st = GC.@preserve B ccall((:npk_save, libnumpack), Int32,
+    st = GC.@preserve B ccall(_sym(:npk_save), Int32,
         (Ptr{Cvoid}, Cstring, Int32, UInt32, Ptr{UInt64}, Ptr{Cvoid}, Ptr{Int64}),
         _handle(s), name, code, UInt32(N), shape, Ptr{Cvoid}(pointer(B)), strides)
     _check(st)
@@ -324,7 +436,7 @@ function load!(s::Store, name::AbstractString, A::AbstractArray{T,N}) where {T,N
         throw(ArgumentError("load! needs a strided array, got $(typeof(A))"))
     shape = _shape(A)
     strides = _byte_strides(A)
-    st = GC.@preserve A ccall((:npk_load, libnumpack), Int32,
+    st = GC.@preserve A ccall(_sym(:npk_load), Int32,
         (Ptr{Cvoid}, Cstring, Int32, UInt32, Ptr{UInt64}, Ptr{Cvoid}, Ptr{Int64}),
         _handle(s), name, code, UInt32(N), shape, Ptr{Cvoid}(pointer(A)), strides)
     _check(st)
@@ -350,7 +462,7 @@ function Base.append!(s::Store, name::AbstractString, A::AbstractArray{T,N}) whe
     B = _strided(A)
     shape = _shape(B)
     strides = _byte_strides(B)
-    st = GC.@preserve B ccall((:npk_append, libnumpack), Int32,
+    st = GC.@preserve B ccall(_sym(:npk_append), Int32,
         (Ptr{Cvoid}, Cstring, Int32, UInt32, Ptr{UInt64}, Ptr{Cvoid}, Ptr{Int64}),
         _handle(s), name, code, UInt32(N), shape, Ptr{Cvoid}(pointer(B)), strides)
     _check(st)
@@ -369,7 +481,7 @@ function replace_rows!(s::Store, name::AbstractString, rows, A::AbstractArray{T,
     B = _strided(A)
     shape = _shape(B)
     strides = _byte_strides(B)
-    st = GC.@preserve B ccall((:npk_replace_rows, libnumpack), Int32,
+    st = GC.@preserve B ccall(_sym(:npk_replace_rows), Int32,
         (Ptr{Cvoid}, Cstring, Ptr{Int64}, UInt64, Int32, UInt32, Ptr{UInt64}, Ptr{Cvoid},
             Ptr{Int64}),
         _handle(s), name, idx, UInt64(length(idx)), code, UInt32(N), shape,
@@ -392,7 +504,7 @@ function get_rows(s::Store, name::AbstractString, rows)
     A = Array{T}(undef, dims)
     shape = _shape(A)
     strides = _byte_strides(A)
-    st = GC.@preserve A ccall((:npk_get_rows, libnumpack), Int32,
+    st = GC.@preserve A ccall(_sym(:npk_get_rows), Int32,
         (Ptr{Cvoid}, Cstring, Ptr{Int64}, UInt64, Int32, UInt32, Ptr{UInt64}, Ptr{Cvoid},
             Ptr{Int64}),
         _handle(s), name, idx, UInt64(length(idx)), dtype_code(T), UInt32(ndims(A)), shape,
@@ -410,7 +522,7 @@ function drop!(s::Store, names::AbstractVector{<:AbstractString})
     st = GC.@preserve strs begin
         # Cstring conversion refuses embedded NULs (ArgumentError), as ccall would.
         ptrs = Cstring[Base.unsafe_convert(Cstring, n) for n in strs]
-        ccall((:npk_drop, libnumpack), Int32, (Ptr{Cvoid}, Ptr{Cstring}, UInt64),
+        ccall(_sym(:npk_drop), Int32, (Ptr{Cvoid}, Ptr{Cstring}, UInt64),
             _handle(s), ptrs, UInt64(length(ptrs)))
     end
     _check(st)
@@ -420,7 +532,7 @@ end
 """`drop_rows!(s, name, rows)`: marks rows (1-based) deleted; `compact!` reclaims them."""
 function drop_rows!(s::Store, name::AbstractString, rows)
     idx = _indices(rows)
-    st = ccall((:npk_drop_rows, libnumpack), Int32, (Ptr{Cvoid}, Cstring, Ptr{Int64}, UInt64),
+    st = ccall(_sym(:npk_drop_rows), Int32, (Ptr{Cvoid}, Cstring, Ptr{Int64}, UInt64),
         _handle(s), name, idx, UInt64(length(idx)))
     _check(st)
     return s
@@ -430,9 +542,9 @@ end
 function compact!(s::Store, name::Union{AbstractString,Nothing}=nothing)
     h = _handle(s)
     st = if name === nothing
-        ccall((:npk_compact, libnumpack), Int32, (Ptr{Cvoid}, Cstring), h, Cstring(C_NULL))
+        ccall(_sym(:npk_compact), Int32, (Ptr{Cvoid}, Cstring), h, Cstring(C_NULL))
     else
-        ccall((:npk_compact, libnumpack), Int32, (Ptr{Cvoid}, Cstring), h, name)
+        ccall(_sym(:npk_compact), Int32, (Ptr{Cvoid}, Cstring), h, name)
     end
     _check(st)
     return s
@@ -440,7 +552,7 @@ end
 
 """`clone!(s, src, dst)`: copies array `src` to the new name `dst`."""
 function clone!(s::Store, src::AbstractString, dst::AbstractString)
-    st = ccall((:npk_clone, libnumpack), Int32, (Ptr{Cvoid}, Cstring, Cstring),
+    st = ccall(_sym(:npk_clone), Int32, (Ptr{Cvoid}, Cstring, Cstring),
         _handle(s), src, dst)
     _check(st)
     return s
@@ -449,7 +561,7 @@ end
 """`haskey(s, name)`: whether array `name` exists."""
 function Base.haskey(s::Store, name::AbstractString)
     out = Ref{Int32}(0)
-    st = ccall((:npk_has, libnumpack), Int32, (Ptr{Cvoid}, Cstring, Ref{Int32}),
+    st = ccall(_sym(:npk_has), Int32, (Ptr{Cvoid}, Cstring, Ref{Int32}),
         _handle(s), name, out)
     _check(st)
     return out[] != 0
@@ -461,13 +573,13 @@ function list(s::Store)
     needed = Ref{UInt64}(0)
     count = Ref{UInt64}(0)
     while true
-        st = ccall((:npk_list, libnumpack), Int32,
+        st = ccall(_sym(:npk_list), Int32,
             (Ptr{Cvoid}, Ptr{UInt8}, UInt64, Ref{UInt64}, Ref{UInt64}),
             h, C_NULL, UInt64(0), needed, count)
         _check(st)
         needed[] == 0 && return String[]
         buf = Vector{UInt8}(undef, Int(needed[]))
-        st = ccall((:npk_list, libnumpack), Int32,
+        st = ccall(_sym(:npk_list), Int32,
             (Ptr{Cvoid}, Ptr{UInt8}, UInt64, Ref{UInt64}, Ref{UInt64}),
             h, buf, UInt64(length(buf)), needed, count)
         st == NPK_BUFFER_TOO_SMALL && continue  # the catalogue grew in between: ask again
@@ -501,7 +613,7 @@ end
 
 function _raw_info(s::Store, name::AbstractString)
     out = Ref{NpkArrayInfo}()
-    st = ccall((:npk_info, libnumpack), Int32, (Ptr{Cvoid}, Cstring, Ref{NpkArrayInfo}),
+    st = ccall(_sym(:npk_info), Int32, (Ptr{Cvoid}, Cstring, Ref{NpkArrayInfo}),
         _handle(s), name, out)
     _check(st)
     return out[]
@@ -516,7 +628,7 @@ end
 
 """`refresh!(s)`: makes a read-only handle see commits made since it opened."""
 function refresh!(s::Store)
-    st = ccall((:npk_refresh, libnumpack), Int32, (Ptr{Cvoid},), _handle(s))
+    st = ccall(_sym(:npk_refresh), Int32, (Ptr{Cvoid},), _handle(s))
     _check(st)
     return s
 end
@@ -577,7 +689,7 @@ function create!(s::Store, name::AbstractString, ::Type{T}, dims::Integer...;
     all(d -> d >= 0, dims) || throw(ArgumentError("negative size $dims for array $(repr(name))"))
     shape = UInt64[d for d in dims]
     value = fill === nothing ? C_NULL : Ref{T}(convert(T, fill))
-    st = ccall((:npk_create, libnumpack), Int32,
+    st = ccall(_sym(:npk_create), Int32,
         (Ptr{Cvoid}, Cstring, Int32, UInt32, Ptr{UInt64}, Ptr{Cvoid}),
         _handle(s), name, code, UInt32(length(dims)), shape, value)
     _check(st)
@@ -624,7 +736,7 @@ function Base.getindex(h::StoredArray{T,N}, I::Vararg{BlockIndex,N}) where {T,N}
     offset, count, kept = _block(h, I)
     A = Array{T}(undef, kept)
     strides = _block_strides(A, I)
-    st = GC.@preserve A ccall((:npk_read_block, libnumpack), Int32,
+    st = GC.@preserve A ccall(_sym(:npk_read_block), Int32,
         (Ptr{Cvoid}, Cstring, Int32, UInt32, Ptr{UInt64}, Ptr{UInt64}, Ptr{Cvoid}, Ptr{Int64}),
         _handle(h.store), h.name, dtype_code(T), UInt32(N), offset, count,
         Ptr{Cvoid}(pointer(A)), strides)
@@ -647,7 +759,7 @@ function Base.setindex!(h::StoredArray{T,N}, X, I::Vararg{BlockIndex,N}) where {
         throw(ArgumentError("indexed assignment with a single value to possibly many " *
                             "locations is not supported; perhaps use broadcasting `.=` instead?"))
     end
-    st = GC.@preserve B ccall((:npk_write_block, libnumpack), Int32,
+    st = GC.@preserve B ccall(_sym(:npk_write_block), Int32,
         (Ptr{Cvoid}, Cstring, Int32, UInt32, Ptr{UInt64}, Ptr{UInt64}, Ptr{Cvoid}, Ptr{Int64}),
         _handle(h.store), h.name, dtype_code(T), UInt32(N), offset, count,
         Ptr{Cvoid}(pointer(B)), strides)
@@ -687,13 +799,13 @@ header); do not write to it and do not keep it after `f` returns (copy it: `coll
 """
 function withview(f::Function, s::Store, name::AbstractString)
     v = Ref{NpkView}()
-    st = ccall((:npk_view_open, libnumpack), Int32, (Ptr{Cvoid}, Cstring, Ref{NpkView}),
+    st = ccall(_sym(:npk_view_open), Int32, (Ptr{Cvoid}, Cstring, Ref{NpkView}),
         _handle(s), name, v)
     _check(st)
     try
         return f(_wrap_view(v[]))
     finally
-        ccall((:npk_view_release, libnumpack), Int32, (Ref{NpkView},), v)
+        ccall(_sym(:npk_view_release), Int32, (Ref{NpkView},), v)
     end
 end
 
@@ -719,7 +831,7 @@ end
 function _finalize_batch(b::Batch)
     h = b.handle
     b.handle = C_NULL
-    h == C_NULL || ccall((:npk_batch_abort, libnumpack), Int32, (Ptr{Cvoid},), h)
+    h == C_NULL || ccall(_sym(:npk_batch_abort), Int32, (Ptr{Cvoid},), h)
     return nothing
 end
 
@@ -733,7 +845,7 @@ Base.isopen(b::Batch) = b.handle != C_NULL
 """`batch_begin(s; memory_limit_mb=0)`: begins a cache batch (NumPack's batch_mode)."""
 function batch_begin(s::Store; memory_limit_mb::Integer=0)
     out = Ref{Ptr{Cvoid}}(C_NULL)
-    st = ccall((:npk_batch_begin, libnumpack), Int32, (Ptr{Cvoid}, UInt64, Ref{Ptr{Cvoid}}),
+    st = ccall(_sym(:npk_batch_begin), Int32, (Ptr{Cvoid}, UInt64, Ref{Ptr{Cvoid}}),
         _handle(s), UInt64(memory_limit_mb), out)
     _check(st)
     return Batch(out[], s, false)
@@ -742,7 +854,7 @@ end
 """`writable_batch_begin(s)`: begins a writable mmap batch (writable_batch_mode)."""
 function writable_batch_begin(s::Store)
     out = Ref{Ptr{Cvoid}}(C_NULL)
-    st = ccall((:npk_writable_batch_begin, libnumpack), Int32, (Ptr{Cvoid}, Ref{Ptr{Cvoid}}),
+    st = ccall(_sym(:npk_writable_batch_begin), Int32, (Ptr{Cvoid}, Ref{Ptr{Cvoid}}),
         _handle(s), out)
     _check(st)
     return Batch(out[], s, true)
@@ -757,7 +869,7 @@ after the commit was decided), leaves the arrays committed and the batch over, a
 """
 function commit!(b::Batch)
     h = _handle(b)
-    st = ccall((:npk_batch_end, libnumpack), Int32, (Ptr{Cvoid},), h)
+    st = ccall(_sym(:npk_batch_end), Int32, (Ptr{Cvoid},), h)
     if st == NPK_OK || st == NPK_NOT_DURABLE
         b.handle = C_NULL
     end
@@ -770,7 +882,7 @@ function abort!(b::Batch)
     h = b.handle
     h == C_NULL && return nothing
     b.handle = C_NULL
-    st = ccall((:npk_batch_abort, libnumpack), Int32, (Ptr{Cvoid},), h)
+    st = ccall(_sym(:npk_batch_abort), Int32, (Ptr{Cvoid},), h)
     _check(st)
     return nothing
 end
@@ -824,7 +936,7 @@ ends or aborts, or (cache batch) until `name` is saved from another buffer or ev
 """
 function load(b::Batch, name::AbstractString)
     v = Ref{NpkView}()
-    st = ccall((:npk_batch_load, libnumpack), Int32, (Ptr{Cvoid}, Cstring, Ref{NpkView}),
+    st = ccall(_sym(:npk_batch_load), Int32, (Ptr{Cvoid}, Cstring, Ref{NpkView}),
         _handle(b), name, v)
     _check(st)
     return _wrap_view(v[])
@@ -842,7 +954,7 @@ function save!(b::Batch, name::AbstractString, A::AbstractArray{T,N}) where {T,N
     B = _strided(A)
     shape = _shape(B)
     strides = _byte_strides(B)
-    st = GC.@preserve B ccall((:npk_batch_save, libnumpack), Int32,
+    st = GC.@preserve B ccall(_sym(:npk_batch_save), Int32,
         (Ptr{Cvoid}, Cstring, Int32, UInt32, Ptr{UInt64}, Ptr{Cvoid}, Ptr{Int64}),
         _handle(b), name, code, UInt32(N), shape, Ptr{Cvoid}(pointer(B)), strides)
     _check(st)
