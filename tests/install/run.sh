@@ -10,6 +10,8 @@ pass=0 fail=0
 check() { if "$@"; then pass=$((pass + 1)); else echo "FAILED: $*"; fail=$((fail + 1)); fi; }
 
 make -s install PREFIX="$prefix" >/dev/null
+# SONAME, the links and the exported symbols, as installed.
+check bash tests/install/check_abi.sh "$prefix/lib" include/numpack.h "$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)"
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 for f in lib/libnumpack.so lib/libnumpack.a include/numpack.h bin/npk lib/pkgconfig/numpack.pc lib/pkgconfig/numpack-static.pc; do
   check test -e "$prefix/$f"
