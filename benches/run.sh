@@ -55,6 +55,9 @@ fi
 mkdir -p "$work/bin"
 # A private copy: other builds of target/ during the run cannot change the library under test.
 cp "$root/target/release/libnumpack.so" "$work/bin/"
+# The cdylib carries SONAME libnumpack.so.<major> (build.rs): what the binaries ask for at run time.
+soname=$(readelf -d "$work/bin/libnumpack.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+if [ -n "$soname" ]; then ln -sf libnumpack.so "$work/bin/$soname"; fi
 ${CC:-cc} -std=c11 -O2 -Wall -Wextra -I"$root/include" -I/usr/include/hdf5/serial \
     "$here/bench_c.c" -L"$work/bin" -lnumpack -lhdf5_serial -Wl,-rpath,"$work/bin" \
     -o "$work/bin/bench_c"
