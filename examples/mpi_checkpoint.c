@@ -80,15 +80,17 @@ int main(int argc, char **argv) {
             for (uint64_t k = 0; k < NK; k++) rho[(i * NJ + j) * NK + k] = rho_at(first + i, j, k);
     const uint64_t rho_offset[3] = {first, 0, 0}, rho_count[3] = {rows, NJ, NK};
     CHECK(npk_write_block(store, "rho", NPK_FLOAT32, 3, rho_offset, rho_count, rho, NULL));
-    MPI_Barrier(MPI_COMM_WORLD); /* every slab is written */
+    CHECK(npk_close(store));
+    MPI_Barrier(MPI_COMM_WORLD); /* every slab is written and its handle closed */
 
     /* Written last: a crash before this point leaves "step" at -1, so a restart knows the slabs
      * are incomplete (in-place writes are not atomic) and uses an older checkpoint. */
     if (rank == 0) {
         step = STEP;
+        CHECK(npk_open(path, NPK_OPEN_SHARED, &store));
         CHECK(npk_write_block(store, "step", NPK_INT64, 1, step_offset, step_count, &step, NULL));
+        CHECK(npk_close(store));
     }
-    CHECK(npk_close(store));
     MPI_Barrier(MPI_COMM_WORLD);
 
     /* 3. Restart: every rank reads its neighbour's slab, so each check crosses processes. A restart
