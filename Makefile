@@ -19,6 +19,10 @@ SOREAL := libnumpack.so.$(VERSION)
 # What libnumpack.a needs from the system, as `cargo rustc --release --lib --crate-type staticlib
 # -- --print native-static-libs` prints it (-lgcc_s is the unwinder for a dynamic link).
 NATIVE_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+# The same for programs linking libnumpack.a (numpack.pc's Libs.private, numpack::numpack_static),
+# without the unwinder: the compiler driver adds libgcc's own, -lgcc_s for a dynamic link and
+# -lgcc_eh for `cc -static`, where an explicit -lgcc_s fails (there is no libgcc_s.a).
+STATIC_LIBS := $(filter-out -lgcc_s,$(NATIVE_LIBS))
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -29,7 +33,7 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 CMAKEDIR ?= $(LIBDIR)/cmake/numpack
 STRIP ?=
 
-.PHONY: lib example install test lint test-rust test-c test-interop test-mpi test-install tsan \
+.PHONY: lib example install install-strip uninstall test lint test-rust test-c test-interop test-mpi test-install tsan \
 	memcheck campaign fuzz clean
 
 # cargo builds libnumpack.a and a cdylib; the installed shared library is relinked from the .a
@@ -48,19 +52,47 @@ lib:
 example: lib
 	$(MAKE) -C examples run LIBDIR=$(BUILT)
 
-install: lib
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
-	install -m 755 target/release/$(SOREAL) $(DESTDIR)$(PREFIX)/lib/
-	ln -sfn $(SOREAL) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
-	ln -sfn $(SONAME) $(DESTDIR)$(PREFIX)/lib/libnumpack.so
-	install -m 644 target/release/libnumpack.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/numpack.h $(DESTDIR)$(PREFIX)/include/
-	if [ -f include/numpack.hpp ]; then install -m 644 include/numpack.hpp $(DESTDIR)$(PREFIX)/include/; fi
-	install -m 755 target/release/npk $(DESTDIR)$(PREFIX)/bin/
-	for pc in numpack numpack-static; do \
-	  sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' pkgconfig/$$pc.pc.in \
-	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/$$pc.pc; done
+# Paths as numpack.pc writes them: relative to ${prefix} where they are under it.
+rel_pc = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+D := $(DESTDIR)
+JULIA_DIR := $(DATADIR)/julia/NumPack
+FORTRAN_DIR := $(DATADIR)/numpack/fortran
 
+install:
+	@for f in $(SOREAL) libnumpack.a npk; do \
+	  [ -e "$(BUILT)/$$f" ] || { echo "make install: $(BUILT)/$$f is missing: run make lib first" \
+	    "(install never builds)" >&2; exit 1; }; done
+	install -d $(D)$(BINDIR) $(D)$(LIBDIR) $(D)$(INCLUDEDIR) $(D)$(PKGCONFIGDIR) $(D)$(CMAKEDIR) \
+	  $(D)$(FORTRAN_DIR) $(D)$(JULIA_DIR)
+	install -m 755 $(BUILT)/$(SOREAL) $(D)$(LIBDIR)/
+	ln -sfn $(SOREAL) $(D)$(LIBDIR)/$(SONAME)
+	ln -sfn $(SONAME) $(D)$(LIBDIR)/libnumpack.so
+	install -m 644 $(BUILT)/libnumpack.a $(D)$(LIBDIR)/
+	install -m 755 $(BUILT)/npk $(D)$(BINDIR)/
+	install -m 644 include/numpack.h include/numpack.hpp $(D)$(INCLUDEDIR)/
+	install -m 644 fortran/numpack.f90 $(D)$(FORTRAN_DIR)/
+	cd julia && find . -type d -exec install -d "$(D)$(JULIA_DIR)/{}" \; \
+	  && find . -type f -exec install -m 644 "{}" "$(D)$(JULIA_DIR)/{}" \;
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(call rel_pc,$(LIBDIR))|' \
+	  -e 's|@INCLUDEDIR@|$(call rel_pc,$(INCLUDEDIR))|' -e 's|@VERSION@|$(VERSION)|' \
+	  -e 's|@STATIC_LIBS@|$(STATIC_LIBS)|' pkgconfig/numpack.pc.in > $(D)$(PKGCONFIGDIR)/numpack.pc
+	sh cmake/configure.sh $(D)$(CMAKEDIR) '$(CMAKEDIR)' '$(LIBDIR)' '$(INCLUDEDIR)' '$(DATADIR)' \
+	  '$(VERSION)' '$(SONAME)' '$(STATIC_LIBS)'
+	if [ -n "$(STRIP)" ]; then \
+	  strip --strip-unneeded $(D)$(LIBDIR)/$(SOREAL) $(D)$(BINDIR)/npk && \
+	  strip --strip-debug $(D)$(LIBDIR)/libnumpack.a; fi
+
+install-strip:
+	$(MAKE) install STRIP=1
+
+# Removes what install wrote, and the directories only numpack uses.
+uninstall:
+	rm -f $(D)$(LIBDIR)/$(SOREAL) $(D)$(LIBDIR)/$(SONAME) $(D)$(LIBDIR)/libnumpack.so \
+	  $(D)$(LIBDIR)/libnumpack.a $(D)$(BINDIR)/npk $(D)$(INCLUDEDIR)/numpack.h \
+	  $(D)$(INCLUDEDIR)/numpack.hpp $(D)$(PKGCONFIGDIR)/numpack.pc \
+	  $(D)$(CMAKEDIR)/numpackConfig.cmake $(D)$(CMAKEDIR)/numpackConfigVersion.cmake
+	rm -rf $(D)$(FORTRAN_DIR) $(D)$(JULIA_DIR)
+	rmdir $(D)$(CMAKEDIR) $(D)$(DATADIR)/numpack 2>/dev/null || true
 
 test: lint test-rust test-c test-interop test-install tsan memcheck
 	@echo "make test: all suites passed"

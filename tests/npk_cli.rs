@@ -151,3 +151,17 @@ fn check_flags_corruption_and_never_writes() {
         vec![0u8; 3]
     );
 }
+
+/// Packagers and users ask a tool its version; it answers on stdout with exit 0.
+#[test]
+fn version_prints_the_crate_version() {
+    for flag in ["--version", "-V"] {
+        let (code, out, _) = npk(&[flag]);
+        assert_eq!(code, 0, "{flag}");
+        assert_eq!(
+            out,
+            format!("npk {}\n", env!("CARGO_PKG_VERSION")),
+            "{flag}"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 //!   npk info STORE NAME                 everything the catalogue says about one array
 //!   npk dump STORE NAME [--rows A:B]    values, one logical row per line
 //!   npk check STORE [--repair]          validate everything; exit 1 on any problem
+//!   npk --version                       the library version it was built with
 //!
 //! Exit codes: 0 fine, 1 problems found (check) or the store is corrupt, 2 usage or I/O error.
 
@@ -15,7 +16,7 @@ use numpack::internals::record::{COMMIT_FILE, STAGE_PREFIX};
 use numpack::layout::{for_chunks, Dst};
 use numpack::{ArrayInfo, DType, Error, ErrorKind, OpenOptions, Store};
 
-const USAGE: &str = "usage: npk ls STORE | npk info STORE NAME | npk dump STORE NAME [--rows A:B] | npk check STORE [--repair]";
+const USAGE: &str = "usage: npk ls STORE | npk info STORE NAME | npk dump STORE NAME [--rows A:B] | npk check STORE [--repair] | npk --version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,6 +30,10 @@ fn main() -> ExitCode {
         }
         ["check", store] => return check(Path::new(store), false),
         ["check", store, "--repair"] => return check(Path::new(store), true),
+        ["--version"] | ["-V"] => {
+            println!("npk {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
         ["-h"] | ["--help"] | ["help"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
