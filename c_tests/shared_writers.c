@@ -6,6 +6,8 @@
  * rows. Then: what a killed in-place writer leaves. Every step waits on pipes, never on time. */
 #include <poll.h>
 #include <signal.h>
+#include <sched.h>
+#include <sys/mman.h>
 
 #include "check.h"
 
@@ -13,6 +15,26 @@ enum { K = 4, READERS = 2, ROWS_EACH = 64, COLS = 5, BLOCK_ROWS = 8 };
 #define ROWS ((uint64_t)K * ROWS_EACH)
 
 static const char *g_dir;
+
+/* Progress counters shared with the children (an anonymous shared mapping made before forking):
+ * the race runs until every reader has made ROUNDS_DURING rounds and the writers
+ * MERGES_DURING catalogue merges within the same stretch, however slow the machine. */
+enum { ROUNDS_DURING = 50, MERGES_DURING = 50 };
+typedef struct {
+    long reader_rounds[READERS];
+    long merges[K];
+} progress;
+static progress *g_progress;
+
+static long load_count(long *p)
+{
+    return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+}
+
+static void bump(long *p)
+{
+    __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST);
+}
 
 static double value_at(uint64_t row, uint64_t col)
 {
@@ -121,6 +143,24 @@ static void writer_main(void *p)
         CHECK_OK(npk_refresh(s));
     }
     put_byte(a->to_parent, 'd');
+    /* Until told to close: rewrite the first block (same values, new modify time) and merge, so
+     * catalogue commits keep coming while the readers read. */
+    {
+        struct pollfd p = {a->from_parent, POLLIN, 0};
+        uint64_t offset[2] = {(uint64_t)a->k * ROWS_EACH, 0};
+        uint64_t count[2] = {BLOCK_ROWS, COLS};
+        double block[BLOCK_ROWS * COLS];
+        long failed = 0;
+        for (uint64_t r = 0; r < BLOCK_ROWS; r++)
+            for (uint64_t c = 0; c < COLS; c++)
+                block[r * COLS + c] = value_at(offset[0] + r, c);
+        while (poll(&p, 1, 0) == 0) {
+            failed += npk_write_block(s, "u", NPK_FLOAT64, 2, offset, count, block, NULL) != NPK_OK;
+            failed += npk_refresh(s) != NPK_OK;
+            bump(&g_progress->merges[a->k]);
+        }
+        CHECK_MSG(failed == 0, "%ld rewrites or merges failed: %s", failed, npk_last_error());
+    }
     CHECK(get_byte(a->from_parent) == 'c');
     CHECK_OK(npk_close(s));
 }
@@ -128,6 +168,7 @@ static void writer_main(void *p)
 /* ---- the readers ------------------------------------------------------------------------------ */
 
 typedef struct {
+    int index;
     int stop;        /* read end; EOF means stop */
     int stop_writer; /* the write end, which the reader closes so that EOF can come */
     int to_parent;
@@ -161,12 +202,13 @@ static void reader_main(void *p)
     put_byte(a->to_parent, 'r');
     while (!stop_requested(a->stop)) {
         npk_store *fresh = NULL;
-        torn += npk_refresh(s) != NPK_OK || !catalogue_whole(s);
+        int bad = npk_refresh(s) != NPK_OK || !catalogue_whole(s);
         /* A new handle reads the catalogue from scratch. */
-        if (npk_open(g_dir, NPK_OPEN_READ_ONLY, &fresh) != NPK_OK || !catalogue_whole(fresh))
-            torn++;
+        bad |= npk_open(g_dir, NPK_OPEN_READ_ONLY, &fresh) != NPK_OK || !catalogue_whole(fresh);
         npk_close(fresh);
+        torn += bad;
         rounds++;
+        bump(&g_progress->reader_rounds[a->index]);
     }
     CHECK_MSG(torn == 0, "%ld of %ld rounds saw a torn or unreadable catalogue: %s", torn,
               rounds, npk_last_error());
@@ -188,8 +230,10 @@ static void k_writers_write_disjoint_blocks_while_the_structural_writer_is_refus
     int32_t v[3] = {1, 2, 3};
     int up[K][2], down[K][2], rup[2], rstop[2];
     writer_arg wa[K];
-    reader_arg ra;
+    reader_arg ra[READERS];
     child writers[K], readers[READERS];
+    long rounds_at[READERS], merges_at = 0, merges_end = 0, rounds_all = 0;
+    double deadline;
     double *all;
 
     g_dir = make_tmpdir("many");
@@ -202,11 +246,13 @@ static void k_writers_write_disjoint_blocks_while_the_structural_writer_is_refus
 
     if (!make_pipe(rup) || !make_pipe(rstop))
         return;
-    ra.stop = rstop[0];
-    ra.stop_writer = rstop[1];
-    ra.to_parent = rup[1];
-    for (int i = 0; i < READERS; i++)
-        readers[i] = spawn(reader_main, &ra);
+    for (int i = 0; i < READERS; i++) {
+        ra[i].index = i;
+        ra[i].stop = rstop[0];
+        ra[i].stop_writer = rstop[1];
+        ra[i].to_parent = rup[1];
+        readers[i] = spawn(reader_main, &ra[i]);
+    }
     for (int i = 0; i < READERS; i++)
         CHECK(get_byte(rup[0]) == 'r');
 
@@ -229,10 +275,35 @@ static void k_writers_write_disjoint_blocks_while_the_structural_writer_is_refus
         CHECK(get_byte(up[k][0]) == 'd');
     /* All have written and none has closed: still refused. */
     CHECK_ERR(npk_open(g_dir, NPK_OPEN_CREATE, &s), NPK_LOCKED, "in-place writers");
+    /* Every reader makes ROUNDS_DURING rounds while the writers make MERGES_DURING merges (a
+     * hang guard of 120 s fails instead of waiting forever). */
+    for (int k = 0; k < K; k++)
+        merges_at += load_count(&g_progress->merges[k]);
+    for (int i = 0; i < READERS; i++)
+        rounds_at[i] = load_count(&g_progress->reader_rounds[i]);
+    deadline = now_s() + 120;
+    for (;;) {
+        int behind = 0;
+        long merges_now = 0;
+        for (int i = 0; i < READERS; i++)
+            behind += load_count(&g_progress->reader_rounds[i]) < rounds_at[i] + ROUNDS_DURING;
+        for (int k = 0; k < K; k++)
+            merges_now += load_count(&g_progress->merges[k]);
+        behind += merges_now < merges_at + MERGES_DURING;
+        if (!behind)
+            break;
+        if (now_s() > deadline) {
+            CHECK_MSG(0, "no progress: %d of %d readers and writers still behind after 120 s",
+                      behind, READERS + 1);
+            break;
+        }
+        sched_yield();
+    }
     for (int k = 0; k < K; k++)
         put_byte(down[k][1], 'c');
     for (int k = 0; k < K; k++) {
         collect(writers[k], "an in-place writer");
+        merges_end += load_count(&g_progress->merges[k]);
         close(up[k][0]);
         close(up[k][1]);
         close(down[k][0]);
@@ -244,6 +315,11 @@ static void k_writers_write_disjoint_blocks_while_the_structural_writer_is_refus
     close(rstop[0]);
     close(rup[0]);
     close(rup[1]);
+    for (int i = 0; i < READERS; i++)
+        rounds_all += load_count(&g_progress->reader_rounds[i]);
+    printf("shared_writers: %ld catalogue merges by %d in-place writers while %d readers each "
+           "made at least %d rounds (%ld rounds in all)\n",
+           merges_end - merges_at, K, READERS, ROUNDS_DURING, rounds_all);
 
     /* The structural writer opens now, and the array holds every writer's rows. */
     if (!CHECK_OK(npk_open(g_dir, 0, &s)))
@@ -369,6 +445,13 @@ int main(int argc, char **argv)
 {
     (void)argc;
     check_begin(argv[0]);
+    g_progress = mmap(NULL, sizeof *g_progress, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                      -1, 0);
+    if (g_progress == MAP_FAILED) {
+        perror("mmap");
+        return 1;
+    }
+    memset(g_progress, 0, sizeof *g_progress);
     RUN_TEST(shared_opens_are_refused_beside_a_structural_writer_and_with_create);
     RUN_TEST(k_writers_write_disjoint_blocks_while_the_structural_writer_is_refused);
     RUN_TEST(a_killed_in_place_writer_leaves_its_rows_and_the_catalogue_and_the_lock_goes);

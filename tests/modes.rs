@@ -437,3 +437,34 @@ fn shared_writers_in_several_processes_coexist_and_lock_out_the_structural_write
     assert_eq!(load::<f64>(&w, "u"), want);
     assert!(w.info("u").unwrap().modify_time_us > t0);
 }
+
+/// Openers arriving together: the first recovers, holding the writer range exclusively for the
+/// while, and the others must wait for it (on the gate) instead of mistaking it for a structural
+/// writer. Each round starts all threads' opens at once.
+#[test]
+fn in_place_writers_opening_together_all_get_in() {
+    let _s = serial();
+    const THREADS: usize = 6;
+    const ROUNDS: usize = 40;
+    let dir = store_with_u("shared-together", 4);
+    let start = std::sync::Barrier::new(THREADS);
+    let opened = std::sync::Barrier::new(THREADS);
+    let refused = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            scope.spawn(|| {
+                for round in 0..ROUNDS {
+                    start.wait();
+                    let s = open_with(&dir, true, true);
+                    // Every handle stays open until all of the round's opens are done.
+                    opened.wait();
+                    if let Err(e) = s {
+                        refused.lock().unwrap().push(format!("round {round}: {e}"));
+                    }
+                }
+            });
+        }
+    });
+    let refused = refused.into_inner().unwrap();
+    assert!(refused.is_empty(), "{} refused: {refused:?}", refused.len());
+}

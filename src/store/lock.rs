@@ -204,7 +204,7 @@ impl WriterLock {
     /// the only writer (holding the range exclusively for the while): no structural writer can
     /// have run since any other in-place writer took its share, so when others hold it the store
     /// was already recovered. Decided under the shared gate, so two openers never both conclude
-    /// the other recovered.
+    /// that the other recovered.
     pub fn shared(dir: &Path, recover: impl FnOnce() -> Result<()>) -> Result<WriterLock> {
         let (file, path) = Self::open_file(dir)?;
         let lock = WriterLock {
@@ -212,21 +212,30 @@ impl WriterLock {
             path,
         };
         let f = lock.file.as_ref().expect("just set");
-        // Join first, without waiting: a structural writer refuses us at once.
-        if let Err(err) = setlk(f, libc::F_RDLCK, WRITER_RANGE, false) {
-            if !is_conflict(&err) {
-                return Err(lock_failure(&lock.path, &err));
-            }
-            return Err(Error::new(
-                ErrorKind::Locked,
-                format!(
-                    "store {} is locked by a structural writer{}; in-place writers (NPK_OPEN_SHARED) can open it once it has closed (or open it read-only)",
-                    dir.display(),
-                    pid_note(&lock.path)
-                ),
-            ));
-        }
+        // Join without waiting when we can. A refusal comes from a structural writer, or from
+        // an in-place opener holding the range exclusively while it recovers; that one holds the
+        // gate meanwhile, so once we hold the gate, a refusal can only be a structural writer's.
+        let joined = match setlk(f, libc::F_RDLCK, WRITER_RANGE, false) {
+            Ok(()) => true,
+            Err(e) if is_conflict(&e) => false,
+            Err(e) => return Err(lock_failure(&lock.path, &e)),
+        };
         let gate = lock.gate()?;
+        if !joined {
+            if let Err(err) = setlk(f, libc::F_RDLCK, WRITER_RANGE, false) {
+                if !is_conflict(&err) {
+                    return Err(lock_failure(&lock.path, &err));
+                }
+                return Err(Error::new(
+                    ErrorKind::Locked,
+                    format!(
+                        "store {} is locked by a structural writer{}; in-place writers (NPK_OPEN_SHARED) can open it once it has closed (or open it read-only)",
+                        dir.display(),
+                        pid_note(&lock.path)
+                    ),
+                ));
+            }
+        }
         // Converting our share to exclusive succeeds only when nobody else holds a share.
         match setlk(f, libc::F_WRLCK, WRITER_RANGE, false) {
             Ok(()) => {
