@@ -4,7 +4,9 @@
 # LOAD_PATH or added with `Pkg.develop(path=...)`. The shared library is found when the first
 # call needs it, not when this module is evaluated or precompiled: ENV["LIBNUMPACK"] (the
 # library file) if set, else ENV["NUMPACK_PREFIX"]/lib/libnumpack.so (an install prefix) if
-# set, else "libnumpack" through the dynamic loader's search path. `NumPack.set_library!(path)`
+# set, else the library installed with this package (PREFIX/lib for a package in
+# PREFIX/share/julia/NumPack) or built beside it (target/release of a checkout) if present,
+# else "libnumpack" through the dynamic loader's search path. `NumPack.set_library!(path)`
 # picks the library explicitly; it must come before the first call that uses the library.
 #
 # Layout: a Julia `Array{T,N}` is column-major, NumPack files are C order (row-major). The
@@ -228,6 +230,15 @@ function _default_names()
     return ["libnumpack", "libnumpack.so.$(NPK_VERSION_MAJOR)"]
 end
 
+# The library installed with this package, tried only where the file exists: `make install`
+# puts the package in PREFIX/share/julia/NumPack and the library in PREFIX/lib (default
+# DATADIR and LIBDIR); in a checkout, cargo builds it into target/release.
+function _beside_package()
+    lib = "libnumpack." * Libdl.dlext
+    return [joinpath(@__DIR__, "..", "..", "..", "..", "lib", lib),
+            joinpath(@__DIR__, "..", "..", "target", "release", lib)]
+end
+
 function _open_default()
     # An explicit choice is the only one tried: falling back would hide a typo in the path.
     explicit = get(ENV, "LIBNUMPACK", "")
@@ -237,14 +248,20 @@ function _open_default()
         path = joinpath(prefix, "lib", "libnumpack." * Libdl.dlext)
         return (Libdl.dlopen(path), path)
     end
+    beside = _beside_package()
+    for path in beside
+        isfile(path) && return (Libdl.dlopen(path), normpath(path))
+    end
     names = _default_names()
     for name in names
         h = Libdl.dlopen_e(name)
         h == C_NULL || return (h, name)
     end
-    error("NumPack: libnumpack not found by the dynamic loader (tried $(join(names, ", "))). " *
-          "Set ENV[\"LIBNUMPACK\"] to the library file or ENV[\"NUMPACK_PREFIX\"] to its " *
-          "install prefix before the first call, or call NumPack.set_library!(path).")
+    error("NumPack: libnumpack not found, neither beside this package " *
+          "($(join(normpath.(beside), ", "))) nor by the dynamic loader " *
+          "($(join(names, ", "))). Set ENV[\"LIBNUMPACK\"] to the library file or " *
+          "ENV[\"NUMPACK_PREFIX\"] to its install prefix before the first call, or call " *
+          "NumPack.set_library!(path).")
 end
 
 function _load!(path::Union{Nothing,String})
@@ -278,7 +295,8 @@ end
 Opens the libnumpack shared library at `path` (for example
 "/opt/numpack/lib/libnumpack.so") and uses it for every call. Without it, the first call opens
 `ENV["LIBNUMPACK"]` if set, else `ENV["NUMPACK_PREFIX"]/lib/libnumpack.so` if set, else
-"libnumpack" from the dynamic loader's search path. Throws if the library cannot be opened or
+the library installed or built beside this package if present, else "libnumpack" from the
+dynamic loader's search path. Throws if the library cannot be opened or
 lacks a function, and if another library is already in use (switching under open stores would
 hand their handles to another library).
 """

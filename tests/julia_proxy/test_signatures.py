@@ -6,7 +6,9 @@ Julia structs mirror the C structs field for field; plus the constants, the dtyp
 ccall form itself and that every returned status is checked.
 """
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -64,8 +66,8 @@ def _function_body(code, name):
     return m.group(0)
 
 
-# The only functions that may open the library or look up symbols in it.
-LOADER = ("_open_default", "_load!")
+# The only functions that may use Libdl: find and open the library, look up its symbols.
+LOADER = ("_beside_package", "_open_default", "_load!")
 
 
 def test_ccall_form(module):
@@ -129,8 +131,10 @@ def test_library_is_found_at_run_time(module):
     # the order the README documents: LIBNUMPACK, then NUMPACK_PREFIX/lib, then the search path
     i_env = body.index('get(ENV, "LIBNUMPACK", "")')
     i_prefix = body.index('get(ENV, "NUMPACK_PREFIX", "")')
+    i_beside = body.index("_beside_package()")
     i_default = body.index("_default_names()")
-    assert i_env < i_prefix < i_default
+    assert i_env < i_prefix < i_beside < i_default
+    assert "isfile(path) && return (Libdl.dlopen(path), normpath(path))" in body
     assert 'joinpath(prefix, "lib", "libnumpack." * Libdl.dlext)' in body
     assert '"libnumpack"' in _function_body(src, "_default_names")
     # __init__ forgets whatever a precompiled image carried
@@ -138,6 +142,34 @@ def test_library_is_found_at_run_time(module):
     assert "_FNS[] = Dict{Symbol,Ptr{Cvoid}}()" in init and '_LIBPATH[] = ""' in init
     assert "set_library!" in module.functions and "set_library!" not in module.exports
     assert "_load!(String(path))" in _function_body(code, "set_library!")
+
+
+def _makefile_var(text, name):
+    m = re.search(rf"^{name}\s*[:?]?=\s*(.+?)\s*$", text, re.M)
+    assert m, f"Makefile has no {name}"
+    return m.group(1)
+
+
+def test_library_beside_the_package(module, tmp_path):
+    # _beside_package's two joinpaths, applied where the package really is: under `make install`'s
+    # default layout they must reach PREFIX/lib, and in this checkout the library CI builds.
+    body = _function_body(module.src, "_beside_package")
+    paths = re.findall(r"joinpath\(@__DIR__, (.*?), lib\)", body)
+    assert len(paths) == 2, body
+    parts = [[p.strip().strip('"') for p in path.split(",")] for path in paths]
+    mk = (jlparse.REPO / "Makefile").read_text()
+    prefix = tmp_path / "prefix"
+    expand = {"$(PREFIX)": str(prefix), "$(DATADIR)": _makefile_var(mk, "DATADIR")}
+    julia_dir = _makefile_var(mk, "JULIA_DIR")
+    libdir = _makefile_var(mk, "LIBDIR")
+    for _ in range(2):
+        for k, v in expand.items():
+            julia_dir, libdir = julia_dir.replace(k, v), libdir.replace(k, v)
+    installed_src = Path(julia_dir) / "src"
+    assert os.path.normpath(installed_src.joinpath(*parts[0])) == libdir
+    checkout_src = jlparse.JULIA_MODULE.parent
+    assert Path(os.path.normpath(checkout_src.joinpath(*parts[1]))) == \
+        jlparse.REPO / "target" / "release"
 
 
 def test_project_toml():
