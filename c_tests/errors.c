@@ -364,12 +364,18 @@ static void test_open_errors(void)
     SECTION("open errors");
     snprintf(missing, sizeof missing, "%s/does/not/exist", g_tmp);
 
-    /* Unknown flags, and read-only together with create. */
-    CHECK_ERR(npk_open(g_dir, 8, &s), NPK_INVALID_ARGUMENT, "flags");
+    /* Unknown flags, read-only together with create, and shared (an in-place writer of arrays
+     * that exist) together with either. */
+    CHECK_ERR(npk_open(g_dir, 32, &s), NPK_INVALID_ARGUMENT, "flags");
     CHECK_ERR(npk_open(g_dir, 0x80000000u, &s), NPK_INVALID_ARGUMENT, "flags");
-    CHECK_ERR(npk_open(g_dir, NPK_OPEN_CREATE | 16, &s), NPK_INVALID_ARGUMENT, "0x10");
+    CHECK_ERR(npk_open(g_dir, NPK_OPEN_CREATE | 64, &s), NPK_INVALID_ARGUMENT, "0x40");
     CHECK_ERR(npk_open(missing, NPK_OPEN_READ_ONLY | NPK_OPEN_CREATE, &s), NPK_INVALID_ARGUMENT,
               "read-only");
+    CHECK_ERR2(npk_open(missing, NPK_OPEN_SHARED | NPK_OPEN_CREATE, &s), NPK_INVALID_ARGUMENT,
+               "NPK_OPEN_SHARED", "NPK_OPEN_CREATE");
+    CHECK_ERR2(npk_open(g_dir, NPK_OPEN_SHARED | NPK_OPEN_READ_ONLY, &s), NPK_INVALID_ARGUMENT,
+               "NPK_OPEN_SHARED", "NPK_OPEN_READ_ONLY");
+    CHECK_ERR(npk_open(missing, NPK_OPEN_SHARED, &s), NPK_NOT_FOUND, missing);
     CHECK(!path_exists(missing));
     CHECK(s == (npk_store *)0x1);
 

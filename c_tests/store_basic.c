@@ -200,12 +200,12 @@ static void test_status_str(void)
         "NPK_OK",          "NPK_INVALID_ARGUMENT", "NPK_NOT_FOUND",     "NPK_ALREADY_EXISTS",
         "NPK_DTYPE_MISMATCH", "NPK_SHAPE_MISMATCH", "NPK_IO",          "NPK_CORRUPT",
         "NPK_LOCKED",      "NPK_READ_ONLY",        "NPK_BUSY",          "NPK_OUT_OF_MEMORY",
-        "NPK_BUFFER_TOO_SMALL", "NPK_INTERNAL", "NPK_NOT_DURABLE"};
+        "NPK_BUFFER_TOO_SMALL", "NPK_INTERNAL", "NPK_NOT_DURABLE", "NPK_WRONG_MODE"};
     static const npk_status codes[] = {
         NPK_OK,          NPK_INVALID_ARGUMENT, NPK_NOT_FOUND,     NPK_ALREADY_EXISTS,
         NPK_DTYPE_MISMATCH, NPK_SHAPE_MISMATCH, NPK_IO,          NPK_CORRUPT,
         NPK_LOCKED,      NPK_READ_ONLY,        NPK_BUSY,          NPK_OUT_OF_MEMORY,
-        NPK_BUFFER_TOO_SMALL, NPK_INTERNAL, NPK_NOT_DURABLE};
+        NPK_BUFFER_TOO_SMALL, NPK_INTERNAL, NPK_NOT_DURABLE, NPK_WRONG_MODE};
     int i;
     SECTION("status_str");
     for (i = 0; i < (int)(sizeof codes / sizeof codes[0]); i++) {
