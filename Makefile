@@ -1,8 +1,8 @@
 # The two commands a newcomer runs (see README):
 #   make example   builds libnumpack.so / libnumpack.a and runs the C example end to end
 #   make test      runs every suite: lint, Rust unit tests, header check, C/C++/Fortran tests, interop,
-#                  the install (CMake and pkg-config consumers), the C tests under ThreadSanitizer
-#                  and under valgrind memcheck
+#                  the MPI example on 4 ranks, the install (CMake and pkg-config consumers), the C
+#                  tests under ThreadSanitizer and under valgrind memcheck
 # and, after `make lib` (install never builds, so `sudo make install` does not run cargo as root):
 #   make install [PREFIX=/usr/local] [DESTDIR=] [LIBDIR=] [INCLUDEDIR=] [BINDIR=] [DATADIR=] [STRIP=1]
 #   make install-strip, make uninstall (the same variables)
@@ -94,7 +94,7 @@ uninstall:
 	rm -rf $(D)$(FORTRAN_DIR) $(D)$(JULIA_DIR)
 	rmdir $(D)$(CMAKEDIR) $(D)$(DATADIR)/numpack 2>/dev/null || true
 
-test: lint test-rust test-c test-interop test-install tsan memcheck
+test: lint test-rust test-c test-interop test-mpi test-install tsan memcheck
 	@echo "make test: all suites passed"
 
 lint:
