@@ -344,8 +344,9 @@ npk_status npk_create(npk_store *store,
 // order) or describe any layout, as for `npk_load`. A count with a zero anywhere reads nothing
 // (`data` may then be NULL), but the offsets are still checked. A block past the array's shape,
 // or whose offset + count overflows, is NPK_INVALID_ARGUMENT with a message naming the dimension;
-// a wrong `ndim` names both ranks. A block of whole rows into a C-order buffer is one pread of
-// those bytes when no dropped row falls inside it. Segmented (numpack 0.7.0) arrays are read too.
+// a wrong `ndim` names both ranks. A block of whole rows into a C-order buffer is one copy from
+// the store's mapping of the data file (up to 64 KiB) or one pread of those bytes (larger) when
+// no dropped row falls inside it. Segmented (numpack 0.7.0) arrays are read too.
 npk_status npk_read_block(npk_store *store,
                           const char *name,
                           npk_dtype dtype,

@@ -614,6 +614,45 @@ fn block_writes_set_the_modify_time_as_row_replacement_does() {
     assert_eq!(reader(&dir).info("u").unwrap().modify_time_us, t1);
 }
 
+/// Small blocks of whole rows are copied out of the store's mapping of the data file, which
+/// faults (SIGBUS, killing this test) where the file was cut short; large ones are preaded. Both
+/// must report the truncation, from a writer's and a reader's handle, with the mapping made and
+/// its pages touched before the cut.
+#[test]
+fn a_data_file_cut_short_behind_the_store_makes_block_reads_corrupt() {
+    let dir = TempDir::new("cut-short");
+    let s = writer(&dir);
+    let values: Vec<f64> = (0..2000 * 16).map(|i| i as f64).collect();
+    save(&s, "a", &[2000, 16], &values);
+    let r = reader(&dir);
+    // 10 rows (1,280 bytes) go through the mapping, 1,000 rows (128,000 bytes) through pread.
+    let blocks = [([1500u64, 0u64], [10u64, 16u64]), ([900, 0], [1000, 16])];
+    for h in [&s, &r] {
+        for (offset, count) in &blocks {
+            let got = read_block_bytes(h, "a", DType::F64, offset, count);
+            let first = (offset[0] * 16) as usize;
+            assert_eq!(got[..8], values[first].to_ne_bytes(), "before the cut");
+        }
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("data_a.npkd"))
+        .unwrap();
+    file.set_len(1000 * 16 * 8).unwrap();
+    for h in [&s, &r] {
+        for (offset, count) in &blocks {
+            let mut out = vec![0u8; (count[0] * count[1] * 8) as usize];
+            let got = h.read_block(
+                "a",
+                DType::F64,
+                offset,
+                &mut Dst::contiguous(&mut out, count, 8).unwrap(),
+            );
+            expect_err(got, ErrorKind::Corrupt, &["data_a.npkd", "truncated"]);
+        }
+    }
+}
+
 #[test]
 fn created_arrays_are_sparse_and_read_zeros_until_written() {
     let dir = TempDir::new("sparse");

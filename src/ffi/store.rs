@@ -213,8 +213,9 @@ fn c_block_data<T>(data: *mut T, len: usize, count: &[u64]) -> Result<*mut u8> {
 /// order) or describe any layout, as for `npk_load`. A count with a zero anywhere reads nothing
 /// (`data` may then be NULL), but the offsets are still checked. A block past the array's shape,
 /// or whose offset + count overflows, is NPK_INVALID_ARGUMENT with a message naming the dimension;
-/// a wrong `ndim` names both ranks. A block of whole rows into a C-order buffer is one pread of
-/// those bytes when no dropped row falls inside it. Segmented (numpack 0.7.0) arrays are read too.
+/// a wrong `ndim` names both ranks. A block of whole rows into a C-order buffer is one copy from
+/// the store's mapping of the data file (up to 64 KiB) or one pread of those bytes (larger) when
+/// no dropped row falls inside it. Segmented (numpack 0.7.0) arrays are read too.
 #[no_mangle]
 pub extern "C" fn npk_read_block(
     store: *mut npk_store,

@@ -9,6 +9,7 @@ use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::names;
 use crate::format::DType;
 use crate::layout::Layout;
+use crate::store::fsutil;
 
 pub(crate) fn check_name(name: &str) -> Result<()> {
     names::validate_name(name).map_err(Error::invalid)
@@ -86,12 +87,23 @@ pub(crate) fn check_untruncated(
     let meta = file
         .metadata()
         .ctx(format_args!("cannot stat {}", path.display()))?;
-    let len = meta.len();
+    untruncated(name, path, meta.len(), expected)?;
+    Ok(meta)
+}
+
+/// `check_untruncated` without the metadata, for the row and block reads that check before every
+/// copy out of the mapping: the length alone is cheaper to ask for.
+pub(crate) fn check_len(name: &str, file: &File, path: &Path, expected: u64) -> Result<()> {
+    let len = fsutil::file_len(file).ctx(format_args!("cannot stat {}", path.display()))?;
+    untruncated(name, path, len, expected)
+}
+
+fn untruncated(name: &str, path: &Path, len: u64, expected: u64) -> Result<()> {
     if len < expected {
         return Err(Error::corrupt(format!(
             "array {name:?}: {} was truncated behind the store's back: {len} bytes, {expected} expected",
             path.display()
         )));
     }
-    Ok(meta)
+    Ok(())
 }
