@@ -155,6 +155,7 @@ fn check_flags_corruption_and_never_writes() {
 /// Packagers and users ask a tool its version; it answers on stdout with exit 0.
 #[test]
 fn version_prints_the_crate_version() {
+    let _serial = serial();
     for flag in ["--version", "-V"] {
         let (code, out, _) = npk(&[flag]);
         assert_eq!(code, 0, "{flag}");
