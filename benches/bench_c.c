@@ -485,7 +485,7 @@ static double h5_load(void) {
 static double lib_view(void) {
     double s = 0;
     for (int i = 0; i < VIEW_REPS; i++) {
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         double t0 = now_s();
         CK(npk_view_open(ST, "a", &v));
         s += now_s() - t0;
@@ -672,7 +672,7 @@ static double lib_rounds_cache(void) {
     npk_batch *b;
     CK(npk_batch_begin(ST, 0, &b));
     for (int k = 0; k < kk(KRB); k++) {
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         CK(npk_batch_load(b, "a", &v));
         mul2(v.data, MULN);
         CK(npk_batch_save(b, "a", NPK_FLOAT32, 2, SHAPE, v.data, NULL));
@@ -708,7 +708,7 @@ static double lib_rounds_writable(void) {
     npk_batch *b;
     CK(npk_writable_batch_begin(ST, &b));
     for (int k = 0; k < kk(KRB); k++) {
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         CK(npk_batch_load(b, "a", &v));
         mul2(v.data, MULN);
         CK(npk_batch_save(b, "a", NPK_FLOAT32, 2, SHAPE, v.data, NULL));
@@ -787,7 +787,7 @@ static double lib_batch10(void) {
     for (int i = 0; i < NB; i++) {
         char name[8];
         snprintf(name, sizeof name, "b%d", i);
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         CK(npk_batch_load(b, name, &v));
         mul2(v.data, BROWS * NCOL);
         CK(npk_batch_save(b, name, NPK_FLOAT32, 2, sh, v.data, NULL));

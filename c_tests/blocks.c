@@ -82,7 +82,7 @@ static void test_create_write_slabs_read_boxes(void)
     const uint64_t box_off[2] = {230, 30}, box_cnt[2] = {40, 6};
     char *dir = make_tmpdir("slabs");
     npk_store *s = open_store(dir, NPK_OPEN_CREATE);
-    npk_array_info info;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     int r;
     uint64_t i;
 
@@ -282,7 +282,7 @@ static void test_modify_time(void)
     const float v[2] = {1, 2};
     char *dir = make_tmpdir("mtime");
     npk_store *s = open_store(dir, NPK_OPEN_CREATE);
-    npk_array_info a, b;
+    npk_array_info a = NPK_ARRAY_INFO_INIT, b = NPK_ARRAY_INFO_INIT;
     CHECK_OK(npk_create(s, "m", NPK_FLOAT32, 1, shape, NULL));
     CHECK_OK(npk_info(s, "m", &a));
     wait_clock_after(a.modify_time_us);

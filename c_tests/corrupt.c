@@ -300,7 +300,7 @@ static void test_bitmap_damage(void)
     CHECK_EQ_U64(file_size(path_in(dir, "deleted_x.npkb")), 24);
     {
         npk_store *s = NULL;
-        npk_array_info info;
+        npk_array_info info = NPK_ARRAY_INFO_INIT;
         if (CHECK_OK(npk_open(dir, NPK_OPEN_READ_ONLY, &s))) {
             CHECK_OK(npk_info(s, "x", &info));
             CHECK(info.shape[0] == 1 && info.physical_rows == 2);

@@ -680,7 +680,7 @@ static npk_status exec_batch(npk_store *s, const model *cur, const model *after,
         const bent *e = &op->b[i];
         const marr *old = &cur->a[e->slot], *nw = &after->a[e->slot];
         const char *name = NAMES[e->slot];
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         uint64_t shape[2];
         if (e->action == BA_VIEW || e->action == BA_UNSAVED) {
             void *want;
@@ -881,6 +881,7 @@ static int observe(npk_store *s, obs *o, int deep, char *why, size_t wn)
         uint64_t nelem = 1, esz, d;
         snprintf(a->name, sizeof a->name, "%s", p);
         a->data = NULL;
+        a->info.struct_size = sizeof a->info;
         if ((st = npk_info(s, p, &a->info)) != NPK_OK) {
             snprintf(why, wn, "npk_info(%s): %s: %s", p, npk_status_str(st), npk_last_error());
             return 0;
@@ -906,7 +907,7 @@ static int observe(npk_store *s, obs *o, int deep, char *why, size_t wn)
             return 0;
         }
         if (deep) {
-            npk_view v;
+            npk_view v = NPK_VIEW_INIT;
             int same;
             uint64_t rows = a->info.ndim ? a->info.shape[0] : 1;
             if ((st = npk_view_open(s, p, &v)) != NPK_OK) {

@@ -86,7 +86,7 @@ static void verify_after_child(npk_store *s)
     int64_t log[6];
     const uint64_t shape23[2] = {2, 3};
     const int64_t want_log[6] = {1, 2, 3, 7, 8, 9};
-    npk_array_info info;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     float d = 0;
     const uint64_t one = 1;
     fill_a(want, 100);
@@ -165,7 +165,7 @@ static void kill_loop_child(const char *dir, int progress)
     npk_store *s = NULL;
     static int32_t state[STATE_N];
     const uint64_t state_shape = STATE_N, row_shape[2] = {1, 4}, ten = 10;
-    npk_array_info info;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     int64_t k, row[4], holes[10];
     int i;
     if (npk_open(dir, 0, &s) != NPK_OK || npk_info(s, "log", &info) != NPK_OK)
@@ -204,7 +204,7 @@ static uint64_t verify_kill_state(npk_store *s, const char *dir, int writer)
 {
     static int32_t state[STATE_N];
     const uint64_t state_shape = STATE_N;
-    npk_array_info info;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     uint64_t rows = 0, r;
     int64_t *log;
     int i, uniform = 1;
@@ -354,7 +354,7 @@ static void test_leftovers(void)
 
     /* A reader ignores all of it and changes nothing. */
     if ((s = open_ok(dir, NPK_OPEN_READ_ONLY)) != NULL) {
-        npk_array_info info;
+        npk_array_info info = NPK_ARRAY_INFO_INIT;
         CHECK_OK(npk_info(s, "v", &info));
         CHECK(info.shape[0] == 2 && info.nbytes == 12);
         CHECK_OK(npk_load(s, "v", NPK_INT16, 2, shape23, back, NULL));
@@ -463,8 +463,8 @@ static void test_durable(void)
     const uint64_t shape33[2] = {3, 3};
     double m[12], back[12], rows[6];
     const int64_t idx_last = -1, idx2[2] = {0, -1};
-    npk_array_info info;
-    npk_view view;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
+    npk_view view = NPK_VIEW_INIT;
     uint64_t needed = 0, count = 0;
     char names[64];
     int i;

@@ -35,7 +35,7 @@ static npk_store *open_fixture(void)
 static void check_x_intact(npk_store *s)
 {
     int32_t back[6] = {0};
-    npk_array_info info;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     CHECK_OK(npk_info(s, "x", &info));
     CHECK(info.dtype == NPK_INT32 && info.ndim == 2 && info.shape[0] == 2 && info.shape[1] == 3);
     CHECK(info.physical_rows == 2);
@@ -50,8 +50,8 @@ static void test_null_pointers(npk_store *s)
     int32_t buf[6] = {0};
     const int64_t idx[2] = {0, 1};
     npk_store *out = (npk_store *)&buf; /* sentinel: must stay as it is */
-    npk_array_info info;
-    npk_view view;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
+    npk_view view = NPK_VIEW_INIT;
     uint64_t needed = 7, count = 7;
     int32_t exists = 7;
     const char *names2[2] = {"x", NULL};
@@ -138,6 +138,7 @@ static void test_null_pointers(npk_store *s)
     CHECK(needed == 7 && count == 7);
     /* npk_info */
     memset(&info, 0xAB, sizeof info);
+    info.struct_size = sizeof info;
     CHECK_ERR(npk_info(NULL, "x", &info), NPK_INVALID_ARGUMENT, "store");
     CHECK_ERR(npk_info(s, NULL, &info), NPK_INVALID_ARGUMENT, "name");
     CHECK_ERR(npk_info(s, "x", NULL), NPK_INVALID_ARGUMENT, "out_info");
@@ -146,6 +147,7 @@ static void test_null_pointers(npk_store *s)
     CHECK_ERR(npk_refresh(NULL), NPK_INVALID_ARGUMENT, "store");
     /* npk_view_open / npk_view_release */
     memset(&view, 0xAB, sizeof view);
+    view.struct_size = sizeof view;
     CHECK_ERR(npk_view_open(NULL, "x", &view), NPK_INVALID_ARGUMENT, "store");
     CHECK_ERR(npk_view_open(s, NULL, &view), NPK_INVALID_ARGUMENT, "name");
     CHECK_ERR(npk_view_open(s, "x", NULL), NPK_INVALID_ARGUMENT, "out_view");
@@ -176,8 +178,8 @@ static void refuse_name(npk_store *s, const char *name, const char *needle, cons
     int32_t exists = 7;
     const int64_t idx[1] = {0};
     const uint64_t shape13[2] = {1, 3};
-    npk_array_info info;
-    npk_view view;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
+    npk_view view = NPK_VIEW_INIT;
     const char *names[2];
     SECTION(label);
     names[0] = name;
@@ -412,7 +414,7 @@ static void test_read_only(void)
     size_t len_before = 0, len_after = 0;
     unsigned char *meta_before, *meta_after;
     char *listing_before, *listing_after;
-    npk_view view;
+    npk_view view = NPK_VIEW_INIT;
     SECTION("read_only");
     meta_before = read_file(path_in(g_dir, "metadata.npkm"), &len_before);
     listing_before = dir_listing(g_dir);
@@ -546,8 +548,8 @@ static void test_mismatch_not_found(npk_store *s)
     float fbuf[6] = {0};
     const uint64_t shape32[2] = {3, 2}, shape6 = 6, shape233[3] = {2, 3, 1}, shape13[2] = {1, 3};
     const int64_t idx[1] = {0};
-    npk_array_info info;
-    npk_view view;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
+    npk_view view = NPK_VIEW_INIT;
     SECTION("mismatch");
     /* load: wrong shape (same element count), wrong rank, wrong dtype. */
     CHECK_ERR2(npk_load(s, "x", NPK_INT32, 2, shape32, buf, NULL), NPK_SHAPE_MISMATCH, "\"x\"",
@@ -566,7 +568,9 @@ static void test_mismatch_not_found(npk_store *s)
 
     SECTION("not_found");
     memset(&info, 0xAB, sizeof info);
+    info.struct_size = sizeof info;
     memset(&view, 0xAB, sizeof view);
+    view.struct_size = sizeof view;
     CHECK_ERR(npk_load(s, "ghost", NPK_INT32, 2, SHAPE23, buf, NULL), NPK_NOT_FOUND, "ghost");
     CHECK_ERR(npk_info(s, "ghost", &info), NPK_NOT_FOUND, "ghost");
     CHECK(info.ndim == 0xABABABABu);
@@ -686,13 +690,14 @@ static uint64_t address_space_bytes(void)
 static void child_address_space_limit(void *arg)
 {
     npk_store *s = NULL;
-    npk_view view;
+    npk_view view = NPK_VIEW_INIT;
     struct rlimit lim;
     (void)arg;
     SECTION("out_of_memory: address space limit");
     if (!CHECK_OK(npk_open(g_dir, 0, &s)))
         return;
     memset(&view, 0, sizeof view);
+    view.struct_size = sizeof view;
     lim.rlim_cur = lim.rlim_max = address_space_bytes() + (16u << 20);
     CHECK(setrlimit(RLIMIT_AS, &lim) == 0);
     /* Mapping 64 MiB does not fit in 16 MiB of headroom. */

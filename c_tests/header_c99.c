@@ -69,8 +69,8 @@ static void signatures(void)
 
 int main(void)
 {
-    npk_view view;
-    npk_array_info info;
+    npk_view view = NPK_VIEW_INIT;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     npk_store *store = NULL;
     char version[32];
 

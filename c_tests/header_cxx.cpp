@@ -51,14 +51,14 @@ int main()
            NPK_OK);
     EXPECT(back == values);
 
-    npk_array_info info{};
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     EXPECT(npk_info(store, "values", &info) == NPK_OK);
     EXPECT(info.dtype == NPK_FLOAT64 && info.ndim == 2 && info.shape[1] == 3 && info.nbytes == 48);
 
     int32_t exists = -1;
     EXPECT(npk_has(store, "values", &exists) == NPK_OK && exists == 1);
 
-    npk_view view{};
+    npk_view view = NPK_VIEW_INIT;
     EXPECT(npk_view_open(store, "values", &view) == NPK_OK);
     EXPECT(view.data != nullptr && static_cast<const double *>(view.data)[5] == 6.5);
     EXPECT(npk_view_release(&view) == NPK_OK && view.data == nullptr);

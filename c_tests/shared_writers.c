@@ -183,7 +183,7 @@ static int stop_requested(int fd)
 /* One whole catalogue: both arrays, with their dtypes and shapes. */
 static int catalogue_whole(npk_store *s)
 {
-    npk_array_info u, v;
+    npk_array_info u = NPK_ARRAY_INFO_INIT, v = NPK_ARRAY_INFO_INIT;
     uint64_t needed = 0, count = 0;
     return npk_info(s, "u", &u) == NPK_OK && npk_info(s, "v", &v) == NPK_OK &&
            u.dtype == NPK_FLOAT64 && u.ndim == 2 && u.shape[0] == ROWS && u.shape[1] == COLS &&
@@ -224,7 +224,7 @@ static int make_pipe(int fds[2])
 static void k_writers_write_disjoint_blocks_while_the_structural_writer_is_refused(void)
 {
     npk_store *s = NULL;
-    npk_array_info before, after;
+    npk_array_info before = NPK_ARRAY_INFO_INIT, after = NPK_ARRAY_INFO_INIT;
     uint64_t shape[2] = {ROWS, COLS};
     uint64_t vshape[1] = {3};
     int32_t v[3] = {1, 2, 3};
@@ -366,7 +366,7 @@ static void victim_main(void *p)
 static void a_killed_in_place_writer_leaves_its_rows_and_the_catalogue_and_the_lock_goes(void)
 {
     npk_store *s = NULL, *survivor = NULL;
-    npk_array_info before, after;
+    npk_array_info before = NPK_ARRAY_INFO_INIT, after = NPK_ARRAY_INFO_INIT;
     uint64_t shape[2] = {2, COLS};
     uint64_t offset[2] = {1, 0}, count[2] = {1, COLS};
     double got[2 * COLS], mine[COLS];

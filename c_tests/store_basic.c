@@ -59,8 +59,8 @@ static void model_drop(const char *name)
 /* Compares one array of the store with the model: info, contiguous load, read-only view. */
 static void verify_array(npk_store *s, const model_array *m)
 {
-    npk_array_info info;
-    npk_view view;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
+    npk_view view = NPK_VIEW_INIT;
     unsigned char *buf = (unsigned char *)malloc(m->nbytes + 1);
     uint32_t d;
     int shape_ok = 1;
@@ -173,8 +173,7 @@ static void check_data_file(const char *name, const void *bytes, size_t n)
 
 static uint64_t mtime_of(npk_store *s, const char *name)
 {
-    npk_array_info info;
-    memset(&info, 0, sizeof info);
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     CHECK_OK(npk_info(s, name, &info));
     return info.modify_time_us;
 }
@@ -279,7 +278,7 @@ static void test_all_dtypes(npk_store *s)
     const uint64_t shape[2] = {3, 5};
     unsigned char src[15 * 16], back[15 * 16];
     char name[32];
-    npk_array_info info;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     size_t i;
     SECTION("all_dtypes");
     for (d = 0; d < 14; d++) {
@@ -362,7 +361,7 @@ static void test_all_dtypes(npk_store *s)
 
 static void test_ranks(npk_store *s)
 {
-    npk_array_info info;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     int32_t vals[60], back[60];
     int i;
     SECTION("ranks");
@@ -458,8 +457,8 @@ static void test_empty(npk_store *s)
     const uint64_t shape0 = 0, shape30[2] = {3, 0}, shape20[2] = {2, 0};
     const float rows[6] = {1, 2, 3, 4, 5, 6};
     float dummy[4] = {9, 9, 9, 9};
-    npk_array_info info;
-    npk_view view;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
+    npk_view view = NPK_VIEW_INIT;
     const int64_t idx[2] = {0, -1};
     SECTION("empty");
 
@@ -646,7 +645,7 @@ static void test_info_mtime(npk_store *s)
     const uint64_t shape12[2] = {1, 2};
     const int64_t idx0 = 0;
     uint64_t t0, t1, m1, m2, m3, m4, m5;
-    npk_array_info info;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     SECTION("info_mtime");
     t0 = now_us();
     CHECK_OK(npk_save(s, "clock", NPK_INT32, 2, shape, v, NULL));
@@ -785,7 +784,7 @@ static void test_append(npk_store *s)
     const uint64_t shape3 = 3, shape53[2] = {5, 3};
     int64_t v[15];
     double dv[6] = {0};
-    npk_array_info info;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     long long size_before;
     int i;
     SECTION("append");
@@ -1015,8 +1014,8 @@ static void test_drop_rows(npk_store *s)
 {
     const uint64_t shape102[2] = {10, 2}, shape22[2] = {2, 2};
     int64_t v[24], live[24], back[24];
-    npk_array_info info;
-    npk_view view;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
+    npk_view view = NPK_VIEW_INIT;
     int r, n;
     SECTION("drop_rows");
     for (r = 0; r < 12; r++) {
@@ -1191,7 +1190,7 @@ static void test_drop_rows(npk_store *s)
 
 static void test_clone(npk_store *s)
 {
-    npk_array_info info;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     const model_array *grid;
     SECTION("clone");
     grid = model_find("grid");
@@ -1258,7 +1257,7 @@ static void test_views(npk_store *s)
 {
     const uint64_t shape43[2] = {4, 3}, shape13[2] = {1, 3};
     double v[12], v2[12];
-    npk_view view, view2, zero_view;
+    npk_view view = NPK_VIEW_INIT, view2 = NPK_VIEW_INIT, zero_view = NPK_VIEW_INIT;
     int i;
     SECTION("views");
     for (i = 0; i < 12; i++) {
@@ -1267,6 +1266,7 @@ static void test_views(npk_store *s)
     }
     CHECK_OK(npk_save(s, "viewme", NPK_FLOAT64, 2, shape43, v, NULL));
     memset(&view, 0xCC, sizeof view);
+    view.struct_size = sizeof view;
     if (!CHECK_OK(npk_view_open(s, "viewme", &view)))
         return;
     CHECK(view.data != NULL && view.dtype == NPK_FLOAT64 && view.ndim == 2);
@@ -1438,6 +1438,170 @@ static void test_reopen(npk_store *s)
     }
 }
 
+/* ---- forward-compatible structs --------------------------------------------------------------*/
+
+/* The first published layouts, frozen here as a program compiled against that header has them.
+ * When fields are appended to numpack.h's structs these stay as they are: the library must keep
+ * serving them. */
+typedef struct {
+    uint32_t struct_size;
+    npk_dtype dtype;
+    void *data;
+    uint32_t ndim;
+    int32_t writable;
+    uint64_t shape[NPK_MAX_DIMS];
+    int64_t strides[NPK_MAX_DIMS];
+    uint64_t itemsize;
+    uint64_t nbytes;
+    void *owner;
+} npk_view_v1;
+
+typedef struct {
+    uint32_t struct_size;
+    npk_dtype dtype;
+    uint32_t ndim;
+    int32_t segmented;
+    uint64_t shape[NPK_MAX_DIMS];
+    uint64_t nbytes;
+    uint64_t modify_time_us;
+    uint64_t physical_rows;
+} npk_array_info_v1;
+
+#define GUARD 0xA5
+#define SLACK 64
+
+/* A caller's struct of `size` bytes followed by SLACK guard bytes, all 0xA5 but struct_size. */
+typedef union {
+    npk_view_v1 view;
+    npk_array_info_v1 info;
+    uint64_t align;
+    unsigned char bytes[sizeof(npk_view_v1) + sizeof(npk_array_info_v1) + SLACK];
+} guarded;
+
+static void guard_fill(guarded *g, uint32_t struct_size)
+{
+    memset(g->bytes, GUARD, sizeof g->bytes);
+    memcpy(g->bytes, &struct_size, sizeof struct_size);
+}
+
+/* 1 if every byte from `from` to the end of the buffer is still a guard byte. */
+static int guard_intact(const guarded *g, size_t from)
+{
+    size_t i;
+    for (i = from; i < sizeof g->bytes; i++)
+        if (g->bytes[i] != GUARD)
+            return 0;
+    return 1;
+}
+
+static void test_struct_sizes(npk_store *s)
+{
+    const uint64_t shape[2] = {3, 4};
+    const uint32_t bad_sizes[4] = {0, 1, 4, 0};
+    float v[12];
+    guarded g;
+    npk_batch *b = NULL;
+    int i;
+    SECTION("struct_sizes");
+    for (i = 0; i < 12; i++)
+        v[i] = (float)i;
+    CHECK_OK(npk_save(s, "sized", NPK_FLOAT32, 2, shape, v, NULL));
+    model_set(s, "sized", NPK_FLOAT32, 2, shape, v);
+
+    /* The frozen layouts are the header's today: same size, same offsets. */
+    CHECK_EQ_U64(sizeof(npk_view_v1), sizeof(npk_view));
+    CHECK_EQ_U64(offsetof(npk_view_v1, owner), offsetof(npk_view, owner));
+    CHECK_EQ_U64(offsetof(npk_view_v1, writable), offsetof(npk_view, writable));
+    CHECK_EQ_U64(sizeof(npk_array_info_v1), sizeof(npk_array_info));
+    CHECK_EQ_U64(offsetof(npk_array_info_v1, physical_rows), offsetof(npk_array_info, physical_rows));
+    {
+        npk_view iv = NPK_VIEW_INIT;
+        npk_array_info ii = NPK_ARRAY_INFO_INIT;
+        CHECK(iv.struct_size == sizeof iv && iv.owner == NULL && iv.ndim == 0);
+        CHECK(ii.struct_size == sizeof ii && ii.ndim == 0 && ii.nbytes == 0);
+    }
+
+    /* An old caller: exactly its fields are written, nothing past them. */
+    guard_fill(&g, sizeof(npk_array_info_v1));
+    if (CHECK_OK(npk_info(s, "sized", (npk_array_info *)(void *)&g.info))) {
+        CHECK_EQ_U64(g.info.struct_size, sizeof(npk_array_info_v1));
+        CHECK(g.info.dtype == NPK_FLOAT32 && g.info.ndim == 2 && g.info.segmented == 0);
+        CHECK(g.info.shape[0] == 3 && g.info.shape[1] == 4 && g.info.shape[2] == 0);
+        CHECK(g.info.nbytes == 48 && g.info.physical_rows == 3 && g.info.modify_time_us > 0);
+        CHECK_MSG(guard_intact(&g, sizeof(npk_array_info_v1)), "npk_info wrote past the struct");
+    }
+    guard_fill(&g, sizeof(npk_view_v1));
+    if (CHECK_OK(npk_view_open(s, "sized", (npk_view *)(void *)&g.view))) {
+        CHECK_EQ_U64(g.view.struct_size, sizeof(npk_view_v1));
+        CHECK(g.view.dtype == NPK_FLOAT32 && g.view.ndim == 2 && g.view.writable == 0);
+        CHECK(g.view.shape[1] == 4 && g.view.strides[0] == 16 && g.view.strides[1] == 4);
+        CHECK(g.view.itemsize == 4 && g.view.nbytes == 48 && g.view.owner != NULL);
+        CHECK(g.view.data != NULL && memcmp(g.view.data, v, sizeof v) == 0);
+        CHECK_MSG(guard_intact(&g, sizeof(npk_view_v1)), "npk_view_open wrote past the struct");
+        /* Release zeroes the struct up to its size, keeps struct_size for the next call. */
+        CHECK_OK(npk_view_release((npk_view *)(void *)&g.view));
+        CHECK(g.view.struct_size == sizeof(npk_view_v1) && g.view.owner == NULL &&
+              g.view.data == NULL && g.view.ndim == 0 && g.view.nbytes == 0);
+        CHECK(guard_intact(&g, sizeof(npk_view_v1)));
+        if (CHECK_OK(npk_view_open(s, "sized", (npk_view *)(void *)&g.view)))
+            CHECK_OK(npk_view_release((npk_view *)(void *)&g.view));
+    }
+    if (CHECK_OK(npk_batch_begin(s, 0, &b))) {
+        guard_fill(&g, sizeof(npk_view_v1));
+        if (CHECK_OK(npk_batch_load(b, "sized", (npk_view *)(void *)&g.view))) {
+            CHECK_EQ_U64(g.view.struct_size, sizeof(npk_view_v1));
+            CHECK(g.view.writable == 1 && g.view.nbytes == 48 && g.view.shape[0] == 3);
+            CHECK_MSG(guard_intact(&g, sizeof(npk_view_v1)), "npk_batch_load wrote past the struct");
+        }
+        CHECK_OK(npk_batch_abort(b));
+    }
+
+    /* A caller built against a newer header (fields appended): the library writes the fields it
+     * knows, lowers struct_size to say so, and leaves the newer fields as they were. */
+    guard_fill(&g, sizeof(npk_array_info_v1) + 24);
+    if (CHECK_OK(npk_info(s, "sized", (npk_array_info *)(void *)&g.info))) {
+        CHECK_EQ_U64(g.info.struct_size, sizeof(npk_array_info));
+        CHECK(g.info.shape[1] == 4 && g.info.physical_rows == 3);
+        CHECK(guard_intact(&g, sizeof(npk_array_info)));
+    }
+    guard_fill(&g, sizeof(npk_view_v1) + 24);
+    if (CHECK_OK(npk_view_open(s, "sized", (npk_view *)(void *)&g.view))) {
+        CHECK_EQ_U64(g.view.struct_size, sizeof(npk_view));
+        CHECK(guard_intact(&g, sizeof(npk_view)));
+        CHECK_OK(npk_view_release((npk_view *)(void *)&g.view));
+    }
+
+    /* Sizes below the first layout (0: not set) are refused, the struct untouched. */
+    for (i = 0; i < 4; i++) {
+        uint32_t bad = i < 3 ? bad_sizes[i] : (uint32_t)sizeof(npk_array_info_v1) - 1;
+        guard_fill(&g, bad);
+        CHECK_ERR(npk_info(s, "sized", (npk_array_info *)(void *)&g.info), NPK_INVALID_ARGUMENT,
+                  "struct_size");
+        CHECK_MSG(strstr(npk_last_error(), "NPK_ARRAY_INFO_INIT") != NULL, "message: %s",
+                  npk_last_error());
+        CHECK(guard_intact(&g, sizeof bad));
+        bad = i < 3 ? bad_sizes[i] : (uint32_t)sizeof(npk_view_v1) - 1;
+        guard_fill(&g, bad);
+        CHECK_ERR(npk_view_open(s, "sized", (npk_view *)(void *)&g.view), NPK_INVALID_ARGUMENT,
+                  "NPK_VIEW_INIT");
+        CHECK(guard_intact(&g, sizeof bad));
+        if (CHECK_OK(npk_batch_begin(s, 0, &b))) {
+            CHECK_ERR(npk_batch_load(b, "sized", (npk_view *)(void *)&g.view),
+                      NPK_INVALID_ARGUMENT, "struct_size");
+            CHECK(guard_intact(&g, sizeof bad));
+            CHECK_OK(npk_batch_abort(b));
+        }
+        /* Releasing: struct_size 0 is a struct the library never filled, nothing to do; any
+         * other size below the first layout is refused. */
+        if (bad == 0)
+            CHECK_OK(npk_view_release((npk_view *)(void *)&g.view));
+        else
+            CHECK_ERR(npk_view_release((npk_view *)(void *)&g.view), NPK_INVALID_ARGUMENT,
+                      "struct_size");
+        CHECK(guard_intact(&g, sizeof bad));
+    }
+}
+
 int main(int argc, char **argv)
 {
     npk_store *s;
@@ -1463,6 +1627,7 @@ int main(int argc, char **argv)
     test_drop_rows(s);
     test_clone(s);
     test_views(s);
+    test_struct_sizes(s);
     test_refresh(s);
     test_names(s);
     test_reopen(s);

@@ -52,7 +52,7 @@ static void *work(void *arg)
     snprintf(name, sizeof name, "worker_%d", w->id);
     snprintf(missing, sizeof missing, "nothing_%d", w->id);
     for (round = 0; round < ROUNDS; round++) {
-        npk_array_info info;
+        npk_array_info info = NPK_ARRAY_INFO_INIT;
         int32_t exists = 0;
         for (i = 0; i < 32; i++)
             mine[i] = w->id * 100000 + round * 100 + i;
@@ -88,9 +88,10 @@ static void *read_loop(void *arg)
     if (r == NULL)
         return NULL;
     while (!writers_done() || iterations < 10) {
-        npk_array_info info;
+        npk_array_info info = NPK_ARRAY_INFO_INIT;
         uint64_t needed = 0, count = 0;
         memset(&info, 0, sizeof info);
+        info.struct_size = sizeof info;
         note(w, npk_refresh(r) == NPK_OK, "refresh");
         note(w, npk_info(r, "shared", &info) == NPK_OK, "reader info");
         note(w, npk_list(r, NULL, 0, &needed, &count) == NPK_OK, "reader list");
@@ -141,7 +142,7 @@ int main(int argc, char **argv)
     /* Every append exactly once; every worker's array as it left it. */
     SECTION("after the threads");
     {
-        npk_array_info info;
+        npk_array_info info = NPK_ARRAY_INFO_INIT;
         static int seen[WORKERS][ROUNDS];
         int64_t *rows;
         int dup = 0, bad = 0, t, r;

@@ -86,7 +86,7 @@ static void *writer(void *arg)
     snprintf(clone_name, sizeof clone_name, "c_%d", w->id);
     for (round = 0; round < ROUNDS; round++) {
         const int64_t my_row = w->id, second = 1, k = round % COUNTERS;
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         int64_t counter;
 
         for (i = 0; i < 4 * COLS; i++)
@@ -95,6 +95,7 @@ static void *writer(void *arg)
         note(w, npk_load(g_a, name, NPK_INT32, 2, shape, back, NULL) == NPK_OK, "load");
         note(w, memcmp(back, mine, sizeof mine) == 0, "loaded values");
         memset(&v, 0, sizeof v);
+        v.struct_size = sizeof v;
         if (note(w, npk_view_open(g_a, name, &v) == NPK_OK, "view_open")) {
             note(w, v.nbytes == sizeof mine && memcmp(v.data, mine, sizeof mine) == 0,
                  "view values");
@@ -154,8 +155,8 @@ static void *writer(void *arg)
  * snapshots: on the shared handle "log" may grow in between (NPK_SHAPE_MISMATCH, retried). */
 static long check_log(worker *w, npk_store *s, const char *what)
 {
-    npk_view v;
-    npk_array_info info;
+    npk_view v = NPK_VIEW_INIT;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     const int64_t *rows;
     long n;
     uint64_t k;
@@ -163,6 +164,7 @@ static long check_log(worker *w, npk_store *s, const char *what)
     int bad = 0;
     npk_status st = NPK_INTERNAL;
     memset(&v, 0, sizeof v);
+    v.struct_size = sizeof v;
     if (!note(w, npk_view_open(s, "log", &v) == NPK_OK && v.ndim == 2 && v.shape[1] == 2 &&
                      v.dtype == NPK_INT64,
               what))
@@ -180,6 +182,7 @@ static long check_log(worker *w, npk_store *s, const char *what)
     do {
         int64_t *copy;
         memset(&info, 0, sizeof info);
+        info.struct_size = sizeof info;
         if (!note(w, npk_info(s, "log", &info) == NPK_OK, what))
             break;
         copy = (int64_t *)malloc((size_t)info.shape[0] * 16 + 16);
@@ -201,8 +204,8 @@ static void *reader_same(void *arg)
     while (!writers_done() || iterations < 5) {
         uint64_t needed = 0, count = 0;
         int32_t exists = 0;
-        npk_array_info info;
-        npk_view v;
+        npk_array_info info = NPK_ARRAY_INFO_INIT;
+        npk_view v = NPK_VIEW_INIT;
         long n;
         char *names;
         note(w, npk_list(g_a, NULL, 0, &needed, &count) == NPK_OK && count >= 3, "list sizes");
@@ -219,6 +222,7 @@ static void *reader_same(void *arg)
                     info.shape[1] == COLS,
              "info grid");
         memset(&v, 0, sizeof v);
+        v.struct_size = sizeof v;
         if (note(w, npk_view_open(g_a, "grid", &v) == NPK_OK, "view_open grid")) {
             note(w, v.ndim == 2 && v.shape[0] == WRITERS && v.nbytes == WRITERS * COLS * 8,
                  "grid view shape");
@@ -267,7 +271,7 @@ static void *batcher(void *arg)
     int round;
     for (round = 0; round < BATCH_ROUNDS; round++) {
         npk_batch *b = NULL;
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         int i;
 
         /* Cache batch: bump "acc" through its view, save "seq" one longer. */
@@ -334,7 +338,7 @@ static void *reader_b(void *arg)
     while (!writers_done() || iterations < 5) {
         const uint64_t acc_shape[1] = {4};
         int64_t acc[4] = {-1, -1, -1, -1};
-        npk_array_info info;
+        npk_array_info info = NPK_ARRAY_INFO_INIT;
         if (note(w, npk_load(g_b, "acc", NPK_INT64, 1, acc_shape, acc, NULL) == NPK_OK,
                  "load acc"))
             note(w, acc[0] == acc[1] && acc[1] == acc[2] && acc[2] == acc[3] && acc[0] >= 0 &&
@@ -365,7 +369,7 @@ static void *reader_b(void *arg)
 /* The final state of both stores, through the given handles. */
 static void check_final(npk_store *a, npk_store *b, const char *when)
 {
-    npk_array_info info;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     int t, i;
     SECTION(when);
     /* "log": every (id, round) exactly once. */

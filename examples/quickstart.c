@@ -20,7 +20,7 @@ int main(int argc, char **argv) {
     TRY(npk_replace_rows(store, "field", &last, 1, NPK_FLOAT64, 2, row_shape, row, NULL));
 
     npk_batch *batch;                                                    /* zero-copy in-place update */
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     TRY(npk_writable_batch_begin(store, &batch));
     TRY(npk_batch_load(batch, "field", &v));
     for (uint64_t i = 0; i < v.shape[0] * v.shape[1]; i++) ((double *)v.data)[i] *= 2;

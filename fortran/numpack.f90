@@ -168,9 +168,17 @@ module numpack
   ! ---------------------------------------------------------------------------------------
   ! Structs (numpack.h), layout-identical to C: c_ptr = void*, c_int32_t = int32_t/uint32_t,
   ! c_int64_t = int64_t/uint64_t. Components keep the C names; arrays are 1-based here, so
-  ! C's shape[0] is shape(1). Both start zeroed, so npk_view_release on a view that was never
-  ! opened is a harmless no-op.
+  ! C's shape[0] is shape(1). Each starts with struct_size, which the library reads to know how
+  ! many bytes it may write (the C header's rule for appending fields); here it is initialised
+  ! to the type's size (64-bit layout; test.f90 compares it with C's sizeof), the rest to zero,
+  ! so a declared variable is ready to pass, and npk_view_release on a view that was never
+  ! opened is a harmless no-op. The wrappers below set it again with c_sizeof before each call.
   ! ---------------------------------------------------------------------------------------
+
+  !> sizeof(npk_view) on a 64-bit platform: 4 + 4 + 8 + 4 + 4 + 2 * 8 * NPK_MAX_DIMS + 8 + 8 + 8.
+  integer(c_int32_t), parameter, public :: NPK_VIEW_SIZE = 48 + 16 * NPK_MAX_DIMS
+  !> sizeof(npk_array_info) on a 64-bit platform: 4 * 4 + 8 * NPK_MAX_DIMS + 3 * 8.
+  integer(c_int32_t), parameter, public :: NPK_ARRAY_INFO_SIZE = 40 + 8 * NPK_MAX_DIMS
 
   !> An array's memory as the library hands it out (see numpack.h): a read-only view
   !> (npk_view_open) or a batch view (npk_batch_load). shape(1:ndim) and strides(1:ndim) (bytes)
@@ -179,22 +187,28 @@ module numpack
   !> npk_batch_end/npk_batch_abort, or, in a cache batch, until that array is saved again from
   !> another buffer with another shape or dtype. Do not touch `owner`.
   type, bind(C), public :: npk_view
-    type(c_ptr) :: data = c_null_ptr
+    !> The struct's size, which the library reads before writing (on return: bytes written).
+    integer(c_int32_t) :: struct_size = NPK_VIEW_SIZE       ! uint32_t
     integer(c_int32_t) :: dtype = 0
+    type(c_ptr) :: data = c_null_ptr
     integer(c_int32_t) :: ndim = 0                          ! uint32_t
+    !> 1 when writes through data are allowed (batch views), 0 for read-only views.
+    integer(c_int32_t) :: writable = 0
     integer(c_int64_t) :: shape(NPK_MAX_DIMS) = 0           ! uint64_t
     integer(c_int64_t) :: strides(NPK_MAX_DIMS) = 0         ! int64_t, bytes
     integer(c_int64_t) :: itemsize = 0                      ! uint64_t
     integer(c_int64_t) :: nbytes = 0                        ! uint64_t
-    !> 1 when writes through data are allowed (batch views), 0 for read-only views.
-    integer(c_int32_t) :: writable = 0
     type(c_ptr) :: owner = c_null_ptr
   end type npk_view
 
   !> What npk_info reports, in the logical view (dropped rows are not counted).
   type, bind(C), public :: npk_array_info
+    !> The struct's size, which the library reads before writing (on return: bytes written).
+    integer(c_int32_t) :: struct_size = NPK_ARRAY_INFO_SIZE ! uint32_t
     integer(c_int32_t) :: dtype = 0
     integer(c_int32_t) :: ndim = 0                          ! uint32_t
+    !> 1 for a segmented array written by numpack 0.7.0.
+    integer(c_int32_t) :: segmented = 0
     integer(c_int64_t) :: shape(NPK_MAX_DIMS) = 0           ! uint64_t, NumPy (C) order
     !> Logical size in bytes: product of shape times the item size.
     integer(c_int64_t) :: nbytes = 0                        ! uint64_t
@@ -202,8 +216,6 @@ module numpack
     integer(c_int64_t) :: modify_time_us = 0                ! uint64_t
     !> Rows in the data file, dropped ones included (equals shape(1) after npk_compact).
     integer(c_int64_t) :: physical_rows = 0                 ! uint64_t
-    !> 1 for a segmented array written by numpack 0.7.0.
-    integer(c_int32_t) :: segmented = 0
   end type npk_array_info
 
   ! ---------------------------------------------------------------------------------------
@@ -541,7 +553,7 @@ module numpack
       integer(c_int32_t) :: status
     end function npk_view_open
 
-    !> npk_status npk_view_release(npk_view *view): releases and zeroes a read-only view.
+    !> npk_status npk_view_release(npk_view *view): releases a read-only view, zeroes all but struct_size.
     function npk_view_release(view) result(status) bind(C, name="npk_view_release")
       import :: c_int32_t, npk_view
       type(npk_view), intent(inout) :: view
@@ -851,6 +863,7 @@ contains
     character(*), intent(in) :: name
     type(npk_array_info), intent(inout) :: info
     integer(c_int32_t) :: st
+    info%struct_size = int(c_sizeof(info), c_int32_t)
     st = lib(npk_info(store, npk_cstr(name), info))
   end function npk_get_info
 
@@ -937,6 +950,7 @@ contains
     character(*), intent(in) :: name
     type(npk_view), intent(inout) :: view
     integer(c_int32_t) :: st
+    view%struct_size = int(c_sizeof(view), c_int32_t)
     st = lib(npk_view_open(store, npk_cstr(name), view))
   end function npk_open_view
 
@@ -946,6 +960,7 @@ contains
     character(*), intent(in) :: name
     type(npk_view), intent(inout) :: view
     integer(c_int32_t) :: st
+    view%struct_size = int(c_sizeof(view), c_int32_t)
     st = lib(npk_batch_load(batch, npk_cstr(name), view))
   end function npk_batch_load_view
 
@@ -1070,6 +1085,7 @@ contains
         // itoa(int(arank, c_int64_t)) // '; use npk_get_info and npk_load_array')
       return
     end if
+    info%struct_size = int(c_sizeof(info), c_int32_t)
     st = lib(npk_info(store, npk_cstr(name), info))
     if (st /= NPK_OK) return
     if (info%dtype /= dtype) then

@@ -19,6 +19,15 @@
 
 #include <stdint.h>
 #include <stddef.h>
+/* `npk_view v = NPK_VIEW_INIT;`, `npk_array_info info = NPK_ARRAY_INFO_INIT;`: every field zero
+ * but struct_size, which is the struct's sizeof (see npk_view for why). */
+#ifdef __cplusplus
+#define NPK_VIEW_INIT ([] { npk_view npk_init_v_{}; npk_init_v_.struct_size = static_cast<uint32_t>(sizeof npk_init_v_); return npk_init_v_; }())
+#define NPK_ARRAY_INFO_INIT ([] { npk_array_info npk_init_i_{}; npk_init_i_.struct_size = static_cast<uint32_t>(sizeof npk_init_i_); return npk_init_i_; }())
+#else
+#define NPK_VIEW_INIT { .struct_size = (uint32_t)sizeof(npk_view) }
+#define NPK_ARRAY_INFO_INIT { .struct_size = (uint32_t)sizeof(npk_array_info) }
+#endif
 
 // The largest rank an array may have (NumPy's classic limit).
 #define NPK_MAX_DIMS 32
@@ -87,29 +96,51 @@ typedef int32_t npk_status;
 typedef int32_t npk_dtype;
 
 // An array's memory as the library hands it out: a read-only view (`npk_view_open`) or a batch
-// view (`npk_batch_load`). `shape` and `strides` are valid for the first `ndim` entries;
+// view (`npk_batch_load`). Set `struct_size` before the call (`npk_view v = NPK_VIEW_INIT;`).
+// `shape` and `strides` are valid for the first `ndim` entries;
 // strides are in bytes (NumPy's convention) and describe C order. `data` is NULL for an array
 // with zero elements. Lifetime: a read-only view lives until `npk_view_release`; a batch view
 // until `npk_batch_end`/`npk_batch_abort`, or, in a cache batch, until that array is saved again
 // from another buffer with another shape or dtype. Using `data` after that is undefined behaviour.
+//
+// Growing this struct (and npk_array_info): fields are only ever appended, never reordered,
+// resized or removed. The caller sets `struct_size` to its `sizeof` before every call that fills
+// the struct; the library writes only the first `struct_size` bytes (never past them), so a
+// program compiled against an older header keeps working with a newer library. A size below
+// the first layout's (0 above all: not set) is NPK_INVALID_ARGUMENT, the struct untouched. A
+// program compiled against a newer header running on an older library gets `struct_size`
+// lowered to the size that library wrote: the fields past it were not written (they keep what
+// the caller put there); test `v.struct_size >= offsetof(npk_view, field) + sizeof v.field`
+// before reading a field added after the first layout. The library trusts `struct_size`: an
+// uninitialised one is undefined behaviour (declare with NPK_VIEW_INIT / NPK_ARRAY_INFO_INIT).
 typedef struct {
-  void *data;
+  // `sizeof(npk_view)`, set by the caller before the call (NPK_VIEW_INIT does); on return,
+  // the number of bytes the library wrote.
+  uint32_t struct_size;
   npk_dtype dtype;
+  void *data;
   uint32_t ndim;
+  // 1 when writes through `data` are allowed (batch views), 0 for read-only views.
+  int32_t writable;
   uint64_t shape[NPK_MAX_DIMS];
   int64_t strides[NPK_MAX_DIMS];
   uint64_t itemsize;
   uint64_t nbytes;
-  // 1 when writes through `data` are allowed (batch views), 0 for read-only views.
-  int32_t writable;
   // Private to the library: what `npk_view_release` frees. Do not touch.
   void *owner;
 } npk_view;
 
-// What `npk_info` reports, in the logical view (dropped rows are not counted).
+// What `npk_info` reports, in the logical view (dropped rows are not counted). Set
+// `struct_size` before the call (`npk_array_info info = NPK_ARRAY_INFO_INIT;`); the rule for
+// adding fields is npk_view's.
 typedef struct {
+  // `sizeof(npk_array_info)`, set by the caller before the call (NPK_ARRAY_INFO_INIT does);
+  // on return, the number of bytes the library wrote.
+  uint32_t struct_size;
   npk_dtype dtype;
   uint32_t ndim;
+  // 1 for a segmented array written by numpack 0.7.0 (readable; compact it to write in place).
+  int32_t segmented;
   uint64_t shape[NPK_MAX_DIMS];
   // Logical size in bytes: product of shape times the item size.
   uint64_t nbytes;
@@ -117,8 +148,6 @@ typedef struct {
   uint64_t modify_time_us;
   // Rows in the data file, dropped ones included (equals shape[0] after `npk_compact`).
   uint64_t physical_rows;
-  // 1 for a segmented array written by numpack 0.7.0 (readable; compact it to write in place).
-  int32_t segmented;
 } npk_array_info;
 
 #define NPK_OK 0
@@ -242,7 +271,8 @@ npk_status npk_writable_batch_begin(npk_store *store,
 // Fills `*out_view` with the array's memory inside the batch (see npk_view for its lifetime:
 // until the batch ends or aborts, or, in a cache batch, until the array is saved from another
 // buffer or evicted under the memory limit). A second load of the same name returns the same
-// pointer without touching the disk. NPK_NOT_FOUND for a missing array.
+// pointer without touching the disk. NPK_NOT_FOUND for a missing array. Set
+// `out_view->struct_size` first (NPK_VIEW_INIT).
 npk_status npk_batch_load(npk_batch *batch, const char *name, npk_view *out_view);
 
 // Saves an array in the batch. Cache batch: passing a view's own `data` (same dtype and shape,
@@ -455,7 +485,8 @@ npk_status npk_list(npk_store *store,
                     uint64_t *out_needed,
                     uint64_t *out_count);
 
-// Fills `*out_info` with the array's dtype, logical shape, size and modify time.
+// Fills `*out_info` with the array's dtype, logical shape, size and modify time. Set
+// `out_info->struct_size` first (NPK_ARRAY_INFO_INIT): the library writes that many bytes at most.
 npk_status npk_info(npk_store *store, const char *name, npk_array_info *out_info);
 
 // Re-reads the store so a read-only handle sees other processes' commits (a structural writer
@@ -473,11 +504,15 @@ uint64_t npk_dtype_size(npk_dtype dtype);
 // view is a snapshot: later commits replace files and do not change it, but in-place writes
 // (`npk_replace_rows`, writable batches) to the same file are visible through a mapping.
 // Release it with `npk_view_release`; the store may be closed before. A mapping cannot report
-// errors: if another program truncates the file, reading the lost pages raises SIGBUS.
+// errors: if another program truncates the file, reading the lost pages raises SIGBUS. Set
+// `out_view->struct_size` first (NPK_VIEW_INIT).
 npk_status npk_view_open(npk_store *store, const char *name, npk_view *out_view);
 
-// Releases a read-only view and zeroes the struct. NULL or a zeroed view: nothing happens. A
-// batch view: only the struct is zeroed; the batch still owns (and keeps valid) its memory.
+// Releases a read-only view and zeroes the struct but for `struct_size`, so it can be filled
+// again. NULL, or a view whose struct_size is 0 (never filled: the library fills only a set
+// size), or one already released: nothing happens. A batch view: only the struct is zeroed; the
+// batch still owns (and keeps valid) its memory. A struct_size between 0 and the first layout's
+// is NPK_INVALID_ARGUMENT.
 npk_status npk_view_release(npk_view *view);
 
 // The library's version as "MAJOR.MINOR.PATCH" (static storage).

@@ -442,7 +442,7 @@ public:
     // is not T's). Cache batch: read once, then served from memory (a second load returns the
     // same pointer). Writable batch: a shared writable mapping of the data file.
     template <class T> View<T> load(const std::string &name) {
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         detail::check(npk_batch_load(handle(), detail::cname(name), &v));
         detail::check_view_dtype<T>(v, name, "npk::Batch::load");
         return View<T>(v);
@@ -776,7 +776,7 @@ public:
     }
 
     ArrayInfo info(const std::string &name) const {
-        npk_array_info raw;
+        npk_array_info raw = NPK_ARRAY_INFO_INIT;
         detail::check(npk_info(handle(), detail::cname(name), &raw));
         ArrayInfo out;
         out.dtype = raw.dtype;
@@ -793,7 +793,7 @@ public:
 
     // A read-only snapshot of the committed array (NPK_DTYPE_MISMATCH if its dtype is not T's).
     template <class T> ReadOnlyView<T> view(const std::string &name) const {
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         detail::check(npk_view_open(handle(), detail::cname(name), &v));
         ReadOnlyView<T> out(v);  // released if the dtype check throws
         detail::check_view_dtype<T>(v, name, "npk::Store::view");

@@ -150,3 +150,117 @@ fn a_writable_batch_save_of_an_unknown_name_is_not_found() {
     assert_eq!(array_count(s), 0);
     assert_eq!(npk_close(s), NPK_OK);
 }
+
+/// A caller's struct of `size` bytes at the start of a buffer of guard bytes (u64 for alignment).
+fn guarded(size: usize) -> Vec<u64> {
+    let mut buf = vec![u64::from_ne_bytes([0xA5; 8]); (size + 64).div_ceil(8)];
+    // SAFETY: the buffer holds at least 4 bytes, aligned for u32.
+    unsafe { buf.as_mut_ptr().cast::<u32>().write(size as u32) };
+    buf
+}
+
+fn guard_intact(buf: &[u64], from: usize) -> bool {
+    // SAFETY: reading the buffer's own bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), buf.len() * 8) };
+    bytes[from..].iter().all(|&b| b == 0xA5)
+}
+
+fn struct_size(buf: &[u64]) -> usize {
+    // SAFETY: the buffer starts with the u32 struct_size.
+    unsafe { buf.as_ptr().cast::<u32>().read() as usize }
+}
+
+#[test]
+fn structs_are_written_up_to_the_callers_struct_size_and_never_past_it() {
+    let dir = TempDir::new("c_api_struct_size");
+    let s = open(dir.path(), NPK_OPEN_CREATE).unwrap();
+    let name = CString::new("a").unwrap();
+    let shape = [2u64, 5];
+    let v: Vec<f64> = (0..10).map(f64::from).collect();
+    assert_eq!(
+        npk_save(
+            s,
+            name.as_ptr(),
+            NPK_FLOAT64,
+            2,
+            shape.as_ptr(),
+            v.as_ptr().cast(),
+            ptr::null()
+        ),
+        NPK_OK
+    );
+    let (view_size, info_size) = (
+        std::mem::size_of::<npk_view>(),
+        std::mem::size_of::<npk_array_info>(),
+    );
+
+    // The caller's own size (the first layout, today the header's): filled, nothing past it.
+    let mut buf = guarded(info_size);
+    assert_eq!(npk_info(s, name.as_ptr(), buf.as_mut_ptr().cast()), NPK_OK);
+    // SAFETY: the library filled info_size bytes: a whole npk_array_info.
+    let info = unsafe { &*buf.as_ptr().cast::<npk_array_info>() };
+    assert_eq!(
+        (info.struct_size as usize, info.dtype, info.ndim),
+        (info_size, NPK_FLOAT64, 2)
+    );
+    assert_eq!((info.shape[0], info.shape[1], info.nbytes), (2, 5, 80));
+    assert!(
+        guard_intact(&buf, info_size),
+        "npk_info wrote past the struct"
+    );
+
+    let mut buf = guarded(view_size);
+    assert_eq!(
+        npk_view_open(s, name.as_ptr(), buf.as_mut_ptr().cast()),
+        NPK_OK
+    );
+    {
+        // SAFETY: a whole npk_view was filled.
+        let view = unsafe { &*buf.as_ptr().cast::<npk_view>() };
+        assert_eq!(
+            (view.struct_size as usize, view.ndim, view.nbytes),
+            (view_size, 2, 80)
+        );
+        assert!(!view.owner.is_null());
+    }
+    assert!(
+        guard_intact(&buf, view_size),
+        "npk_view_open wrote past the struct"
+    );
+    assert_eq!(npk_view_release(buf.as_mut_ptr().cast()), NPK_OK);
+    assert_eq!(struct_size(&buf), view_size, "release keeps struct_size");
+    assert!(guard_intact(&buf, view_size));
+
+    // A caller built against a newer, longer header: served the fields this library has, told
+    // so by struct_size, its newer fields untouched.
+    let mut buf = guarded(info_size + 16);
+    assert_eq!(npk_info(s, name.as_ptr(), buf.as_mut_ptr().cast()), NPK_OK);
+    assert_eq!(struct_size(&buf), info_size);
+    assert!(guard_intact(&buf, info_size));
+
+    // Sizes below the first layout: refused, nothing written.
+    for bad in [0, 1, info_size - 1] {
+        let mut buf = guarded(bad);
+        assert_eq!(
+            npk_info(s, name.as_ptr(), buf.as_mut_ptr().cast()),
+            NPK_INVALID_ARGUMENT
+        );
+        assert!(
+            last_error().contains(&format!("struct_size is {bad}")),
+            "{}",
+            last_error()
+        );
+        assert!(guard_intact(&buf, 4));
+    }
+    let mut buf = guarded(0);
+    let mut b = ptr::null_mut();
+    assert_eq!(npk_batch_begin(s, 0, &mut b), NPK_OK);
+    assert_eq!(
+        npk_batch_load(b, name.as_ptr(), buf.as_mut_ptr().cast()),
+        NPK_INVALID_ARGUMENT
+    );
+    assert!(last_error().contains("NPK_VIEW_INIT"), "{}", last_error());
+    assert!(guard_intact(&buf, 4));
+    assert_eq!(npk_batch_abort(b), NPK_OK);
+    assert_eq!(npk_close(s), NPK_OK);
+}

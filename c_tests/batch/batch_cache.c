@@ -13,7 +13,7 @@
 /* load -> *k -> save (the view's own pointer) for one float64 array in a batch. */
 static int load_scale_save(npk_batch *b, const char *name, double k)
 {
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     if (!CHECK_OK(npk_batch_load(b, name, &v)))
         return 0;
     scale_view(&v, k);
@@ -27,7 +27,7 @@ static void second_load_returns_saved_values(void)
     fx_open(&f, "c01");
     double *a = f64_seq(10, 5, 1, 1);
     npk_batch *b = NULL;
-    npk_view v, v2;
+    npk_view v = NPK_VIEW_INIT, v2 = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "array", 10, 5, a));
     if (!CHECK_OK(npk_batch_begin(f.s, 0, &b)))
         goto out;
@@ -56,7 +56,7 @@ static void second_load_is_same_buffer_without_disk_read(void)
     const uint64_t rows = 1024, cols = 128; /* 1 MiB */
     double *a = f64_seq(rows, cols, 1, 0);
     npk_batch *b = NULL;
-    npk_view v1, v2;
+    npk_view v1 = NPK_VIEW_INIT, v2 = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "array", rows, cols, a));
     if (!CHECK_OK(npk_batch_begin(f.s, 0, &b)))
         goto out;
@@ -92,7 +92,7 @@ static void three_saved_arrays_all_committed(void)
         bb[i] = i;
     uint64_t bshape[1] = {12};
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "a", 20, 3, a));
     CHECK_OK(npk_save(f.s, "b", NPK_INT32, 1, bshape, bb, NULL));
     CHECK_OK(save_f64_2d(f.s, "c", 7, 7, c));
@@ -131,7 +131,7 @@ static void in_place_change_saved_from_own_view(void)
     fx_open(&f, "c04");
     double *a = f64_seq(50, 4, 1, 0);
     npk_batch *b = NULL;
-    npk_view v, v2;
+    npk_view v = NPK_VIEW_INIT, v2 = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "array", 50, 4, a));
     if (!CHECK_OK(npk_batch_begin(f.s, 0, &b)))
         goto out;
@@ -160,8 +160,8 @@ static void empty_array_loads_and_saves_back(void)
     fx_open(&f, "c05");
     uint64_t shape[2] = {0, 3};
     npk_batch *b = NULL;
-    npk_view v;
-    npk_array_info info;
+    npk_view v = NPK_VIEW_INIT;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     CHECK_OK(npk_save(f.s, "empty", NPK_FLOAT64, 2, shape, NULL, NULL));
     CHECK_OK(npk_save(f.s, "grows", NPK_FLOAT64, 2, shape, NULL, NULL));
     if (!CHECK_OK(npk_batch_begin(f.s, 0, &b)))
@@ -196,7 +196,7 @@ static void single_element_change_persists(void)
     int64_t x = 42;
     uint64_t shape[1] = {1};
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     CHECK_OK(npk_save(f.s, "one", NPK_INT64, 1, shape, &x, NULL));
     if (!CHECK_OK(npk_batch_begin(f.s, 0, &b)))
         goto out;
@@ -263,7 +263,7 @@ static void many_arrays(int n, int create_in_batch)
         goto out;
     int ok = 1;
     for (int i = 0; i < n; i++) {
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         snprintf(name, sizeof name, "arr_%d", i);
         if (npk_batch_load(b, name, &v) != NPK_OK) {
             ok = 0;
@@ -344,7 +344,7 @@ static void every_dtype(uint32_t ndim, const uint64_t *shape)
     if (!CHECK_OK(npk_batch_begin(f.s, 0, &b)))
         goto out;
     for (npk_dtype dt = 0; dt < N_DTYPES; dt++) {
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         snprintf(name, sizeof name, "a_%s", dtype_name(dt));
         if (!CHECK_OK(npk_batch_load(b, name, &v)))
             continue;
@@ -359,7 +359,7 @@ static void every_dtype(uint32_t ndim, const uint64_t *shape)
     }
     CHECK_OK(npk_batch_end(b));
     for (npk_dtype dt = 0; dt < N_DTYPES; dt++) {
-        npk_array_info info;
+        npk_array_info info = NPK_ARRAY_INFO_INIT;
         npk_status st;
         snprintf(name, sizeof name, "a_%s", dtype_name(dt));
         void *got = load_all(f.s, name, &info, &st);
@@ -390,8 +390,8 @@ static void longer_save_changes_shape(void)
     double *a = f64_seq(10, 5, 1, 0), *longer = f64_seq(15, 5, 1, 0);
     double *shorter = f64_seq(4, 5, 1, 0);
     npk_batch *b = NULL;
-    npk_view v;
-    npk_array_info info;
+    npk_view v = NPK_VIEW_INIT;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     CHECK_OK(save_f64_2d(f.s, "grow", 10, 5, a));
     CHECK_OK(save_f64_2d(f.s, "shrink", 10, 5, a));
     CHECK_OK(save_f64_2d(f.s, "retype", 10, 5, a));
@@ -436,7 +436,7 @@ static void new_name_saved_then_loaded_in_same_batch(void)
         x[i] = i * i;
     uint64_t shape[2] = {3, 4};
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     int32_t exists = -1;
     if (!CHECK_OK(npk_batch_begin(f.s, 0, &b)))
         goto out;
@@ -465,7 +465,7 @@ static void new_buffer_for_cached_name_replaces_it(void)
     fx_open(&f, "c12");
     double *a = f64_seq(8, 8, 1, 0), *n1 = f64_seq(8, 8, -1, 100), *n2 = f64_seq(3, 2, 10, 0);
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "w", 8, 8, a));
     if (!CHECK_OK(npk_batch_begin(f.s, 0, &b)))
         goto out;
@@ -498,7 +498,7 @@ static void rounds(int n)
         goto out;
     int ok = 1;
     for (int r = 0; r < n; r++) {
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         ok &= npk_batch_load(b, "w", &v) == NPK_OK;
         if (!ok)
             break;
@@ -556,7 +556,7 @@ static void limit_run(int n, uint64_t rows, const char *tag)
     /* Every array, staged or not, reads back doubled inside the batch. */
     ok = 1;
     for (int i = 0; i < n; i++) {
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         snprintf(name, sizeof name, "m%d", i);
         ok &= npk_batch_load(b, name, &v) == NPK_OK && f64_is_seq(v.data, rows * 8, 2, 0);
     }
@@ -609,11 +609,12 @@ static void load_of_missing_name_is_not_found(void)
     fx_open(&f, "c16");
     double *a = f64_seq(2, 2, 1, 0);
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "present", 2, 2, a));
     if (!CHECK_OK(npk_batch_begin(f.s, 0, &b)))
         goto out;
     memset(&v, 0x5a, sizeof v);
+    v.struct_size = sizeof v;
     CHECK_STATUS(npk_batch_load(b, "no_such_array", &v), NPK_NOT_FOUND);
     CHECK_MSG(strstr(npk_last_error(), "no_such_array") != NULL, "message: %s", npk_last_error());
     CHECK(v.ndim == 0x5a5a5a5au); /* out-parameter untouched on failure */
@@ -634,7 +635,7 @@ static void after_an_error_caller_chooses_end_or_abort(void)
         fx_open(&f, "c17");
         double *a = f64_seq(5, 5, 1, 0);
         npk_batch *b = NULL;
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         CHECK_OK(save_f64_2d(f.s, "a", 5, 5, a));
         CHECK_OK(save_f64_2d(f.s, "b", 5, 5, a));
         if (CHECK_OK(npk_batch_begin(f.s, 0, &b))) {
@@ -667,8 +668,8 @@ static void unsaved_view_changes_not_written(void)
         fx_open(&f, "c18");
         double *a = f64_seq(6, 6, 1, 0);
         npk_batch *b = NULL;
-        npk_view v;
-        npk_array_info before, after;
+        npk_view v = NPK_VIEW_INIT;
+        npk_array_info before = NPK_ARRAY_INFO_INIT, after = NPK_ARRAY_INFO_INIT;
         CHECK_OK(save_f64_2d(f.s, "touched", 6, 6, a));
         CHECK_OK(save_f64_2d(f.s, "saved", 6, 6, a));
         CHECK_OK(npk_info(f.s, "touched", &before));
@@ -740,7 +741,7 @@ static int failing_end_child(const char *dir, int retry, uint64_t limit_mb)
         npk_close(ro);
     }
     /* The batch still holds its contents (w2: in memory, so no staging is needed here). */
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     if (CHECK_OK(npk_batch_load(b, "w2", &v)))
         CHECK(f64_is_seq(v.data, END_ROWS * END_COLS, 2, 0));
     /* Plain writes are still refused: the batch is open. */
@@ -790,7 +791,7 @@ static int failing_spill_child(const char *dir)
     lim.rlim_cur = 64 * 1024;
     signal(SIGXFSZ, SIG_IGN);
     CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     npk_status st = npk_batch_load(b, "w1", &v); /* evicts w0: staging it fails */
     CHECK_STATUS(st, NPK_IO);
     CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
@@ -984,14 +985,14 @@ static void plain_writes_busy_reads_committed_during_batch(void)
          * and what that batch committed during the writable one. */
         uint64_t rows_now = kind == 0 ? 10 : 12;
         double k_now = kind == 0 ? 1 : 3;
-        npk_array_info info;
+        npk_array_info info = NPK_ARRAY_INFO_INIT;
         if (CHECK_OK(npk_info(f.s, "w", &info)))
             CHECK(info_has_shape(&info, 2, (uint64_t[]){rows_now, 4}));
         CHECK(stored_f64_is_seq(f.s, "w", rows_now, 4, k_now, 0));
         double r[4];
         if (CHECK_OK(npk_get_rows(f.s, "w", (int64_t[]){-1}, 1, NPK_FLOAT64, 2, one_row, r, NULL)))
             CHECK(r[0] == k_now * (double)(4 * rows_now - 4) && r[3] == k_now * (double)(4 * rows_now - 1));
-        npk_view rv;
+        npk_view rv = NPK_VIEW_INIT;
         if (CHECK_OK(npk_view_open(f.s, "w", &rv))) {
             CHECK(rv.shape[0] == rows_now && f64_is_seq(rv.data, rows_now * 4, k_now, 0));
             CHECK_OK(npk_view_release(&rv));
@@ -1011,7 +1012,7 @@ static void plain_writes_busy_reads_committed_during_batch(void)
      * cached copy never overwrites them later). */
     CHECK(stored_f64_is_seq(f.s, "w", 12, 4, 3, 0));
     CHECK_OK(npk_append(f.s, "w", NPK_FLOAT64, 2, one_row, row, NULL));
-    npk_array_info info;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     if (CHECK_OK(npk_info(f.s, "w", &info)))
         CHECK(info.shape[0] == 13);
     CHECK_OK(npk_clone(f.s, "w", "w_copy"));
@@ -1034,7 +1035,7 @@ static void cache_and_writable_batches_agree(void)
     fx_open(&f, "c36");
     double *a = f64_seq(40, 6, 0.25, -3);
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "via_cache", 40, 6, a));
     CHECK_OK(save_f64_2d(f.s, "via_writable", 40, 6, a));
     if (CHECK_OK(npk_batch_begin(f.s, 0, &b))) {
@@ -1072,7 +1073,7 @@ static void cache_and_writable_batches_interleave(void)
     fx_open(&f, "c37");
     double *a = f64_seq(25, 4, 1, 0);
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "x", 25, 4, a));
     if (CHECK_OK(npk_batch_begin(f.s, 0, &b))) {
         load_scale_save(b, "x", 2);
@@ -1101,7 +1102,7 @@ static void writable_batch_sees_rows_appended_after_cache_batch(void)
         fx_open(&f, "c38");
         double *a = f64_seq(10, 10, 1, 0), *more = f64_seq(5, 10, 0, 9);
         npk_batch *b = NULL;
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         CHECK_OK(save_f64_2d(f.s, "x", 10, 10, a));
         if (CHECK_OK(npk_batch_begin(f.s, 0, &b))) {
             if (CHECK_OK(npk_batch_load(b, "x", &v))) {
@@ -1159,7 +1160,7 @@ static void seed_iterative_one_write(void)
     long long w0 = proc_io("wchar");
     int same_file = 1, old_values = 1, no_stage = 1, ok = 1;
     for (int i = 0; i < 100; i++) {
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         ok &= npk_batch_load(b, "array", &v) == NPK_OK;
         if (!ok)
             break;
@@ -1205,7 +1206,7 @@ static void seed_append_in_batches(void)
         goto out;
     int ok = 1;
     for (uint64_t i = 0; i < 10 && ok; i++) {
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         ok &= npk_batch_load(b, "log", &v) == NPK_OK;
         if (!ok)
             break;
@@ -1220,7 +1221,7 @@ static void seed_append_in_batches(void)
         free(l);
     }
     CHECK(ok);
-    npk_array_info info;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     if (CHECK_OK(npk_info(f.s, "log", &info)))
         CHECK(info.shape[0] == 100);
     CHECK_OK(npk_batch_end(b));
@@ -1284,7 +1285,7 @@ static void staging_under_memory_limit(void)
         char name[16];
         double *a = f64_seq(STG_ROWS, 64, 1, 0);
         npk_batch *b = NULL;
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         for (int i = 0; i < STG_N; i++) {
             snprintf(name, sizeof name, "big%d", i);
             CHECK_OK(save_f64_2d(f.s, name, STG_ROWS, 64, a));
@@ -1386,7 +1387,7 @@ static void zero_d_scalar(void)
     fx_open(&f, "scalar");
     double x = 3.5;
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     CHECK_OK(npk_save(f.s, "s", NPK_FLOAT64, 0, NULL, &x, NULL));
     if (!CHECK_OK(npk_batch_begin(f.s, 0, &b)))
         goto out;
@@ -1409,7 +1410,7 @@ static void fortran_source_buffer(void)
     fixture f;
     fx_open(&f, "fsrc");
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     double fort[12]; /* (3,4) column-major: (i,j) at fort[i + 3*j] */
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 4; j++)
@@ -1433,8 +1434,8 @@ static void dropped_rows_in_cache_batch(void)
     double *a = f64_seq(10, 3, 1, 0);
     const int live[7] = {0, 2, 4, 5, 6, 7, 8};
     npk_batch *b = NULL;
-    npk_view v;
-    npk_array_info info;
+    npk_view v = NPK_VIEW_INIT;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     struct stat st;
     CHECK_OK(save_f64_2d(f.s, "x", 10, 3, a));
     CHECK_OK(npk_drop_rows(f.s, "x", (int64_t[]){1, 3, -1}, 3));
@@ -1474,7 +1475,7 @@ static void save_prefix_of_own_view(void)
     fx_open(&f, "prefix");
     double *a = f64_seq(10, 4, 1, 0);
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "x", 10, 4, a));
     if (!CHECK_OK(npk_batch_begin(f.s, 0, &b)))
         goto out;
@@ -1510,7 +1511,7 @@ static void stale_view_refused_after_eviction(void)
     CHECK_OK(save_f64_2d(f.s, "A", STG_ROWS, 64, a));
     CHECK_OK(save_f64_2d(f.s, "B", STG_ROWS, 64, a));
     npk_batch *b = NULL;
-    npk_view va, vb;
+    npk_view va = NPK_VIEW_INIT, vb = NPK_VIEW_INIT;
     if (CHECK_OK(npk_batch_begin(f.s, 1, &b))) {
         CHECK_OK(npk_batch_load(b, "A", &va));
         CHECK_OK(npk_batch_load(b, "B", &vb)); /* 8 MiB over a 1 MB limit: A (unchanged) evicted */
@@ -1536,7 +1537,7 @@ static void spilled_new_name_reload(void)
     fx_open(&f, "spillnew");
     double *a = f64_seq(8192, 64, 1, 0), *c = f64_seq(8192, 64, -1, 0);
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     if (!CHECK_OK(npk_batch_begin(f.s, 1, &b)))
         goto out;
     CHECK_OK(npk_batch_save(b, "n1", NPK_FLOAT64, 2, (uint64_t[]){8192, 64}, a, NULL));
@@ -1565,7 +1566,7 @@ static void bad_arguments(void)
     fixture f;
     fx_open(&f, "args");
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     double x = 1;
     CHECK_OK(npk_save(f.s, "x", NPK_FLOAT64, 1, (uint64_t[]){1}, &x, NULL));
     CHECK_STATUS(npk_batch_begin(NULL, 0, &b), NPK_INVALID_ARGUMENT);
@@ -1604,7 +1605,7 @@ static void save_over_dropped_rows_unloaded(void)
     fx_open(&f, "cdrop2");
     double *a = f64_seq(10, 3, 1, 0), *n = f64_seq(4, 3, 2, 0);
     npk_batch *b = NULL;
-    npk_array_info info;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     struct stat st;
     CHECK_OK(save_f64_2d(f.s, "x", 10, 3, a));
     CHECK_OK(npk_drop_rows(f.s, "x", (int64_t[]){0, 2}, 2));

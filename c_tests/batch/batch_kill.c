@@ -42,7 +42,7 @@ static long observed_generation(npk_store *s, const char *how, long dropped_gen)
 {
     long gen[N_ARR];
     for (int i = 0; i < N_ARR; i++) {
-        npk_array_info info;
+        npk_array_info info = NPK_ARRAY_INFO_INIT;
         npk_status st;
         void *data = load_all(s, NAMES[i], &info, &st);
         if (data == NULL) {

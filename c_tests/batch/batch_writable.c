@@ -37,7 +37,7 @@ static void changes_persist_without_save(void)
     fx_open(&f, "w22");
     double *a = f64_seq(20, 5, 1, 1);
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "array", 20, 5, a));
     if (!CHECK_OK(npk_writable_batch_begin(f.s, &b)))
         goto out;
@@ -66,7 +66,7 @@ static void view_is_shared_mapping_of_data_file(void)
     fx_open(&f, "w23");
     double *a = f64_seq(64, 64, 1, 0);
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "array", 64, 64, a));
     if (!CHECK_OK(npk_writable_batch_begin(f.s, &b)))
         goto out;
@@ -98,7 +98,7 @@ static void three_arrays_and_repeated_load_same_pointer(void)
     if (!CHECK_OK(npk_writable_batch_begin(f.s, &b)))
         goto out;
     for (int i = 0; i < 3; i++) {
-        npk_view v, again;
+        npk_view v = NPK_VIEW_INIT, again = NPK_VIEW_INIT;
         if (!CHECK_OK(npk_batch_load(b, names[i], &v)))
             continue;
         scale_view(&v, i + 2);
@@ -134,7 +134,7 @@ static void in_place_changes_of_every_dtype_persist(void)
     if (!CHECK_OK(npk_writable_batch_begin(f.s, &b)))
         goto out;
     for (npk_dtype dt = 0; dt < N_DTYPES; dt++) {
-        npk_view v;
+        npk_view v = NPK_VIEW_INIT;
         snprintf(name, sizeof name, "a_%s", dtype_name(dt));
         if (!CHECK_OK(npk_batch_load(b, name, &v)))
             continue;
@@ -157,7 +157,7 @@ static void in_place_changes_of_every_dtype_persist(void)
     }
     CHECK_OK(npk_batch_end(b));
     for (npk_dtype dt = 0; dt < N_DTYPES; dt++) {
-        npk_array_info info;
+        npk_array_info info = NPK_ARRAY_INFO_INIT;
         npk_status st;
         snprintf(name, sizeof name, "a_%s", dtype_name(dt));
         void *got = load_all(f.s, name, &info, &st);
@@ -198,7 +198,7 @@ static void large_array_scaled_without_anonymous_memory(void)
     const long size_kb = (long)(n * 8 / 1024);
     double *a = f64_seq(BIG_ROWS, BIG_COLS, 1, 0);
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "huge_array", BIG_ROWS, BIG_COLS, a));
     free(a); /* give the 80 MB back before measuring */
     a = NULL;
@@ -260,8 +260,8 @@ static void empty_array_gives_null_view_of_its_shape(void)
     fx_open(&f, "w27");
     const uint64_t shape[2] = {0, 3};
     npk_batch *b = NULL;
-    npk_view v;
-    npk_array_info info;
+    npk_view v = NPK_VIEW_INIT;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     CHECK_OK(npk_save(f.s, "empty", NPK_FLOAT64, 2, shape, NULL, NULL));
     if (!CHECK_OK(npk_writable_batch_begin(f.s, &b)))
         goto out;
@@ -288,7 +288,7 @@ static void element_and_slice_writes_persist(void)
     fx_open(&f, "w28");
     double *a = f64_seq(100, 100, 1, 1);
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "grid", 100, 100, a));
     if (!CHECK_OK(npk_writable_batch_begin(f.s, &b)))
         goto out;
@@ -322,7 +322,7 @@ static void load_of_missing_name_is_not_found(void)
     fixture f;
     fx_open(&f, "w29");
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "present", 1, 1, (double[]){1}));
     if (!CHECK_OK(npk_writable_batch_begin(f.s, &b)))
         goto out;
@@ -347,7 +347,7 @@ static void consecutive_writable_batches_compose(void)
     fx_open(&f, "w30");
     double *a = f64_seq(10, 4, 1, 1), *zeros = f64_seq(10, 4, 0, 0);
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "x", 10, 4, a));
     CHECK_OK(save_f64_2d(f.s, "z", 10, 4, zeros));
     for (int k = 2; k <= 3; k++)
@@ -378,7 +378,7 @@ static void plain_reads_see_in_place_changes(void)
     fx_open(&f, "w31");
     double *a = f64_seq(16, 16, 1, 0);
     npk_batch *b = NULL;
-    npk_view v, rv;
+    npk_view v = NPK_VIEW_INIT, rv = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "x", 16, 16, a));
     if (!CHECK_OK(npk_writable_batch_begin(f.s, &b)))
         goto out;
@@ -410,7 +410,7 @@ static void save_of_other_buffer_copies_or_refuses(void)
     fx_open(&f, "w32");
     double *a = f64_seq(6, 4, 1, 0), *other = f64_seq(6, 4, 10, 0);
     npk_batch *b = NULL;
-    npk_view v, again;
+    npk_view v = NPK_VIEW_INIT, again = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "x", 6, 4, a));
     if (!CHECK_OK(npk_writable_batch_begin(f.s, &b)))
         goto out;
@@ -486,8 +486,8 @@ static void modify_times_recorded_at_end(void)
     const char *names[3] = {"changed", "loaded", "untouched"};
     double *a = f64_seq(5, 5, 1, 0);
     npk_batch *b = NULL;
-    npk_view v;
-    npk_array_info t0[3], t1[3], t2[3];
+    npk_view v = NPK_VIEW_INIT;
+    npk_array_info t0[3] = {NPK_ARRAY_INFO_INIT, NPK_ARRAY_INFO_INIT, NPK_ARRAY_INFO_INIT}, t1[3] = {NPK_ARRAY_INFO_INIT, NPK_ARRAY_INFO_INIT, NPK_ARRAY_INFO_INIT}, t2[3] = {NPK_ARRAY_INFO_INIT, NPK_ARRAY_INFO_INIT, NPK_ARRAY_INFO_INIT};
     for (int i = 0; i < 3; i++)
         CHECK_OK(save_f64_2d(f.s, names[i], 5, 5, a));
     for (int i = 0; i < 3; i++)
@@ -513,7 +513,7 @@ static void modify_times_recorded_at_end(void)
     f.s = fx_reopen(&f, 0);
     if (!CHECK(f.s != NULL))
         goto out;
-    npk_array_info r;
+    npk_array_info r = NPK_ARRAY_INFO_INIT;
     if (CHECK_OK(npk_info(f.s, "changed", &r)))
         CHECK(r.modify_time_us == t1[0].modify_time_us);
     /* Abort: the in-place writes stay, the modify time is not recorded. */
@@ -539,7 +539,7 @@ static void views_unmapped_after_end_or_abort(void)
     double *a = f64_seq(512, 16, 1, 0);
     char suffix[1100];
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     CHECK_OK(save_f64_2d(f.s, "m", 512, 16, a));
     snprintf(suffix, sizeof suffix, "%s/data_m.npkd", f.dir);
     for (int use_abort = 0; use_abort <= 1; use_abort++) {
@@ -566,8 +566,8 @@ static void dropped_rows_compacted_at_first_load(void)
     double *a = f64_seq(10, 3, 1, 0);
     const int live[7] = {0, 2, 4, 5, 6, 7, 8};
     npk_batch *b = NULL;
-    npk_view v;
-    npk_array_info info;
+    npk_view v = NPK_VIEW_INIT;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     struct stat st;
     CHECK_OK(save_f64_2d(f.s, "x", 10, 3, a));
     CHECK_OK(npk_drop_rows(f.s, "x", (int64_t[]){1, 3, -1}, 3));
@@ -625,7 +625,7 @@ static void fortran_reader_through_strides(void)
     CHECK_OK(npk_save(f.s, "m2", NPK_INT32, 2, (uint64_t[]){R, C}, m2, NULL));
     CHECK_OK(npk_save(f.s, "m3", NPK_INT32, 3, (uint64_t[]){P, Q, S}, m3, NULL));
     npk_batch *b = NULL;
-    npk_view v2, v3;
+    npk_view v2 = NPK_VIEW_INIT, v3 = NPK_VIEW_INIT;
     if (!CHECK_OK(npk_writable_batch_begin(f.s, &b)))
         goto out;
     if (CHECK_OK(npk_batch_load(b, "m2", &v2)) && CHECK_OK(npk_batch_load(b, "m3", &v3))) {
@@ -694,7 +694,7 @@ static void closed_store_durable_scalar(void)
     char *dir = make_tmpdir("wclosed");
     npk_store *s = NULL, *other = NULL;
     npk_batch *b = NULL;
-    npk_view v, vs;
+    npk_view v = NPK_VIEW_INIT, vs = NPK_VIEW_INIT;
     double *a = f64_seq(32, 8, 1, 0), x = 2.5;
     if (!CHECK_OK(npk_open(dir, NPK_OPEN_CREATE | NPK_OPEN_DURABLE, &s)))
         goto out;
@@ -733,8 +733,8 @@ static void save_before_load_and_compaction_beside_mapping(void)
     fx_open(&f, "wmix");
     double *a = f64_seq(10, 3, 1, 0), *n = f64_seq(10, 3, -1, 0);
     npk_batch *b = NULL;
-    npk_view vx, vy;
-    npk_array_info t0, t1;
+    npk_view vx = NPK_VIEW_INIT, vy = NPK_VIEW_INIT;
+    npk_array_info t0 = NPK_ARRAY_INFO_INIT, t1 = NPK_ARRAY_INFO_INIT;
     CHECK_OK(save_f64_2d(f.s, "x", 10, 3, a));
     CHECK_OK(save_f64_2d(f.s, "y", 10, 3, a));
     CHECK_OK(save_f64_2d(f.s, "z", 10, 3, a));
@@ -774,8 +774,8 @@ static int failing_end_child(const char *dir)
     int failed0 = check_failed_;
     npk_store *s = NULL, *r = NULL;
     npk_batch *b = NULL;
-    npk_view v;
-    npk_array_info t0, t1;
+    npk_view v = NPK_VIEW_INIT;
+    npk_array_info t0 = NPK_ARRAY_INFO_INIT, t1 = NPK_ARRAY_INFO_INIT;
     char suffix[1100];
     snprintf(suffix, sizeof suffix, "%s/data_x.npkd", dir);
     if (!CHECK_OK(npk_open(dir, 0, &s)) || !CHECK_OK(npk_writable_batch_begin(s, &b)))
@@ -796,7 +796,7 @@ static int failing_end_child(const char *dir)
     CHECK(t1.modify_time_us > t0.modify_time_us);
     /* Not on disk yet: a fresh reader still sees the old time. */
     if (CHECK_OK(npk_open(dir, NPK_OPEN_READ_ONLY, &r))) {
-        npk_array_info tr;
+        npk_array_info tr = NPK_ARRAY_INFO_INIT;
         CHECK_OK(npk_info(r, "x", &tr));
         CHECK(tr.modify_time_us == t0.modify_time_us);
         npk_close(r);
@@ -804,7 +804,7 @@ static int failing_end_child(const char *dir)
     CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
     npk_close(s);
     if (CHECK_OK(npk_open(dir, NPK_OPEN_READ_ONLY, &r))) {
-        npk_array_info tr;
+        npk_array_info tr = NPK_ARRAY_INFO_INIT;
         CHECK_OK(npk_info(r, "x", &tr));
         CHECK(tr.modify_time_us == t1.modify_time_us);
         CHECK(stored_f64_is_seq(r, "x", 8, 8, 2, 0));
@@ -818,7 +818,7 @@ static void failing_end_is_retried(void)
     fixture f;
     fx_open(&f, "wfail");
     double *a = f64_seq(8, 8, 1, 0);
-    npk_array_info saved;
+    npk_array_info saved = NPK_ARRAY_INFO_INIT;
     CHECK_OK(save_f64_2d(f.s, "x", 8, 8, a));
     CHECK_OK(npk_info(f.s, "x", &saved));
     npk_close(f.s);
@@ -850,7 +850,7 @@ static void truncated_behind_the_back(void)
     snprintf(path, sizeof path, "%s/data_x.npkd", f.dir);
 
     npk_batch *b = NULL;
-    npk_view v;
+    npk_view v = NPK_VIEW_INIT;
     if (!CHECK_OK(npk_writable_batch_begin(f.s, &b)) || !CHECK_OK(npk_batch_load(b, "x", &v))) {
         free(a);
         fx_close(&f);

@@ -19,7 +19,7 @@ static double v3(int i, int j, int k) { return 100 * (i + 1) + 10 * (j + 1) + (k
 static int has_shape(npk_store *s, const char *name, npk_dtype dtype, uint32_t ndim,
                      const uint64_t *shape)
 {
-    npk_array_info info;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
     if (!CHECK_OK(npk_info(s, name, &info)))
         return 0;
     int ok = info.dtype == dtype && info.ndim == ndim;
@@ -215,8 +215,7 @@ static void check_other_dtypes(npk_store *s)
 /* The library's read-only view of r8_3, indexed with its byte strides. */
 static void check_view(npk_store *s)
 {
-    npk_view v;
-    memset(&v, 0, sizeof v);
+    npk_view v = NPK_VIEW_INIT;
     if (!CHECK_OK(npk_view_open(s, "r8_3", &v)))
         return;
     CHECK(v.ndim == 3 && v.shape[0] == 2 && v.shape[1] == 3 && v.shape[2] == 4);

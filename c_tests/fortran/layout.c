@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include "numpack.h"
 
-void npk_ftest_layout(int64_t out[18])
+void npk_ftest_layout(int64_t out[20])
 {
     out[0] = (int64_t)sizeof(npk_view);
     out[1] = (int64_t)offsetof(npk_view, data);
@@ -24,4 +24,6 @@ void npk_ftest_layout(int64_t out[18])
     out[15] = (int64_t)offsetof(npk_array_info, modify_time_us);
     out[16] = (int64_t)offsetof(npk_array_info, physical_rows);
     out[17] = (int64_t)offsetof(npk_array_info, segmented);
+    out[18] = (int64_t)offsetof(npk_view, struct_size);
+    out[19] = (int64_t)offsetof(npk_array_info, struct_size);
 }

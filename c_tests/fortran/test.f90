@@ -16,7 +16,7 @@ module ftest
   interface
     subroutine npk_ftest_layout(out) bind(C, name="npk_ftest_layout")
       import :: c_int64_t
-      integer(c_int64_t), intent(out) :: out(18)
+      integer(c_int64_t), intent(out) :: out(20)
     end subroutine npk_ftest_layout
   end interface
 
@@ -95,7 +95,7 @@ contains
   subroutine phase_write(path)
     character(*), intent(in) :: path
     type(c_ptr) :: store, reader, other, batch
-    integer(c_int64_t) :: lay(18)
+    integer(c_int64_t) :: lay(20)
     type(npk_view), target :: view
     type(npk_array_info), target :: info
     real(c_float) :: r4_1(5), r4_2(3, 4), r4_3(2, 3, 4)
@@ -149,13 +149,20 @@ contains
       .and. off(c_loc(view%ndim)) == lay(4) .and. off(c_loc(view%shape)) == lay(5) &
       .and. off(c_loc(view%strides)) == lay(6) .and. off(c_loc(view%itemsize)) == lay(7) &
       .and. off(c_loc(view%nbytes)) == lay(8) .and. off(c_loc(view%writable)) == lay(9) &
-      .and. off(c_loc(view%owner)) == lay(10), 'npk_view offsets match C')
+      .and. off(c_loc(view%owner)) == lay(10) .and. off(c_loc(view%struct_size)) == lay(19), &
+      'npk_view offsets match C')
     call check(c_sizeof(info) == lay(11), 'sizeof(npk_array_info) is ' // itoa(lay(11)))
     call check(offi(c_loc(info%dtype)) == lay(12) .and. offi(c_loc(info%ndim)) == lay(13) &
       .and. offi(c_loc(info%shape)) == lay(14) .and. offi(c_loc(info%nbytes)) == lay(15) &
       .and. offi(c_loc(info%modify_time_us)) == lay(16) &
       .and. offi(c_loc(info%physical_rows)) == lay(17) &
-      .and. offi(c_loc(info%segmented)) == lay(18), 'npk_array_info offsets match C')
+      .and. offi(c_loc(info%segmented)) == lay(18) .and. offi(c_loc(info%struct_size)) == lay(20), &
+      'npk_array_info offsets match C')
+    ! A declared variable is ready to pass: struct_size starts as C's sizeof.
+    call check(view%struct_size == lay(1) .and. NPK_VIEW_SIZE == lay(1), &
+      'npk_view%struct_size starts as sizeof(npk_view)')
+    call check(info%struct_size == lay(11) .and. NPK_ARRAY_INFO_SIZE == lay(11), &
+      'npk_array_info%struct_size starts as sizeof(npk_array_info)')
     call check(npk_cstr('ab  ') == 'ab' // c_null_char, 'npk_cstr trims and adds NUL')
 
     ! --- write every kind at ranks 1-3 -------------------------------------------------------
@@ -328,6 +335,7 @@ contains
       'npk_error_message is the latest (library) failure: ' // npk_error_message())
     call check_ok(npk_view_release(view), 'view_release')
     call check(.not. c_associated(view%data) .and. view%ndim == 0, 'release zeroes the view')
+    call check(view%struct_size == lay(1), 'release keeps struct_size, so the view can be reopened')
     call check_ok(npk_view_release(view), 'releasing a zeroed view is a no-op')
 
     call check_ok(npk_open_view(store, 'r8_2', view), 'view_open r8_2')

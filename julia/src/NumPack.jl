@@ -93,27 +93,41 @@ const NPK_COMPLEX128 = Int32(13)
 # ------------------------------------------------------------------------------------------
 """Mirror of C `npk_view` (560 bytes on 64-bit targets)."""
 struct NpkView
-    data::Ptr{Cvoid}
+    struct_size::UInt32
     dtype::Int32
+    data::Ptr{Cvoid}
     ndim::UInt32
+    writable::Int32
     shape::NTuple{32,UInt64}
     strides::NTuple{32,Int64}
     itemsize::UInt64
     nbytes::UInt64
-    writable::Int32
     owner::Ptr{Cvoid}
 end
 
 """Mirror of C `npk_array_info` (296 bytes on 64-bit targets)."""
 struct NpkArrayInfo
+    struct_size::UInt32
     dtype::Int32
     ndim::UInt32
+    segmented::Int32
     shape::NTuple{32,UInt64}
     nbytes::UInt64
     modify_time_us::UInt64
     physical_rows::UInt64
-    segmented::Int32
 end
+
+_zero(::Type{Ptr{T}}) where {T} = Ptr{T}(0)
+_zero(::Type{NTuple{N,T}}) where {N,T} = ntuple(_ -> zero(T), N)
+_zero(::Type{T}) where {T<:Integer} = zero(T)
+
+"""
+`_sized(T)`: a `Ref` to a `T` (NpkView or NpkArrayInfo) that is zero but for
+`struct_size = sizeof(T)`, as C's NPK_VIEW_INIT / NPK_ARRAY_INFO_INIT: the library reads that
+size and writes no more bytes than it (the header's rule for appending fields to these structs),
+and refuses a struct whose size was not set.
+"""
+_sized(::Type{T}) where {T} = Ref(T(UInt32(sizeof(T)), map(_zero, fieldtypes(T)[2:end])...))
 
 # ------------------------------------------------------------------------------------------
 # Element types
@@ -630,7 +644,7 @@ struct ArrayInfo
 end
 
 function _raw_info(s::Store, name::AbstractString)
-    out = Ref{NpkArrayInfo}()
+    out = _sized(NpkArrayInfo)
     st = ccall(_sym(:npk_info), Int32, (Ptr{Cvoid}, Cstring, Ref{NpkArrayInfo}),
         _handle(s), name, out)
     _check(st)
@@ -816,7 +830,7 @@ Calls `f(A)` with a read-only, zero-copy view of array `name` (npk_view_open), r
 header); do not write to it and do not keep it after `f` returns (copy it: `collect(A)`).
 """
 function withview(f::Function, s::Store, name::AbstractString)
-    v = Ref{NpkView}()
+    v = _sized(NpkView)
     st = ccall(_sym(:npk_view_open), Int32, (Ptr{Cvoid}, Cstring, Ref{NpkView}),
         _handle(s), name, v)
     _check(st)
@@ -953,7 +967,7 @@ and `parent(A)` is the row-major memory as an Array with reversed dims. Valid un
 ends or aborts, or (cache batch) until `name` is saved from another buffer or evicted.
 """
 function load(b::Batch, name::AbstractString)
-    v = Ref{NpkView}()
+    v = _sized(NpkView)
     st = ccall(_sym(:npk_batch_load), Int32, (Ptr{Cvoid}, Cstring, Ref{NpkView}),
         _handle(b), name, v)
     _check(st)

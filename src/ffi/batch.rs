@@ -7,6 +7,7 @@ use parking_lot::Mutex;
 use crate::batch::{Batch, CacheBatch, WritableBatch};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ffi::args::{out, str_arg, typed_src};
+use crate::ffi::sized::{caller_size, write_prefix};
 use crate::ffi::store::{fill_view, npk_store, store_arg};
 use crate::ffi::types::*;
 use crate::ffi::{guard, npk_status};
@@ -98,7 +99,8 @@ pub extern "C" fn npk_writable_batch_begin(
 /// Fills `*out_view` with the array's memory inside the batch (see npk_view for its lifetime:
 /// until the batch ends or aborts, or, in a cache batch, until the array is saved from another
 /// buffer or evicted under the memory limit). A second load of the same name returns the same
-/// pointer without touching the disk. NPK_NOT_FOUND for a missing array.
+/// pointer without touching the disk. NPK_NOT_FOUND for a missing array. Set
+/// `out_view->struct_size` first (NPK_VIEW_INIT).
 #[no_mangle]
 pub extern "C" fn npk_batch_load(
     batch: *mut npk_batch,
@@ -108,7 +110,7 @@ pub extern "C" fn npk_batch_load(
     guard(|| {
         let b = batch_arg(batch)?;
         let name = str_arg(name, "name")?;
-        let slot = out(out_view, "out_view")?;
+        let size = caller_size(out_view, "out_view")?;
         let view = b.batch.lock().load(name)?;
         // SAFETY: npk_view is plain data; all-zero is valid, fields are set just below.
         let mut v: npk_view = unsafe { std::mem::zeroed() };
@@ -119,7 +121,7 @@ pub extern "C" fn npk_batch_load(
             &view.shape,
             view.writable,
         );
-        *slot = v;
+        write_prefix(out_view, size, &v);
         Ok(())
     })
 }

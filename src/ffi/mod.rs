@@ -9,6 +9,7 @@
 
 pub mod args;
 pub mod batch;
+pub(crate) mod sized;
 pub mod status;
 pub mod store;
 pub mod types;

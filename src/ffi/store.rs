@@ -7,6 +7,7 @@ use crate::ffi::args::{
     dst_arg, dtype_arg, layout_arg, out, path_arg, slice_arg, src_arg, str_arg, typed_dst,
     typed_src,
 };
+use crate::ffi::sized::{caller_size, write_prefix, zero_after_size};
 use crate::ffi::types::*;
 use crate::ffi::{guard, npk_status};
 use crate::format::metadata::shape_bytes;
@@ -505,7 +506,8 @@ pub extern "C" fn npk_list(
     })
 }
 
-/// Fills `*out_info` with the array's dtype, logical shape, size and modify time.
+/// Fills `*out_info` with the array's dtype, logical shape, size and modify time. Set
+/// `out_info->struct_size` first (NPK_ARRAY_INFO_INIT): the library writes that many bytes at most.
 #[no_mangle]
 pub extern "C" fn npk_info(
     store: *mut npk_store,
@@ -515,19 +517,21 @@ pub extern "C" fn npk_info(
     guard(|| {
         let s = store_arg(store)?;
         let name = str_arg(name, "name")?;
-        let slot = out(out_info, "out_info")?;
+        let size = caller_size(out_info, "out_info")?;
         let info = s.info(name)?;
         let mut shape = [0u64; NPK_MAX_DIMS];
         shape[..info.shape.len()].copy_from_slice(&info.shape);
-        *slot = npk_array_info {
+        let value = npk_array_info {
+            struct_size: 0,
             dtype: info.dtype.code() as npk_dtype,
             ndim: info.shape.len() as u32,
+            segmented: info.segmented as i32,
             shape,
             nbytes: info.nbytes,
             modify_time_us: info.modify_time_us,
             physical_rows: info.physical_rows,
-            segmented: info.segmented as i32,
         };
+        write_prefix(out_info, size, &value);
         Ok(())
     })
 }
@@ -574,7 +578,8 @@ pub(crate) fn fill_view(
 /// view is a snapshot: later commits replace files and do not change it, but in-place writes
 /// (`npk_replace_rows`, writable batches) to the same file are visible through a mapping.
 /// Release it with `npk_view_release`; the store may be closed before. A mapping cannot report
-/// errors: if another program truncates the file, reading the lost pages raises SIGBUS.
+/// errors: if another program truncates the file, reading the lost pages raises SIGBUS. Set
+/// `out_view->struct_size` first (NPK_VIEW_INIT).
 #[no_mangle]
 pub extern "C" fn npk_view_open(
     store: *mut npk_store,
@@ -584,7 +589,7 @@ pub extern "C" fn npk_view_open(
     guard(|| {
         let s = store_arg(store)?;
         let name = str_arg(name, "name")?;
-        let slot = out(out_view, "out_view")?;
+        let size = caller_size(out_view, "out_view")?;
         let view = Box::new(s.view(name)?);
         let data = view.as_ptr() as *mut c_void;
         let (dtype, shape) = (view.dtype, view.shape.clone());
@@ -592,28 +597,42 @@ pub extern "C" fn npk_view_open(
         let mut v: npk_view = unsafe { std::mem::zeroed() };
         fill_view(&mut v, data, dtype, &shape, false);
         v.owner = Box::into_raw(view).cast();
-        *slot = v;
+        write_prefix(out_view, size, &v);
         Ok(())
     })
 }
 
-/// Releases a read-only view and zeroes the struct. NULL or a zeroed view: nothing happens. A
-/// batch view: only the struct is zeroed; the batch still owns (and keeps valid) its memory.
+/// Releases a read-only view and zeroes the struct but for `struct_size`, so it can be filled
+/// again. NULL, or a view whose struct_size is 0 (never filled: the library fills only a set
+/// size), or one already released: nothing happens. A batch view: only the struct is zeroed; the
+/// batch still owns (and keeps valid) its memory. A struct_size between 0 and the first layout's
+/// is NPK_INVALID_ARGUMENT.
 #[no_mangle]
 pub extern "C" fn npk_view_release(view: *mut npk_view) -> npk_status {
     guard(|| {
         if view.is_null() {
             return Ok(());
         }
-        // SAFETY: non-NULL; caller contract is a view filled by this library.
-        let v = unsafe { &mut *view };
-        if v.writable == 0 && !v.owner.is_null() {
-            // SAFETY: `owner` of a read-only view is the Box<ReadView> made in npk_view_open,
-            // released once because we zero it right after.
-            drop(unsafe { Box::from_raw(v.owner.cast::<ReadView>()) });
+        // SAFETY: non-NULL and aligned (caller contract); struct_size is in every layout.
+        if unsafe { view.cast::<u32>().read() } == 0 {
+            return Ok(());
         }
-        // SAFETY: zero is a valid npk_view.
-        *v = unsafe { std::mem::zeroed() };
+        let size = caller_size(view, "view")?;
+        // SAFETY: `size` >= the first layout, which holds `writable` and `owner`; the caller
+        // contract is a view filled by this library. Raw reads: the caller's struct may be
+        // shorter than this library's.
+        let (writable, owner) = unsafe {
+            (
+                std::ptr::addr_of!((*view).writable).read(),
+                std::ptr::addr_of!((*view).owner).read(),
+            )
+        };
+        if writable == 0 && !owner.is_null() {
+            // SAFETY: `owner` of a read-only view is the Box<ReadView> made in npk_view_open,
+            // released once because the struct is zeroed right after.
+            drop(unsafe { Box::from_raw(owner.cast::<ReadView>()) });
+        }
+        zero_after_size(view, size);
         Ok(())
     })
 }

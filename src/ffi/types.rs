@@ -83,31 +83,53 @@ pub const NPK_OPEN_SHARED: u32 = 8;
 pub const NPK_OPEN_NO_LOCKING: u32 = 16;
 
 /// An array's memory as the library hands it out: a read-only view (`npk_view_open`) or a batch
-/// view (`npk_batch_load`). `shape` and `strides` are valid for the first `ndim` entries;
+/// view (`npk_batch_load`). Set `struct_size` before the call (`npk_view v = NPK_VIEW_INIT;`).
+/// `shape` and `strides` are valid for the first `ndim` entries;
 /// strides are in bytes (NumPy's convention) and describe C order. `data` is NULL for an array
 /// with zero elements. Lifetime: a read-only view lives until `npk_view_release`; a batch view
 /// until `npk_batch_end`/`npk_batch_abort`, or, in a cache batch, until that array is saved again
 /// from another buffer with another shape or dtype. Using `data` after that is undefined behaviour.
+///
+/// Growing this struct (and npk_array_info): fields are only ever appended, never reordered,
+/// resized or removed. The caller sets `struct_size` to its `sizeof` before every call that fills
+/// the struct; the library writes only the first `struct_size` bytes (never past them), so a
+/// program compiled against an older header keeps working with a newer library. A size below
+/// the first layout's (0 above all: not set) is NPK_INVALID_ARGUMENT, the struct untouched. A
+/// program compiled against a newer header running on an older library gets `struct_size`
+/// lowered to the size that library wrote: the fields past it were not written (they keep what
+/// the caller put there); test `v.struct_size >= offsetof(npk_view, field) + sizeof v.field`
+/// before reading a field added after the first layout. The library trusts `struct_size`: an
+/// uninitialised one is undefined behaviour (declare with NPK_VIEW_INIT / NPK_ARRAY_INFO_INIT).
 #[repr(C)]
 pub struct npk_view {
-    pub data: *mut c_void,
+    /// `sizeof(npk_view)`, set by the caller before the call (NPK_VIEW_INIT does); on return,
+    /// the number of bytes the library wrote.
+    pub struct_size: u32,
     pub dtype: npk_dtype,
+    pub data: *mut c_void,
     pub ndim: u32,
+    /// 1 when writes through `data` are allowed (batch views), 0 for read-only views.
+    pub writable: i32,
     pub shape: [u64; NPK_MAX_DIMS],
     pub strides: [i64; NPK_MAX_DIMS],
     pub itemsize: u64,
     pub nbytes: u64,
-    /// 1 when writes through `data` are allowed (batch views), 0 for read-only views.
-    pub writable: i32,
     /// Private to the library: what `npk_view_release` frees. Do not touch.
     pub owner: *mut c_void,
 }
 
-/// What `npk_info` reports, in the logical view (dropped rows are not counted).
+/// What `npk_info` reports, in the logical view (dropped rows are not counted). Set
+/// `struct_size` before the call (`npk_array_info info = NPK_ARRAY_INFO_INIT;`); the rule for
+/// adding fields is npk_view's.
 #[repr(C)]
 pub struct npk_array_info {
+    /// `sizeof(npk_array_info)`, set by the caller before the call (NPK_ARRAY_INFO_INIT does);
+    /// on return, the number of bytes the library wrote.
+    pub struct_size: u32,
     pub dtype: npk_dtype,
     pub ndim: u32,
+    /// 1 for a segmented array written by numpack 0.7.0 (readable; compact it to write in place).
+    pub segmented: i32,
     pub shape: [u64; NPK_MAX_DIMS],
     /// Logical size in bytes: product of shape times the item size.
     pub nbytes: u64,
@@ -115,6 +137,4 @@ pub struct npk_array_info {
     pub modify_time_us: u64,
     /// Rows in the data file, dropped ones included (equals shape[0] after `npk_compact`).
     pub physical_rows: u64,
-    /// 1 for a segmented array written by numpack 0.7.0 (readable; compact it to write in place).
-    pub segmented: i32,
 }

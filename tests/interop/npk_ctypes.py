@@ -72,28 +72,37 @@ npk_store_p = ctypes.POINTER(npk_store)
 
 class npk_view(ctypes.Structure):
     _fields_ = [
-        ("data", ctypes.c_void_p),
+        ("struct_size", ctypes.c_uint32),
         ("dtype", npk_dtype),
+        ("data", ctypes.c_void_p),
         ("ndim", ctypes.c_uint32),
+        ("writable", ctypes.c_int32),
         ("shape", ctypes.c_uint64 * NPK_MAX_DIMS),
         ("strides", ctypes.c_int64 * NPK_MAX_DIMS),
         ("itemsize", ctypes.c_uint64),
         ("nbytes", ctypes.c_uint64),
-        ("writable", ctypes.c_int32),
         ("owner", ctypes.c_void_p),
     ]
 
 
 class npk_array_info(ctypes.Structure):
     _fields_ = [
+        ("struct_size", ctypes.c_uint32),
         ("dtype", npk_dtype),
         ("ndim", ctypes.c_uint32),
+        ("segmented", ctypes.c_int32),
         ("shape", ctypes.c_uint64 * NPK_MAX_DIMS),
         ("nbytes", ctypes.c_uint64),
         ("modify_time_us", ctypes.c_uint64),
         ("physical_rows", ctypes.c_uint64),
-        ("segmented", ctypes.c_int32),
     ]
+
+
+def sized(structure):
+    """NPK_VIEW_INIT / NPK_ARRAY_INFO_INIT: all zero but struct_size = sizeof."""
+    out = structure()
+    out.struct_size = ctypes.sizeof(structure)
+    return out
 
 
 _u64p = ctypes.POINTER(ctypes.c_uint64)
@@ -312,7 +321,7 @@ class Store:
         return names
 
     def info(self, name):
-        info = npk_array_info()
+        info = sized(npk_array_info)
         check("npk_info", lib.npk_info(self.h, _enc(name), ctypes.byref(info)))
         return info
 
@@ -365,7 +374,7 @@ class View:
     """A read-only view (npk_view_open / npk_view_release); `.array()` copies it to numpy."""
 
     def __init__(self, store, name):
-        self.v = npk_view()
+        self.v = sized(npk_view)
         check("npk_view_open", lib.npk_view_open(store.h, _enc(name), ctypes.byref(self.v)))
         self.open = True
 

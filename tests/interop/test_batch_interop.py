@@ -18,7 +18,6 @@ numpack = pytest.importorskip("numpack")
 REPO = Path(__file__).resolve().parents[2]
 LIBPATH = Path(os.environ.get("LIBDIR") or REPO / "target" / "release") / "libnumpack.so"
 
-NPK_MAX_DIMS = 32
 NPK_OPEN_CREATE = 1
 NPK_OK = 0
 NPK_NOT_FOUND = 2
@@ -33,18 +32,8 @@ DTYPES = [np.dtype(t) for t in (np.bool_, np.uint8, np.uint16, np.uint32, np.uin
 CODE_OF = {dt: code for code, dt in enumerate(DTYPES)}
 
 
-class npk_view(ctypes.Structure):
-    _fields_ = [
-        ("data", ctypes.c_void_p),
-        ("dtype", ctypes.c_int32),
-        ("ndim", ctypes.c_uint32),
-        ("shape", ctypes.c_uint64 * NPK_MAX_DIMS),
-        ("strides", ctypes.c_int64 * NPK_MAX_DIMS),
-        ("itemsize", ctypes.c_uint64),
-        ("nbytes", ctypes.c_uint64),
-        ("writable", ctypes.c_int32),
-        ("owner", ctypes.c_void_p),
-    ]
+# The struct's layout, and NPK_VIEW_INIT, come from the one ctypes mirror of numpack.h.
+from npk_ctypes import npk_view, sized  # noqa: E402
 
 
 _st = ctypes.c_int32
@@ -114,7 +103,7 @@ class Batch:
 
     def load(self, name):
         """The batch's view as a numpy array sharing its memory (no copy)."""
-        v = npk_view()
+        v = sized(npk_view)
         check(lib.npk_batch_load(self.h, name.encode(), ctypes.byref(v)), f"load {name}")
         dt = DTYPES[v.dtype]
         shape = tuple(v.shape[: v.ndim])

@@ -205,6 +205,13 @@ class API:
         return _run_batch(f, s.writable_batch_begin())
 
 
+def sized(structure):
+    """`_sized(T)`: all zero but struct_size = sizeof(T)."""
+    out = structure()
+    out.struct_size = ctypes.sizeof(structure)
+    return out
+
+
 def dtype_code(dt):
     """`dtype_code(T)`"""
     dt = np.dtype(dt)
@@ -444,7 +451,7 @@ class Store:
 
     def _raw_info(self, name):
         """`_raw_info(s, name)`"""
-        out = self.api.NpkArrayInfo()
+        out = sized(self.api.NpkArrayInfo)
         st = self.lib.npk_info(self._handle(), name.encode(), ctypes.byref(out))
         self.api.check(st)
         return out
@@ -464,7 +471,7 @@ class Store:
 
     def withview(self, name, f):
         """`withview(f, s, name)`"""
-        v = self.api.NpkView()
+        v = sized(self.api.NpkView)
         st = self.lib.npk_view_open(self._handle(), name.encode(), ctypes.byref(v))
         self.api.check(st)
         try:
@@ -637,7 +644,7 @@ class Batch:
 
     def load(self, name):
         """`load(b, name)`"""
-        v = self.api.NpkView()
+        v = sized(self.api.NpkView)
         st = self.lib.npk_batch_load(self._handle(), name.encode(), ctypes.byref(v))
         self.api.check(st)
         return wrap_view(v)

@@ -194,7 +194,7 @@ def test_withview_is_a_readonly_zero_copy_view(api, lib, tmp_path):
 
         assert s.withview("a", look) == float(a.sum())
         assert seen == {"parent_f": True, "parent_shape": (4, 3, 2)}
-        raw = lib.struct("NpkView")()
+        raw = jlproxy.sized(lib.struct("NpkView"))
         assert lib.npk_view_open(s.handle, b"a", ctypes.byref(raw)) == 0
         assert raw.writable == 0 and raw.ndim == 3 and raw.itemsize == 4
         assert lib.npk_view_release(ctypes.byref(raw)) == 0
@@ -445,26 +445,36 @@ def test_refresh_shows_other_commits(api, tmp_path):
 
 
 def test_library_writes_within_the_julia_structs(api, lib, tmp_path):
-    """npk_info / npk_view_open / npk_batch_load write only sizeof(Julia struct) bytes."""
+    """npk_info / npk_view_open / npk_batch_load write only sizeof(Julia struct) bytes, the
+    struct_size `_sized` sets; without it (zero) the call is refused and nothing is written."""
+
+    def guarded(st, struct_size):
+        size = ctypes.sizeof(st)
+        buf = (ctypes.c_uint8 * (2 * size))(*([0xA5] * (2 * size)))
+        ctypes.c_uint32.from_buffer(buf).value = struct_size
+        return size, buf, ctypes.cast(buf, ctypes.POINTER(st))
+
     with api.Store(tmp_path / "s", create=True) as s:
         s.save_b("a", julia_array(np.zeros((2, 3, 4), dtype=np.uint16)))
         for fn, jname in (("npk_info", "NpkArrayInfo"), ("npk_view_open", "NpkView")):
             st = lib.struct(jname)
-            size = ctypes.sizeof(st)
-            buf = (ctypes.c_uint8 * (2 * size))(*([0xA5] * (2 * size)))
-            ptr = ctypes.cast(buf, ctypes.POINTER(st))
+            size, buf, ptr = guarded(st, 0)
+            assert getattr(lib, fn)(s.handle, b"a", ptr) == 1  # NPK_INVALID_ARGUMENT
+            assert "struct_size is 0" in api.last_error()
+            assert bytes(buf[4:]) == b"\xa5" * (2 * size - 4), f"{fn} wrote into a refused struct"
+            size, buf, ptr = guarded(st, ctypes.sizeof(st))
             assert getattr(lib, fn)(s.handle, b"a", ptr) == 0
             assert bytes(buf[size:]) == b"\xa5" * size, f"{fn} wrote past {jname}"
             v = ptr.contents
+            assert v.struct_size == size
             assert (v.dtype, v.ndim, list(v.shape[:3])) == (2, 3, [2, 3, 4])
             if jname == "NpkView":
                 assert list(v.strides[:3]) == [24, 8, 2] and v.nbytes == 48
                 assert lib.npk_view_release(ptr) == 0
+                assert v.struct_size == size and not v.owner and v.ndim == 0
         b = s.batch_begin()
-        st = lib.struct("NpkView")
-        size = ctypes.sizeof(st)
-        buf = (ctypes.c_uint8 * (2 * size))(*([0xA5] * (2 * size)))
-        assert lib.npk_batch_load(b.handle, b"a", ctypes.cast(buf, ctypes.POINTER(st))) == 0
+        size, buf, ptr = guarded(lib.struct("NpkView"), ctypes.sizeof(lib.struct("NpkView")))
+        assert lib.npk_batch_load(b.handle, b"a", ptr) == 0
         assert bytes(buf[size:]) == b"\xa5" * size
         b.abort_b()
 

@@ -319,3 +319,19 @@ def test_julia_source_parses():
         assert not tree.root_node.has_error, f"{path.name} has a syntax error"
     for bad in (b"f(x))\n", b"struct A\n    x::Int\n", b"x = [1, 2\ny = 3\n"):
         assert parser.parse(bad).root_node.has_error  # the checker does catch errors
+
+
+def test_struct_refs_set_struct_size():
+    """Every NpkView / NpkArrayInfo passed to the library comes from `_sized` (struct_size =
+    sizeof, the rest zero, as NPK_VIEW_INIT): the library refuses a zero struct_size, and an
+    uninitialised `Ref{T}()` holds garbage there."""
+    code = jlparse.JULIA_MODULE.read_text()
+    for t in ("NpkView", "NpkArrayInfo"):
+        assert not re.search(r"Ref\{%s\}\s*\(" % t, code), f"an uninitialised Ref{{{t}}}() is passed"
+        assert re.search(r"_sized\(%s\)" % t, code), f"no _sized({t})"
+    m = re.search(r"^_sized\(::Type\{T\}\) where \{T\} = (.*)$", code, re.M)
+    assert m, "_sized is not defined as expected"
+    assert "UInt32(sizeof(T))" in m.group(1) and "fieldtypes(T)[2:end]" in m.group(1)
+    # struct_size is the first field of both structs, as the C header has it.
+    for jname in ("NpkView", "NpkArrayInfo"):
+        assert MODULE.structs[jname][1][0][0] == "struct_size"
