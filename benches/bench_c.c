@@ -80,41 +80,10 @@ static const char *ONLY; /* comma-separated workload filter, NULL = all */
 static double BUDGET = 6; /* seconds of timed runs per implementation and workload (soft) */
 
 /* ---- helpers -------------------------------------------------------------------------------- */
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bench_c: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-
-#define CK(call)                                                                                   \
-    do {                                                                                           \
-        npk_status st_ = (call);                                                                   \
-        if (st_ != NPK_OK)                                                                         \
-            die("%s:%d %s -> %s: %s", __FILE__, __LINE__, #call, npk_status_str(st_),               \
-                npk_last_error());                                                                 \
-    } while (0)
-#define H5CK(call)                                                                                 \
-    do {                                                                                           \
-        if ((call) < 0)                                                                            \
-            die("%s:%d %s failed", __FILE__, __LINE__, #call);                                     \
-    } while (0)
-#define SYS(call)                                                                                  \
-    do {                                                                                           \
-        if ((call) < 0)                                                                            \
-            die("%s:%d %s: %s", __FILE__, __LINE__, #call, strerror(errno));                       \
-    } while (0)
+#define BENCH_DIE_PREFIX() fprintf(stderr, "bench_c: ")
+#include "bench_util.h"
 
 static int kk(int k) { return WARMING && k > 2 ? 2 : k; }
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void *xalloc(size_t n) {
     void *p = NULL;
@@ -253,9 +222,9 @@ static double run_one(const var_t *v) {
     scrub_caches();
     if (v->pre)
         v->pre();
-    double t0 = now_s();
+    double t0 = mono();
     double self = v->op();
-    double t1 = now_s();
+    double t1 = mono();
     if (v->post)
         v->post();
     return self >= 0 ? self : t1 - t0;
@@ -269,7 +238,7 @@ static void bench(const char *wl, const char *note, var_t *v, int nv, int runs) 
         dirfd = open(DIR_, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     syncfs(dirfd); /* earlier workloads' dirty data goes to disk now, not during this one */
     fprintf(stderr, "[%s %s] ", LABEL, wl);
-    double t_start = now_s();
+    double t_start = mono();
     /* warm-up: data in page cache, code paths hot (a round workload does 2 rounds here). The
      * first timed run sizes the rest: an implementation whose run took w seconds gets
      * max(5, min(runs, BUDGET / w)) runs, so one slow peer (HDF5's 10,000-row hyperslab union)
@@ -304,7 +273,7 @@ static void bench(const char *wl, const char *note, var_t *v, int nv, int runs) 
     }
     free(ri);
     fflush(stdout);
-    fprintf(stderr, "%.1fs\n", now_s() - t_start);
+    fprintf(stderr, "%.1fs\n", mono() - t_start);
     free(t);
 }
 
@@ -486,9 +455,9 @@ static double lib_view(void) {
     double s = 0;
     for (int i = 0; i < VIEW_REPS; i++) {
         npk_view v = NPK_VIEW_INIT;
-        double t0 = now_s();
+        double t0 = mono();
         CK(npk_view_open(ST, "a", &v));
-        s += now_s() - t0;
+        s += mono() - t0;
         CK(npk_view_release(&v));
     }
     return s / VIEW_REPS;
@@ -496,9 +465,9 @@ static double lib_view(void) {
 static double raw_view(void) {
     double s = 0;
     for (int i = 0; i < VIEW_REPS; i++) {
-        double t0 = now_s();
+        double t0 = mono();
         void *p = mmap(NULL, NBYTES, PROT_READ, MAP_SHARED, RAWFD, 0);
-        s += now_s() - t0;
+        s += mono() - t0;
         if (p == MAP_FAILED)
             die("mmap: %s", strerror(errno));
         munmap(p, NBYTES);

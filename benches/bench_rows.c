@@ -45,39 +45,8 @@ static hid_t H5F, H5D, H5FS, H5MS;
 static double *BUF;
 static const char *MAP; /* raw.bin mapped shared, kept for the run */
 
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bench_rows: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-
-#define CK(call)                                                                                   \
-    do {                                                                                           \
-        npk_status st_ = (call);                                                                   \
-        if (st_ != NPK_OK)                                                                         \
-            die("%s:%d %s -> %s: %s", __FILE__, __LINE__, #call, npk_status_str(st_),               \
-                npk_last_error());                                                                 \
-    } while (0)
-#define H5CK(call)                                                                                 \
-    do {                                                                                           \
-        if ((call) < 0)                                                                            \
-            die("%s:%d %s failed", __FILE__, __LINE__, #call);                                     \
-    } while (0)
-#define SYS(call)                                                                                  \
-    do {                                                                                           \
-        if ((call) < 0)                                                                            \
-            die("%s:%d %s: %s", __FILE__, __LINE__, #call, strerror(errno));                       \
-    } while (0)
-
-static double mono(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#define BENCH_DIE_PREFIX() fprintf(stderr, "bench_rows: ")
+#include "bench_util.h"
 
 static char *path(const char *name) {
     static char buf[4096];
