@@ -146,26 +146,28 @@ static inline int check_end(void)
 
 /* ---- running part of a test in a child process ------------------------------------------------
  * Runs fn(arg) in a forked child, whose checks are added to this process's counts (through a
- * pipe). A child that dies without reporting (a crash, an abort) counts as one failure. */
-static inline void check_in_child(void (*fn)(void *), void *arg, const char *what)
+ * pipe). A child that dies without reporting (a crash, an abort) counts as one failure.
+ * check_in_child runs one and waits; check_child_spawn / check_child_collect let several run at
+ * once. */
+typedef struct {
+    pid_t pid;   /* -1: it could not be started (already counted as a failure) */
+    int results; /* read end of the pipe */
+} check_child;
+
+/* Forks a child that runs fn(arg) with fresh counts and reports them; returns at once. */
+static inline check_child check_child_spawn(void (*fn)(void *), void *arg)
 {
+    check_child c = {-1, -1};
     int fds[2];
-    pid_t pid;
-    int counts[2] = {0, 0};
-    int status = 0;
-    ssize_t got;
     if (pipe(fds) != 0) {
         CHECK_MSG(0, "pipe: %s", strerror(errno));
-        return;
+        return c;
     }
     fflush(stdout);
     fflush(stderr);
-    pid = fork();
-    if (pid < 0) {
-        CHECK_MSG(0, "fork: %s", strerror(errno));
-        return;
-    }
-    if (pid == 0) {
+    c.pid = fork();
+    if (c.pid == 0) {
+        int counts[2];
         close(fds[0]);
         check_passed_ = 0;
         check_failed_ = 0;
@@ -177,15 +179,37 @@ static inline void check_in_child(void (*fn)(void *), void *arg, const char *wha
         _exit(0);
     }
     close(fds[1]);
-    got = read(fds[0], counts, sizeof counts);
-    close(fds[0]);
-    waitpid(pid, &status, 0);
+    if (c.pid < 0) {
+        CHECK_MSG(0, "fork: %s", strerror(errno));
+        close(fds[0]);
+        return c;
+    }
+    c.results = fds[0];
+    return c;
+}
+
+/* Waits for the child and adds its checks to ours; a child that died unreported is a failure. */
+static inline void check_child_collect(check_child c, const char *what)
+{
+    int counts[2] = {0, 0};
+    int status = 0;
+    ssize_t got;
+    if (c.pid < 0)
+        return;
+    got = read(c.results, counts, sizeof counts);
+    close(c.results);
+    waitpid(c.pid, &status, 0);
     if (got == (ssize_t)sizeof counts) {
         check_passed_ += counts[0];
         check_failed_ += counts[1];
     }
     CHECK_MSG(got == (ssize_t)sizeof counts && WIFEXITED(status) && WEXITSTATUS(status) == 0,
               "child process for %s did not report (status %#x)", what, status);
+}
+
+static inline void check_in_child(void (*fn)(void *), void *arg, const char *what)
+{
+    check_child_collect(check_child_spawn(fn, arg), what);
 }
 
 /* ---- temporary directories and files --------------------------------------------------------- */

@@ -41,58 +41,6 @@ static double value_at(uint64_t row, uint64_t col)
     return (double)(row / ROWS_EACH + 1) * 1e6 + (double)(row * COLS + col);
 }
 
-/* ---- child processes that report their checks through a pipe --------------------------------- */
-
-typedef struct {
-    pid_t pid;
-    int results; /* read end: the child's (passed, failed) counts */
-} child;
-
-static child spawn(void (*fn)(void *), void *arg)
-{
-    child c = {-1, -1};
-    int fds[2];
-    if (pipe(fds) != 0) {
-        CHECK_MSG(0, "pipe: %s", strerror(errno));
-        return c;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    c.pid = fork();
-    if (c.pid == 0) {
-        int counts[2];
-        close(fds[0]);
-        check_passed_ = 0;
-        check_failed_ = 0;
-        fn(arg);
-        counts[0] = check_passed_;
-        counts[1] = check_failed_;
-        if (write(fds[1], counts, sizeof counts) != (ssize_t)sizeof counts)
-            _exit(3);
-        _exit(0);
-    }
-    close(fds[1]);
-    CHECK_MSG(c.pid > 0, "fork: %s", strerror(errno));
-    c.results = fds[0];
-    return c;
-}
-
-/* Waits for a child and adds its checks to ours; a child that died unreported is a failure. */
-static void collect(child c, const char *what)
-{
-    int counts[2] = {0, 0};
-    int status = 0;
-    ssize_t got = read(c.results, counts, sizeof counts);
-    close(c.results);
-    waitpid(c.pid, &status, 0);
-    if (got == (ssize_t)sizeof counts) {
-        check_passed_ += counts[0];
-        check_failed_ += counts[1];
-    }
-    CHECK_MSG(got == (ssize_t)sizeof counts && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-              "%s did not report (status %#x)", what, status);
-}
-
 static void put_byte(int fd, char b)
 {
     CHECK(write(fd, &b, 1) == 1);
@@ -231,7 +179,7 @@ static void k_writers_write_disjoint_blocks_while_the_structural_writer_is_refus
     int up[K][2], down[K][2], rup[2], rstop[2];
     writer_arg wa[K];
     reader_arg ra[READERS];
-    child writers[K], readers[READERS];
+    check_child writers[K], readers[READERS];
     long rounds_at[READERS], merges_at = 0, merges_end = 0, rounds_all = 0;
     double deadline;
     double *all;
@@ -251,7 +199,7 @@ static void k_writers_write_disjoint_blocks_while_the_structural_writer_is_refus
         ra[i].stop = rstop[0];
         ra[i].stop_writer = rstop[1];
         ra[i].to_parent = rup[1];
-        readers[i] = spawn(reader_main, &ra[i]);
+        readers[i] = check_child_spawn(reader_main, &ra[i]);
     }
     for (int i = 0; i < READERS; i++)
         CHECK(get_byte(rup[0]) == 'r');
@@ -262,7 +210,7 @@ static void k_writers_write_disjoint_blocks_while_the_structural_writer_is_refus
         wa[k].k = k;
         wa[k].to_parent = up[k][1];
         wa[k].from_parent = down[k][0];
-        writers[k] = spawn(writer_main, &wa[k]);
+        writers[k] = check_child_spawn(writer_main, &wa[k]);
     }
     /* Every writer holds its shared open at once. */
     for (int k = 0; k < K; k++)
@@ -302,7 +250,7 @@ static void k_writers_write_disjoint_blocks_while_the_structural_writer_is_refus
     for (int k = 0; k < K; k++)
         put_byte(down[k][1], 'c');
     for (int k = 0; k < K; k++) {
-        collect(writers[k], "an in-place writer");
+        check_child_collect(writers[k], "an in-place writer");
         merges_end += load_count(&g_progress->merges[k]);
         close(up[k][0]);
         close(up[k][1]);
@@ -311,7 +259,7 @@ static void k_writers_write_disjoint_blocks_while_the_structural_writer_is_refus
     }
     close(rstop[1]);
     for (int i = 0; i < READERS; i++)
-        collect(readers[i], "a reader");
+        check_child_collect(readers[i], "a reader");
     close(rstop[0]);
     close(rup[0]);
     close(rup[1]);
@@ -372,7 +320,7 @@ static void a_killed_in_place_writer_leaves_its_rows_and_the_catalogue_and_the_l
     double got[2 * COLS], mine[COLS];
     int fds[2];
     victim_arg va;
-    child victim;
+    check_child victim;
     int status = 0;
 
     g_dir = make_tmpdir("killed");
@@ -386,7 +334,12 @@ static void a_killed_in_place_writer_leaves_its_rows_and_the_catalogue_and_the_l
     if (!make_pipe(fds))
         return;
     va.to_parent = fds[1];
-    victim = spawn(victim_main, &va);
+    victim = check_child_spawn(victim_main, &va);
+    if (victim.pid < 0) { /* counted as a failure; never kill(-1) */
+        close(fds[0]);
+        close(fds[1]);
+        return;
+    }
     CHECK(get_byte(fds[0]) == 'w');
     kill(victim.pid, SIGKILL);
     waitpid(victim.pid, &status, 0);
