@@ -85,46 +85,6 @@ static double BUDGET = 6; /* seconds of timed runs per implementation and worklo
 
 static int kk(int k) { return WARMING && k > 2 ? 2 : k; }
 
-static void *xalloc(size_t n) {
-    void *p = NULL;
-    if (posix_memalign(&p, 4096, n ? n : 1) != 0)
-        die("out of memory (%zu bytes)", n);
-    memset(p, 0, n); /* fault every page in now, outside any timing */
-    return p;
-}
-
-static void pwrite_all(int fd, const void *buf, size_t n, off_t off) {
-    const char *p = buf;
-    while (n) {
-        ssize_t w = pwrite(fd, p, n, off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            die("pwrite: %s", strerror(errno));
-        }
-        p += w;
-        n -= (size_t)w;
-        off += w;
-    }
-}
-
-static void pread_all(int fd, void *buf, size_t n, off_t off) {
-    char *p = buf;
-    while (n) {
-        ssize_t r = pread(fd, p, n, off);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            die("pread: %s", strerror(errno));
-        }
-        if (r == 0)
-            die("pread: unexpected end of file");
-        p += r;
-        n -= (size_t)r;
-        off += r;
-    }
-}
-
 /* The arithmetic of every round: x *= 2, vectorised like NumPy's loop (SSE2 at -O2). */
 __attribute__((noinline, optimize("tree-vectorize"))) static void mul2(float *restrict p,
                                                                         size_t n) {

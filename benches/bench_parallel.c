@@ -74,42 +74,6 @@ static char *path(const char *name) {
     return buf;
 }
 
-static void *xalloc(size_t n) {
-    void *p = NULL;
-    if (posix_memalign(&p, 4096, n ? n : 1) != 0)
-        die("out of memory (%zu bytes)", n);
-    memset(p, 0, n); /* fault every page in now, outside any timing */
-    return p;
-}
-
-static void pwrite_all(int fd, const void *buf, size_t n, off_t off) {
-    const char *p = buf;
-    while (n) {
-        ssize_t w = pwrite(fd, p, n, off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            die("pwrite: %s", w < 0 ? strerror(errno) : "wrote nothing");
-        p += w;
-        n -= (size_t)w;
-        off += w;
-    }
-}
-
-static void pread_all(int fd, void *buf, size_t n, off_t off) {
-    char *p = buf;
-    while (n) {
-        ssize_t r = pread(fd, p, n, off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            die("pread: %s", r < 0 ? strerror(errno) : "short file");
-        p += r;
-        n -= (size_t)r;
-        off += r;
-    }
-}
-
 /* ---- the blocking barrier and the shared clock readings --------------------------------------- */
 struct shared {
     pthread_barrier_t bar;

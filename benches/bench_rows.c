@@ -61,20 +61,6 @@ static uint64_t splitmix(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-static void pwrite_all(int fd, const void *buf, size_t n, off_t off) {
-    const char *p = buf;
-    while (n) {
-        ssize_t w = pwrite(fd, p, n, off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            die("pwrite: %s", w < 0 ? strerror(errno) : "wrote nothing");
-        p += w;
-        n -= (size_t)w;
-        off += w;
-    }
-}
-
 static void setup(void) {
     uint64_t shape[2] = {ROWS, NCOL};
     CK(npk_open(path("lib"), NPK_OPEN_CREATE, &STORE));
