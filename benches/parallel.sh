@@ -53,24 +53,9 @@ fi
 gib=$(echo "scale=4; $rows * 16 * 8 / 1073741824" | bc)
 nprocs=${NPROCS:-1 2 4}
 
-base=${BENCH_DIR:-/tmp}
-mkdir -p "$base"
-work=$(mktemp -d "$base/npk-pbench.XXXXXX")
-cleanup() { if [ "${KEEP:-0}" != 1 ]; then rm -rf "$work"; fi; }
-trap cleanup EXIT
-
-# ---- build ------------------------------------------------------------------------------------
-(cd "$root" && cargo build --release --lib --quiet)
-rev=$(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(cd "$root" && git status --porcelain --untracked-files=no -- src Cargo.toml 2>/dev/null)" ]; then
-    rev="$rev + uncommitted changes in src/"
-fi
-mkdir -p "$work/bin"
-# A private copy: other builds of target/ during the run cannot change the library under test.
-cp "$root/target/release/libnumpack.so" "$work/bin/"
-# The cdylib carries SONAME libnumpack.so.<major> (build.rs): what the binaries ask for at run time.
-soname=$(readelf -d "$work/bin/libnumpack.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-if [ -n "$soname" ]; then ln -sf libnumpack.so "$work/bin/$soname"; fi
+# ---- run directory and build ------------------------------------------------------------------
+. "$here/setup.sh"
+bench_setup npk-pbench
 mpicc -std=c11 -O2 -Wall -Wextra -I"$root/include" -I/usr/include/hdf5/openmpi \
     "$here/bench_parallel.c" -L"$work/bin" -lnumpack -lhdf5_openmpi -Wl,-rpath,"$work/bin" \
     -o "$work/bin/bench_parallel"
