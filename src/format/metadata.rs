@@ -15,7 +15,7 @@ pub const METADATA_FILE: &str = "metadata.npkm";
 /// "NPKB" read as a little-endian u32.
 pub const MAGIC: u32 = 0x424B_504E;
 
-const HEADER_LEN: usize = 20;
+pub const HEADER_LEN: usize = 20;
 /// Fixed bytes of a record without block info, besides its name, shape and data-file name.
 const RECORD_FIXED_LEN: usize = 51;
 /// No record, valid or not, is shorter, which lets a corrupt array_count be reported as such
@@ -247,36 +247,48 @@ pub fn encode(catalog: &Catalog) -> Vec<u8> {
         .arrays
         .values()
         .fold(0u64, |acc, m| acc.saturating_add(m.size_bytes));
-    let body_len: usize = catalog
-        .arrays
-        .values()
-        .map(|m| RECORD_FIXED_LEN + m.name.len() + 8 * m.shape.len() + m.data_file.len())
-        .sum();
+    let body_len: usize = catalog.arrays.values().map(record_len).sum();
     let mut out = Vec::with_capacity(HEADER_LEN + body_len);
-    out.extend_from_slice(&MAGIC.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
-    out.extend_from_slice(&total_size.to_le_bytes());
-    out.extend_from_slice(&len_u32(catalog.arrays.len()).to_le_bytes());
+    encode_header(total_size, catalog.arrays.len(), &mut out);
     for meta in catalog.arrays.values() {
-        out.extend_from_slice(&len_u32(meta.name.len()).to_le_bytes());
-        out.extend_from_slice(meta.name.as_bytes());
-        out.extend_from_slice(&len_u32(meta.shape.len()).to_le_bytes());
-        for d in &meta.shape {
-            out.extend_from_slice(&d.to_le_bytes());
-        }
-        out.extend_from_slice(&len_u32(meta.data_file.len()).to_le_bytes());
-        out.extend_from_slice(meta.data_file.as_bytes());
-        out.extend_from_slice(&meta.modify_time_us.to_le_bytes());
-        out.extend_from_slice(&meta.size_bytes.to_le_bytes());
-        out.push(meta.dtype.code());
-        out.push(0); // compression algorithm: none
-        out.extend_from_slice(&0u32.to_le_bytes()); // compression level
-        out.extend_from_slice(&0u64.to_le_bytes()); // original size
-        out.extend_from_slice(&0u64.to_le_bytes()); // compressed size
-        out.push(0); // no block-compression record
+        encode_record(meta, &mut out);
     }
     debug_assert_eq!(out.len(), HEADER_LEN + body_len);
     out
+}
+
+/// The 20-byte header `encode` writes: the catalogue is this followed by its records in name
+/// order, which lets a writer keep records encoded and only rewrite the header per commit.
+pub fn encode_header(total_size: u64, count: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(&MAGIC.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&total_size.to_le_bytes());
+    out.extend_from_slice(&len_u32(count).to_le_bytes());
+}
+
+/// Bytes of `meta`'s record as `encode_record` writes it.
+pub fn record_len(meta: &ArrayMeta) -> usize {
+    RECORD_FIXED_LEN + meta.name.len() + 8 * meta.shape.len() + meta.data_file.len()
+}
+
+/// One record exactly as `encode` writes it.
+pub fn encode_record(meta: &ArrayMeta, out: &mut Vec<u8>) {
+    out.extend_from_slice(&len_u32(meta.name.len()).to_le_bytes());
+    out.extend_from_slice(meta.name.as_bytes());
+    out.extend_from_slice(&len_u32(meta.shape.len()).to_le_bytes());
+    for d in &meta.shape {
+        out.extend_from_slice(&d.to_le_bytes());
+    }
+    out.extend_from_slice(&len_u32(meta.data_file.len()).to_le_bytes());
+    out.extend_from_slice(meta.data_file.as_bytes());
+    out.extend_from_slice(&meta.modify_time_us.to_le_bytes());
+    out.extend_from_slice(&meta.size_bytes.to_le_bytes());
+    out.push(meta.dtype.code());
+    out.push(0); // compression algorithm: none
+    out.extend_from_slice(&0u32.to_le_bytes()); // compression level
+    out.extend_from_slice(&0u64.to_le_bytes()); // original size
+    out.extend_from_slice(&0u64.to_le_bytes()); // compressed size
+    out.push(0); // no block-compression record
 }
 
 /// Names, shapes and counts of a valid catalogue are far below u32::MAX; saturating keeps a

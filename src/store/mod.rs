@@ -5,6 +5,7 @@
 //! `checks` (arguments), `block` (hyperslab geometry); below them the commit protocol,
 //! snapshots, data access and file calls.
 
+pub mod arraymap;
 mod block;
 mod checks;
 pub mod commit;
@@ -27,7 +28,6 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::format::metadata;
 use crate::format::DType;
 use commit::Txn;
 use lock::WriterLock;
@@ -105,8 +105,7 @@ impl Drop for Inner {
             if self.shared {
                 let _ = publish::merge_times(self, &snap);
             } else {
-                let _ =
-                    Txn::new(&self.dir, self.durable).commit(&metadata::encode(&snap.catalog()));
+                let _ = Txn::new(&self.dir, self.durable).commit(&snap.encode_catalog());
             }
         }
     }

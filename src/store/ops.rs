@@ -48,7 +48,7 @@ impl Store {
             },
         )?;
         let mut next = (*current).clone();
-        next.arrays.insert(name.to_string(), state);
+        next.arrays.insert(name, state);
         self.commit(w, txn, next)
     }
 
@@ -100,7 +100,7 @@ impl Store {
             })
         })?;
         let mut next = (*current).clone();
-        next.arrays.insert(name.to_string(), state);
+        next.arrays.insert(name, state);
         self.commit(&w, txn, next)
     }
 
@@ -161,7 +161,7 @@ impl Store {
             state.bitmap = Some(Arc::new(grown));
         }
         let mut next = (*current).clone();
-        next.arrays.insert(name.to_string(), state);
+        next.arrays.insert(name, state);
         // Once decided, the appended rows belong to the committed state: never cut them off.
         self.commit_with(&w, &mut txn, next)
             .map_err(|e| if txn.is_decided() { e } else { undo(e) })
@@ -353,7 +353,7 @@ impl Store {
         for name in names {
             let st = next
                 .arrays
-                .remove(*name)
+                .remove(name)
                 .ok_or_else(|| Error::not_found(name))?;
             retire(&mut txn, &st);
         }
@@ -395,7 +395,7 @@ impl Store {
         state.bitmap = Some(Arc::new(bitmap));
         state.meta.modify_time_us = fsutil::now_micros();
         let mut next = (*current).clone();
-        next.arrays.insert(name.to_string(), state);
+        next.arrays.insert(name, state);
         self.commit(&w, txn, next)
     }
 
@@ -460,7 +460,7 @@ impl Store {
         let mut txn = self.txn();
         let state = self.stage_copy(&mut txn, &current, st, dst)?;
         let mut next = (*current).clone();
-        next.arrays.insert(dst.to_string(), state);
+        next.arrays.insert(dst, state);
         self.commit(&w, txn, next)
     }
 }

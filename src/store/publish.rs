@@ -28,7 +28,7 @@ impl Store {
     /// decided, `next` is published (it is the committed state), and a record left unapplied is
     /// completed by `finish_pending` before this handle's next write.
     pub(crate) fn commit_with(&self, _w: &WriteGuard, txn: &mut Txn, next: Snapshot) -> Result<()> {
-        let result = txn.commit(&metadata::encode(&next.catalog()));
+        let result = txn.commit(&next.encode_catalog());
         if txn.is_decided() {
             *self.inner.snap.write() = Arc::new(next);
             self.inner.times_dirty.store(false, Ordering::Release);

@@ -5,12 +5,12 @@
 //! meanwhile (the commit record is unchanged and `metadata.npkm` is still the file we hold).
 //! A state that fails the check is read again.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::arraymap::ArrayMap;
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::metadata::{self, byte_size, ArrayMeta, Catalog, METADATA_FILE};
 use crate::format::names::{bitmap_file_name, data_file_name};
@@ -109,7 +109,8 @@ impl ArrayState {
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub version: u32,
-    pub arrays: BTreeMap<String, ArrayState>,
+    /// Cloning a snapshot shares every entry; a commit copies only what it changes.
+    pub arrays: ArrayMap,
 }
 
 impl Snapshot {
@@ -126,6 +127,12 @@ impl Snapshot {
 
     pub fn get(&self, name: &str) -> Result<&ArrayState> {
         self.arrays.get(name).ok_or_else(|| Error::not_found(name))
+    }
+
+    /// The catalogue file's bytes, exactly `metadata::encode(&self.catalog())`, built from the
+    /// records cached in the map (only the entries changed since they were cached are encoded).
+    pub fn encode_catalog(&self) -> Vec<u8> {
+        self.arrays.encode()
     }
 }
 
@@ -303,11 +310,11 @@ fn read_with(
     let catalog = metadata::decode(&bytes)
         .map_err(|e| Error::corrupt(format!("{}: {e}", meta_path.display())))?;
     fsutil::ensure_fd_headroom(catalog.arrays.len());
-    let mut arrays = BTreeMap::new();
-    for (name, meta) in catalog.arrays {
-        let state = read_array(dir, resolver, meta, writable)?;
-        arrays.insert(name, state);
-    }
+    let arrays = catalog
+        .arrays
+        .into_iter()
+        .map(|(name, meta)| Ok((name, read_array(dir, resolver, meta, writable)?)))
+        .collect::<Result<ArrayMap>>()?;
     Ok(Snapshot {
         version: catalog.version,
         arrays,
@@ -417,6 +424,8 @@ fn read_array(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::error::ErrorKind;
     use crate::format::DType;
