@@ -993,3 +993,68 @@ fn a_destination_whose_item_size_is_not_the_dtypes_is_refused() {
     );
     assert_eq!(out, [0; 3]);
 }
+
+/// Rows are copied out of the store's cached mapping of the data file, which faults (SIGBUS,
+/// killing this test) where the file was cut short. A cut anywhere must make the next get
+/// report the array corrupt, from a writer's and a reader's handle, into C-order and Fortran-order
+/// buffers, with the mapping made and its pages touched before the cut: rows past the cut (whose
+/// pages are gone) and rows before it (whose page survives) alike.
+#[test]
+fn a_data_file_cut_short_behind_the_store_makes_row_gets_corrupt() {
+    let dir = TempDir::new("rows-cut-short");
+    let s = writer(&dir);
+    let values: Vec<f64> = (0..4000 * 4).map(|i| i as f64).collect();
+    save(&s, "a", &[4000, 4], &values);
+    let r = reader(&dir);
+    let idx = [3999i64, 0, 1000];
+    // Element (i, c) of a (3, 4) Fortran-order buffer sits at c * 3 + i.
+    let fortran = Layout::new(&[3, 4], Some(&[8, 24]), 8).unwrap();
+    let get = |h: &Store, idx: &[i64], c_order: bool| {
+        let mut out = vec![0u8; idx.len() * 32];
+        let layout = if c_order {
+            Layout::new(&[idx.len() as u64, 4], None, 8).unwrap()
+        } else {
+            fortran.clone()
+        };
+        h.get_rows(
+            "a",
+            idx,
+            DType::F64,
+            &mut Dst::new(&mut out, 0, layout).unwrap(),
+        )
+        .map(|()| common::from_bytes::<f64>(&out))
+    };
+    for h in [&s, &r] {
+        assert_eq!(
+            get(h, &idx, true).unwrap()[..5],
+            [15996., 15997., 15998., 15999., 0.]
+        );
+        assert_eq!(
+            get(h, &idx, false).unwrap()[..4],
+            [15996., 0., 4000., 15997.]
+        );
+    }
+    // 2,000 rows and a half stay: row 1000 keeps its page, row 3999 loses it.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("data_a.npkd"))
+        .unwrap();
+    file.set_len(2000 * 32 + 16).unwrap();
+    for h in [&s, &r] {
+        for idx in [&idx[..], &[1000], &[0]] {
+            for c_order in [true, false] {
+                if idx.len() != 3 && !c_order {
+                    continue;
+                }
+                let got = get(h, idx, c_order);
+                let e = got.expect_err("a get from a truncated file succeeded");
+                assert_eq!(e.kind, ErrorKind::Corrupt, "{}", e.message);
+                assert!(
+                    e.message.contains("data_a.npkd") && e.message.contains("truncated"),
+                    "{}",
+                    e.message
+                );
+            }
+        }
+    }
+}

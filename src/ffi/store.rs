@@ -207,6 +207,22 @@ fn c_block_data<T>(data: *mut T, len: usize, count: &[u64]) -> Result<*mut u8> {
     Ok(data.cast())
 }
 
+/// `data` as the `len` writable bytes of a C-order buffer of shape `dims` (named `what` in the
+/// error for NULL with elements).
+fn c_buf<'a>(data: *mut c_void, len: usize, what: &str, dims: &[u64]) -> Result<&'a mut [u8]> {
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    if data.is_null() {
+        return Err(Error::invalid(format!(
+            "data is NULL but {what} {dims:?} has elements"
+        )));
+    }
+    // SAFETY: non-NULL; the C contract is a buffer holding every element of `dims` in C order,
+    // which is `len` bytes (computed without overflow, at most isize::MAX).
+    Ok(unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) })
+}
+
 /// Reads a block (hyperslab) of array `name` into `data`: `count[d]` elements from `offset[d]` on,
 /// in each of the array's `ndim` dimensions (`ndim` must be the array's rank; for a 0-d array it
 /// is 0 and `offset`/`count` may be NULL). Row numbers (dimension 0) are logical, as in
@@ -232,17 +248,13 @@ pub extern "C" fn npk_read_block(
         let s = store_arg(store)?;
         let name = str_arg(name, "name")?;
         match block_args(s, name, dtype, ndim, offset, count, strides)? {
-            (dtype, offset, count, BlockBuf::C(len)) => {
-                let p = c_block_data(data, len, count)?;
-                let out: &mut [u8] = if len == 0 {
-                    &mut []
-                } else {
-                    // SAFETY: non-NULL; the C contract is a buffer holding every element of
-                    // `count` in C order, which is `len` bytes (computed without overflow).
-                    unsafe { std::slice::from_raw_parts_mut(p, len) }
-                };
-                s.read_block_c(name, dtype, offset, count, out)
-            }
+            (dtype, offset, count, BlockBuf::C(len)) => s.read_block_c(
+                name,
+                dtype,
+                offset,
+                count,
+                c_buf(data, len, "count", count)?,
+            ),
             (dtype, offset, _, BlockBuf::Laid(layout)) => {
                 s.read_block(name, dtype, offset, &mut dst_arg(data, layout, "data")?)
             }
@@ -376,6 +388,15 @@ pub extern "C" fn npk_get_rows(
         let s = store_arg(store)?;
         let name = str_arg(name, "name")?;
         let idx = slice_arg(indices, count, "indices")?;
+        if strides.is_null() && ndim as usize <= NPK_MAX_DIMS {
+            // A C-order buffer needs no layout: its size is the shape's.
+            let dt = dtype_arg(dtype)?;
+            let sh = slice_arg(shape, ndim as u64, "shape")?;
+            if let Some(len) = shape_bytes(sh, dt.size() as u64) {
+                let out = c_buf(data, len as usize, "shape", sh)?;
+                return s.get_rows_c(name, idx, dt, sh, out);
+            }
+        }
         let (dtype, mut dst) = typed_dst(dtype, ndim, shape, data, strides)?;
         s.get_rows(name, idx, dtype, &mut dst)
     })

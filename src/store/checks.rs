@@ -53,26 +53,63 @@ pub(crate) fn zero_d(name: &str) -> Error {
 
 /// Logical indices (negative from the end) to physical rows, range-checked.
 pub(crate) fn physical_rows(name: &str, st: &ArrayState, indices: &[i64]) -> Result<Vec<u64>> {
+    check_rows(name, st, indices)?;
     let n = st.logical_rows();
-    indices
-        .iter()
-        .map(|&i| {
-            let logical = if i < 0 {
-                n.checked_sub(i.unsigned_abs())
-            } else {
-                Some(i as u64)
-            };
-            let logical = logical.filter(|&l| l < n).ok_or_else(|| {
-                Error::invalid(format!(
-                    "row index {i} is out of range for array {name:?} with {n} rows"
-                ))
-            })?;
-            Ok(match &st.bitmap {
-                Some(b) => b.physical(logical).expect("logical < alive rows"),
-                None => logical,
-            })
-        })
-        .collect()
+    Ok(indices.iter().map(|&i| physical_row(st, n, i)).collect())
+}
+
+/// Every index names a row of `st`: `physical_row` cannot fail on them afterwards.
+pub(crate) fn check_rows(name: &str, st: &ArrayState, indices: &[i64]) -> Result<()> {
+    let n = st.logical_rows();
+    match indices.iter().find(|&&i| logical_row(n, i).is_none()) {
+        None => Ok(()),
+        Some(i) => Err(Error::invalid(format!(
+            "row index {i} is out of range for array {name:?} with {n} rows"
+        ))),
+    }
+}
+
+/// Index `i` (negative from the end) of an array with `n` logical rows, if in range.
+fn logical_row(n: u64, i: i64) -> Option<u64> {
+    let logical = if i < 0 {
+        n.checked_sub(i.unsigned_abs())
+    } else {
+        Some(i as u64)
+    };
+    logical.filter(|&l| l < n)
+}
+
+/// The physical row of index `i`, one `check_rows` accepted; `n` is `st.logical_rows()`.
+pub(crate) fn physical_row(st: &ArrayState, n: u64, i: i64) -> u64 {
+    let logical = logical_row(n, i).expect("index checked by check_rows");
+    match &st.bitmap {
+        Some(b) => b.physical(logical).expect("logical < alive rows"),
+        None => logical,
+    }
+}
+
+/// A get of `count` rows of `st` needs a buffer of shape (count, rest of the array's shape).
+pub(crate) fn check_rows_shape(
+    name: &str,
+    st: &ArrayState,
+    count: usize,
+    shape: &[u64],
+) -> Result<()> {
+    let have = &st.meta.shape;
+    if have.is_empty() {
+        return Err(zero_d(name));
+    }
+    if shape.len() == have.len() && shape[0] == count as u64 && shape[1..] == have[1..] {
+        return Ok(());
+    }
+    let mut want = st.logical_shape();
+    want[0] = count as u64;
+    Err(Error::new(
+        ErrorKind::ShapeMismatch,
+        format!(
+            "getting {count} rows of array {name:?} needs a destination of shape {want:?}, got {shape:?}"
+        ),
+    ))
 }
 
 /// Fails with `corrupt` when `file` (an array's open data file) is shorter than `expected`

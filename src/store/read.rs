@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use super::block::{self, Block, BlockDst};
-use super::checks::{check_dtype, check_itemsize, check_len, check_name, physical_rows, zero_d};
+use super::checks::{
+    check_dtype, check_itemsize, check_len, check_name, check_rows, check_rows_shape, physical_row,
+};
 use super::data::{self, DataReader};
 use super::snapshot::{self, ArrayState, DataFiles};
 use super::view;
@@ -114,52 +116,97 @@ impl Store {
     /// (indices.len(), rest of the array's shape).
     pub fn get_rows(&self, name: &str, indices: &[i64], dtype: DType, dst: &mut Dst) -> Result<()> {
         check_itemsize(dtype, &dst.layout)?;
-        self.with_reader(name, |st, reader| {
+        if dst.layout.is_c_contiguous() {
+            let len = dst.layout.byte_len() as usize;
+            let out = &mut dst.data[dst.origin..dst.origin + len];
+            return self.get_rows_into(name, indices, dtype, &dst.layout.shape, BlockDst::C(out));
+        }
+        let shape = dst.layout.shape.clone();
+        self.get_rows_into(name, indices, dtype, &shape, BlockDst::Strided(dst))
+    }
+
+    /// `get_rows` into C-order bytes of shape `shape` (exactly its size): the C API's path for a
+    /// buffer without strides, which needs no layout built per call.
+    pub(crate) fn get_rows_c(
+        &self,
+        name: &str,
+        indices: &[i64],
+        dtype: DType,
+        shape: &[u64],
+        out: &mut [u8],
+    ) -> Result<()> {
+        self.get_rows_into(name, indices, dtype, shape, BlockDst::C(out))
+    }
+
+    /// `get_rows` into a buffer of shape `shape`. The common case (a single data file into
+    /// C-order bytes) allocates nothing: indices are checked in one pass and translated while
+    /// the rows are copied in a second, so a bad index still leaves the buffer untouched.
+    fn get_rows_into(
+        &self,
+        name: &str,
+        indices: &[i64],
+        dtype: DType,
+        shape: &[u64],
+        dst: BlockDst,
+    ) -> Result<()> {
+        // The buffer exists, so its byte size cannot overflow.
+        let bytes = shape.iter().product::<u64>() * dtype.size() as u64;
+        let read = |st: &ArrayState, reader: &DataReader| {
             check_dtype(st, dtype)?;
-            let mut want = st.logical_shape();
-            if want.is_empty() {
-                return Err(zero_d(name));
-            }
-            want[0] = indices.len() as u64;
-            if dst.layout.shape != want {
-                return Err(Error::new(
-                    ErrorKind::ShapeMismatch,
-                    format!(
-                        "getting {} rows of array {name:?} needs a destination of shape {want:?}, got {:?}",
-                        indices.len(),
-                        dst.layout.shape
-                    ),
-                ));
-            }
-            let phys = physical_rows(name, st, indices)?;
+            check_rows_shape(name, st, indices.len(), shape)?;
+            check_rows(name, st, indices)?;
+            let n = st.logical_rows();
             let row = st.row_bytes() as usize;
-            if let (Some(map), Some(out)) = (self.row_map(st)?, dst.as_c_bytes_mut()) {
-                for (i, &p) in phys.iter().enumerate() {
-                    // SAFETY: p < physical rows, so the row lies within size_bytes <= map.len();
-                    // `out` holds indices.len() rows. memmove: the caller's buffer could be a
-                    // view of this very file.
-                    unsafe {
-                        std::ptr::copy(map.as_ptr().add(p as usize * row), out.as_mut_ptr().add(i * row), row)
-                    };
-                }
-                return Ok(());
-            }
-            let mut tmp = vec![0u8; row];
-            let mut i = 0usize;
-            for (start, len) in coalesce(&phys) {
-                let len = len as usize;
-                if let Some(out) = dst.as_c_bytes_mut() {
-                    reader.read_at(&mut out[i * row..(i + len) * row], start * row as u64)?;
-                } else {
-                    for k in 0..len {
-                        reader.read_at(&mut tmp, (start + k as u64) * row as u64)?;
-                        dst.scatter_rows((i + k) as u64, &tmp);
+            let copy = |map: &memmap2::MmapRaw, p: u64, out: &mut [u8]| {
+                // SAFETY: p < physical rows, so the row lies within size_bytes <= map.len();
+                // `out` is one row. memmove: the caller's buffer could be a view of this very
+                // file.
+                unsafe {
+                    std::ptr::copy(map.as_ptr().add(p as usize * row), out.as_mut_ptr(), row)
+                };
+            };
+            match (self.row_map(st)?, dst) {
+                // A mapping means size_bytes > 0, so rows are not empty.
+                (Some(map), BlockDst::C(out)) => {
+                    for (&idx, out) in indices.iter().zip(out.chunks_exact_mut(row)) {
+                        copy(&map, physical_row(st, n, idx), out);
                     }
                 }
-                i += len;
+                (Some(map), BlockDst::Strided(dst)) => {
+                    let mut tmp = vec![0u8; row];
+                    for (i, &idx) in indices.iter().enumerate() {
+                        copy(&map, physical_row(st, n, idx), &mut tmp);
+                        dst.scatter_rows(i as u64, &tmp);
+                    }
+                }
+                // Segmented arrays: runs of consecutive rows by pread.
+                (None, mut dst) => {
+                    let phys: Vec<u64> = indices.iter().map(|&i| physical_row(st, n, i)).collect();
+                    let mut tmp = vec![0u8; row];
+                    let mut i = 0usize;
+                    for (start, len) in coalesce(&phys) {
+                        let len = len as usize;
+                        match &mut dst {
+                            BlockDst::C(out) => reader
+                                .read_at(&mut out[i * row..(i + len) * row], start * row as u64)?,
+                            BlockDst::Strided(dst) => {
+                                for k in 0..len {
+                                    reader.read_at(&mut tmp, (start + k as u64) * row as u64)?;
+                                    dst.scatter_rows((i + k) as u64, &tmp);
+                                }
+                            }
+                        }
+                        i += len;
+                    }
+                }
             }
             Ok(())
-        })
+        };
+        if bytes <= SMALL_READ {
+            self.with_reader_small(name, read)
+        } else {
+            self.with_reader(name, read)
+        }
     }
 
     /// A block (hyperslab) of an array: `offset` and the destination's shape (the count) per
