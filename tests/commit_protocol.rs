@@ -1027,6 +1027,62 @@ fn readers_see_whole_commits_while_a_writer_commits() {
     assert_eq!(protocol_leftovers(dir), Vec::<String>::new());
 }
 
+/// Appends commit only the catalogue, which the writer swaps in with an exchange, then keeps
+/// the old one as its spare and overwrites it at the next append (unless a reader holds it).
+/// Readers opening and refreshing all along see whole states: row i holds i, the row count
+/// never goes back, and a catalogue read while it was overwritten is never taken (see the
+/// reader's second read in `snapshot::load_with`; a unit test there forces that interleaving).
+#[test]
+fn readers_see_whole_catalogues_while_appends_swap_them_in() {
+    let dir = TempDir::new("race-append");
+    let w = writer(&dir);
+    save_filled(&w, "x", &[1, 2], 0i32);
+    let dir: &Path = &dir;
+    let check = |r: &Store| -> u64 {
+        let info = r.info("x").unwrap();
+        let mut bytes = vec![0u8; info.nbytes as usize];
+        r.load(
+            "x",
+            DType::I32,
+            &mut Dst::contiguous(&mut bytes, &info.shape, 4).unwrap(),
+        )
+        .unwrap_or_else(|e| panic!("load x of shape {:?}: {e}", info.shape));
+        let values = from_bytes::<i32>(&bytes);
+        for (i, pair) in values.chunks(2).enumerate() {
+            assert_eq!(pair, [i as i32, i as i32], "row {i} of {:?}", info.shape);
+        }
+        info.shape[0]
+    };
+    let mut fresh = || {
+        check(&reader(dir));
+    };
+    let r = reader(dir);
+    let mut last = 0;
+    let mut refreshed = move || {
+        r.refresh().unwrap();
+        let rows = check(&r);
+        assert!(rows >= last, "x went back from {last} to {rows} rows");
+        last = rows;
+    };
+    let appends = race(
+        |v| {
+            let row = filled(v, &[1, 2]);
+            w.append("x", DType::I32, &Src::contiguous(&row, &[1, 2], 4).unwrap())
+                .unwrap();
+        },
+        &mut [&mut fresh, &mut refreshed],
+        RACE_COMMITS,
+        RACE_ROUNDS,
+    );
+    assert_eq!(check(&reader(dir)), appends as u64 + 1);
+    drop(w);
+    let left: Vec<String> = file_names(dir)
+        .into_iter()
+        .filter(|n| n.starts_with(".npk-") || n == COMMIT_FILE)
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "a closed writer left its spare");
+}
+
 /// Two arrays committed together are read from one commit by a freshly opened reader, as the
 /// design promises ("they always see a whole committed state").
 #[test]

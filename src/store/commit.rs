@@ -13,12 +13,14 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::metadata::METADATA_FILE;
 use crate::format::record::plain_staged;
 pub use crate::format::record::{Op, Record, COMMIT_FILE, SPARE_PREFIX, STAGE_PREFIX};
 use crate::store::fsutil;
+use crate::store::swap::{CatalogueSwap, Swapped};
 
 const COMMIT_TMP: &str = ".npk.commit.tmp";
 
@@ -186,6 +188,8 @@ pub struct Txn {
     seq: u64,
     done: bool,
     unfinished: bool,
+    /// The writer's spare catalogue, for commits that change nothing else.
+    swap: Option<Arc<CatalogueSwap>>,
 }
 
 impl Txn {
@@ -201,7 +205,15 @@ impl Txn {
             seq: 0,
             done: false,
             unfinished: false,
+            swap: None,
         }
+    }
+
+    /// Commits that change only the catalogue go through `swap` (see `store::swap`) when the
+    /// filesystem allows, instead of a new catalogue renamed over the old one.
+    pub(crate) fn with_swap(mut self, swap: Arc<CatalogueSwap>) -> Txn {
+        self.swap = Some(swap);
+        self
     }
 
     /// Creates the staged file that will replace `target` at commit; a file staged earlier for
@@ -307,6 +319,17 @@ impl Txn {
     }
 
     fn try_commit(&mut self, metadata: &[u8]) -> Result<()> {
+        if let (true, true, Some(swap)) =
+            (self.staged.is_empty(), self.removals.is_empty(), &self.swap)
+        {
+            if swap.commit(&self.dir, metadata, self.durable)? == Swapped::Yes {
+                self.done = true;
+                if self.durable {
+                    fsync_after_decision(&self.dir)?;
+                }
+                return Ok(());
+            }
+        }
         let (meta_file, meta_path) = self.stage(METADATA_FILE)?;
         fsutil::write_all_at(&meta_file, metadata, 0)
             .ctx(format_args!("cannot write {}", meta_path.display()))?;
@@ -315,8 +338,7 @@ impl Txn {
                 let path = self.dir.join(staged);
                 let f =
                     fsutil::open_read(&path).ctx(format_args!("cannot open {}", path.display()))?;
-                f.sync_all()
-                    .ctx(format_args!("cannot fsync {}", path.display()))?;
+                fsutil::sync_all(&f).ctx(format_args!("cannot fsync {}", path.display()))?;
             }
         }
         let mut ops: Vec<Op> = self
@@ -374,8 +396,7 @@ impl Txn {
             fsutil::write_all_at(&f, &bytes, 0)
                 .ctx(format_args!("cannot write {}", tmp.display()))?;
             if self.durable {
-                f.sync_all()
-                    .ctx(format_args!("cannot fsync {}", tmp.display()))?;
+                fsutil::sync_all(&f).ctx(format_args!("cannot fsync {}", tmp.display()))?;
             }
             Ok(())
         };
@@ -702,6 +723,217 @@ mod tests {
         assert!(finish_pending(&dir).unwrap());
         assert_eq!(std::fs::read(dir.join("data_a.npkd")).unwrap(), b"new a");
         assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"new");
+        assert_eq!(names(&dir), vec!["data_a.npkd", METADATA_FILE]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn ino(path: &Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(path).unwrap().ino()
+    }
+
+    /// The spare catalogue files in `dir`.
+    fn cat_spares(dir: &Path) -> Vec<String> {
+        names(dir)
+            .into_iter()
+            .filter(|n| n.starts_with(&format!("{SPARE_PREFIX}cat-")))
+            .collect()
+    }
+
+    fn swap_commit(dir: &Path, swap: &Arc<CatalogueSwap>, durable: bool, bytes: &[u8]) -> Txn {
+        let mut txn = Txn::new(dir, durable).with_swap(swap.clone());
+        txn.commit(bytes).unwrap();
+        assert!(txn.is_decided() && !txn.is_unfinished());
+        txn
+    }
+
+    /// A catalogue-only commit overwrites the spare in place and exchanges it with the
+    /// catalogue: the two files take turns (the old catalogue's inode comes back two commits
+    /// later), no staged file or record is made, and a shorter catalogue is cut to its length.
+    #[test]
+    fn a_catalogue_only_commit_exchanges_the_spare_and_the_old_catalogue_becomes_it() {
+        let dir = tmp("swap");
+        std::fs::write(dir.join(METADATA_FILE), b"catalogue one").unwrap();
+        let first = ino(&dir.join(METADATA_FILE));
+        let swap = Arc::new(CatalogueSwap::default());
+        swap_commit(&dir, &swap, false, b"catalogue two, longer");
+        let spare = cat_spares(&dir);
+        assert_eq!(spare.len(), 1, "{:?}", names(&dir));
+        assert_eq!(names(&dir), vec![spare[0].clone(), METADATA_FILE.into()]);
+        assert_eq!(
+            std::fs::read(dir.join(&spare[0])).unwrap(),
+            b"catalogue one"
+        );
+        assert_eq!(ino(&dir.join(&spare[0])), first);
+        let second = ino(&dir.join(METADATA_FILE));
+
+        swap_commit(&dir, &swap, false, b"three");
+        assert_eq!(
+            ino(&dir.join(METADATA_FILE)),
+            first,
+            "not exchanged in place"
+        );
+        assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"three");
+        assert_eq!(cat_spares(&dir), spare, "the spare keeps its name");
+        assert_eq!(ino(&dir.join(&spare[0])), second);
+        swap_commit(&dir, &swap, false, b"four, longer than three");
+        assert_eq!(ino(&dir.join(METADATA_FILE)), second);
+        assert_eq!(
+            std::fs::read(dir.join(METADATA_FILE)).unwrap(),
+            b"four, longer than three"
+        );
+        swap.discard(&dir);
+        assert_eq!(names(&dir), vec![METADATA_FILE]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A spare that someone holds open (a reader that opened the catalogue just before it was
+    /// swapped out) is never written: the commit uses a fresh file, and the holder keeps
+    /// reading the bytes it opened.
+    #[test]
+    fn a_spare_a_reader_holds_is_left_alone_and_a_fresh_one_is_used() {
+        let dir = tmp("swap-held");
+        std::fs::write(dir.join(METADATA_FILE), b"one").unwrap();
+        let swap = Arc::new(CatalogueSwap::default());
+        swap_commit(&dir, &swap, false, b"two");
+        let spare = cat_spares(&dir);
+        let held = std::fs::File::open(dir.join(&spare[0])).unwrap();
+        let held_ino = ino(&dir.join(&spare[0]));
+        swap_commit(&dir, &swap, false, b"three");
+        let mut back = String::new();
+        std::io::Read::read_to_string(&mut &held, &mut back).unwrap();
+        assert_eq!(back, "one", "a held spare was overwritten");
+        assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"three");
+        assert_ne!(ino(&dir.join(METADATA_FILE)), held_ino);
+        let now = cat_spares(&dir);
+        assert_eq!(now.len(), 1, "{:?}", names(&dir));
+        assert_ne!(now, spare, "the held spare's name was not given up");
+        assert_eq!(std::fs::read(dir.join(&now[0])).unwrap(), b"two");
+        drop(held);
+        // Nobody holds the spare now: exchanged in place again.
+        let spare_ino = ino(&dir.join(&now[0]));
+        swap_commit(&dir, &swap, false, b"four");
+        assert_eq!(ino(&dir.join(METADATA_FILE)), spare_ino);
+        swap.discard(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Without RENAME_EXCHANGE or leases (EINVAL, ENOSYS, EOPNOTSUPP) commits take the rename
+    /// path, from then on, and leave no spare; another failure of either falls back for that
+    /// commit only.
+    #[test]
+    fn without_exchange_or_leases_commits_take_the_rename_path() {
+        use crate::store::swap::fail_points::{EXCHANGE_FAILS_WITH, LEASE_FAILS_WITH};
+        for (point, errno) in [
+            (&EXCHANGE_FAILS_WITH, libc::EINVAL),
+            (&EXCHANGE_FAILS_WITH, libc::ENOSYS),
+            (&EXCHANGE_FAILS_WITH, libc::EOPNOTSUPP),
+            (&LEASE_FAILS_WITH, libc::EINVAL),
+            (&EXCHANGE_FAILS_WITH, libc::EIO),
+            (&LEASE_FAILS_WITH, libc::EAGAIN),
+        ] {
+            let dir = tmp("swap-off");
+            std::fs::write(dir.join(METADATA_FILE), b"one").unwrap();
+            let swap = Arc::new(CatalogueSwap::default());
+            swap_commit(&dir, &swap, false, b"two");
+            point.set(Some(errno));
+            let spare = cat_spares(&dir);
+            let spare_ino = ino_or_0(&dir, &spare);
+            swap_commit(&dir, &swap, false, b"three");
+            point.set(None);
+            assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"three");
+            let turned_off = errno != libc::EIO && errno != libc::EAGAIN;
+            if errno == libc::EAGAIN {
+                // Refused lease: a fresh spare, exchanged in.
+                assert_ne!(cat_spares(&dir), spare);
+            } else if errno == libc::EIO {
+                // This commit renamed a new catalogue in; the spare stays for the next one.
+                assert_eq!(cat_spares(&dir), spare);
+                assert_eq!(ino_or_0(&dir, &spare), spare_ino);
+                assert_ne!(ino(&dir.join(METADATA_FILE)), spare_ino);
+            } else {
+                assert_eq!(cat_spares(&dir), Vec::<String>::new());
+            }
+            swap_commit(&dir, &swap, false, b"four");
+            assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"four");
+            assert_eq!(
+                cat_spares(&dir).is_empty(),
+                turned_off,
+                "errno {errno}: {:?}",
+                names(&dir)
+            );
+            swap.discard(&dir);
+            assert_eq!(names(&dir), vec![METADATA_FILE]);
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    fn ino_or_0(dir: &Path, names: &[String]) -> u64 {
+        names.first().map(|n| ino(&dir.join(n))).unwrap_or(0)
+    }
+
+    /// A durable catalogue-only commit makes two fsyncs: the spare before the exchange (so the
+    /// exchange cannot reach the disk before the bytes it publishes) and the directory after it
+    /// (so the commit is on disk when it returns). A failed first one leaves the store as it
+    /// was; a failed second one is the decided commit's NotDurable.
+    #[test]
+    fn a_durable_swap_fsyncs_the_spare_before_and_the_directory_after() {
+        use crate::store::fsutil::fail_points::{FSYNCS, FSYNC_DIR_FAILS, FSYNC_FILE_FAILS};
+        let dir = tmp("swap-durable");
+        std::fs::write(dir.join(METADATA_FILE), b"one").unwrap();
+        let swap = Arc::new(CatalogueSwap::default());
+        FSYNCS.set(0);
+        swap_commit(&dir, &swap, true, b"two");
+        assert_eq!(FSYNCS.get(), 2);
+
+        FSYNC_FILE_FAILS.set(true);
+        let mut txn = Txn::new(&dir, true).with_swap(swap.clone());
+        let err = txn.commit(b"three").unwrap_err();
+        FSYNC_FILE_FAILS.set(false);
+        assert_eq!(err.kind, ErrorKind::Io, "{err}");
+        assert!(!txn.is_decided());
+        assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"two");
+        drop(txn);
+
+        FSYNC_DIR_FAILS.set(true);
+        let mut txn = Txn::new(&dir, true).with_swap(swap.clone());
+        let err = txn.commit(b"four").unwrap_err();
+        FSYNC_DIR_FAILS.set(false);
+        assert_eq!(err.kind, ErrorKind::NotDurable, "{err}");
+        assert!(txn.is_decided() && !txn.is_unfinished());
+        assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"four");
+
+        FSYNCS.set(0);
+        swap_commit(&dir, &swap, true, b"five");
+        assert_eq!(FSYNCS.get(), 2);
+        assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"five");
+        swap.discard(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Commits with a record (other files change) keep the record path; the swap carries on
+    /// after them with its spare.
+    #[test]
+    fn record_commits_and_swaps_interleave() {
+        let dir = tmp("swap-record");
+        std::fs::write(dir.join(METADATA_FILE), b"one").unwrap();
+        let swap = Arc::new(CatalogueSwap::default());
+        swap_commit(&dir, &swap, false, b"two");
+        let mut txn = Txn::new(&dir, false).with_swap(swap.clone());
+        let (f, _) = txn.stage("data_a.npkd").unwrap();
+        fsutil::write_all_at(&f, b"a", 0).unwrap();
+        txn.commit(b"three").unwrap();
+        assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"three");
+        let spare = cat_spares(&dir);
+        assert_eq!(spare.len(), 1);
+        let spare_ino = ino(&dir.join(&spare[0]));
+        swap_commit(&dir, &swap, false, b"four");
+        assert_eq!(ino(&dir.join(METADATA_FILE)), spare_ino);
+        assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"four");
+        assert_eq!(std::fs::read(dir.join("data_a.npkd")).unwrap(), b"a");
+        // A writer's open sweeps a spare its crashed predecessor left.
+        std::mem::forget(swap);
+        assert!(!recover(&dir).unwrap());
         assert_eq!(names(&dir), vec!["data_a.npkd", METADATA_FILE]);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -135,7 +135,33 @@ pub fn allocate(file: &File, len: u64) -> io::Result<()> {
     }
 }
 
+/// fdatasync (tests count them and can make them fail).
+pub fn sync_data(file: &File) -> io::Result<()> {
+    #[cfg(test)]
+    {
+        fail_points::FSYNCS.set(fail_points::FSYNCS.get() + 1);
+        if fail_points::FSYNC_FILE_FAILS.get() {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+    }
+    file.sync_data()
+}
+
+/// fsync: data and every attribute (tests count them and can make them fail).
+pub fn sync_all(file: &File) -> io::Result<()> {
+    #[cfg(test)]
+    {
+        fail_points::FSYNCS.set(fail_points::FSYNCS.get() + 1);
+        if fail_points::FSYNC_FILE_FAILS.get() {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+    }
+    file.sync_all()
+}
+
 pub fn fsync_dir(dir: &Path) -> Result<()> {
+    #[cfg(test)]
+    fail_points::FSYNCS.set(fail_points::FSYNCS.get() + 1);
     #[cfg(test)]
     if fail_points::FSYNC_DIR_FAILS.get() {
         return Err(Error::io(
@@ -206,6 +232,11 @@ pub(crate) mod fail_points {
     thread_local! {
         /// Every `fsync_dir` on this thread fails with EIO.
         pub(crate) static FSYNC_DIR_FAILS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        /// Every file fsync or fdatasync through `sync_data` / `sync_all` on this thread fails
+        /// with EIO.
+        pub(crate) static FSYNC_FILE_FAILS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        /// fsyncs of files and directories made on this thread.
+        pub(crate) static FSYNCS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
         /// Every lock call on this thread fails with this errno (0: off), as on a filesystem
         /// without working locks.
         pub(crate) static LOCK_FAILS_WITH: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };

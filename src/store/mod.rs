@@ -20,6 +20,7 @@ mod read;
 pub mod snapshot;
 mod spares;
 mod stage;
+mod swap;
 pub mod view;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use commit::Txn;
 use lock::WriterLock;
 use snapshot::Snapshot;
 use spares::Spares;
+use swap::CatalogueSwap;
 
 pub(crate) use checks::{check_dtype, check_itemsize, check_name, check_untruncated};
 pub(crate) use gate::{BatchOpen, WriteGuard};
@@ -91,6 +93,8 @@ pub(crate) struct Inner {
     /// A commit was decided but not fully applied: finish it before the next one.
     pending: AtomicBool,
     spares: Spares,
+    /// The spare catalogue of a structural writer (see `swap`).
+    swap: Arc<CatalogueSwap>,
     /// The in-memory catalogue has modify times (from in-place row replacements) that the one on
     /// disk lacks; the next commit, or close, writes them.
     times_dirty: AtomicBool,
@@ -108,6 +112,9 @@ impl Drop for Inner {
                 let _ = Txn::new(&self.dir, self.durable).commit(&snap.encode_catalog());
             }
         }
+        // While the lock is still ours: the name is unique, but a spare left to the next
+        // writer's sweep is clutter meanwhile.
+        self.swap.discard(&self.dir);
     }
 }
 

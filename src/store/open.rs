@@ -114,6 +114,7 @@ impl Store {
                 batch_open: AtomicBool::new(false),
                 pending: AtomicBool::new(false),
                 spares: Spares::default(),
+                swap: Default::default(),
                 times_dirty: AtomicBool::new(false),
             }),
         })

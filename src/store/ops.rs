@@ -144,7 +144,7 @@ impl Store {
             .ctx(format_args!("cannot append to {}", data_file_name(name)))
             .map_err(undo)?;
         if self.inner.durable {
-            file.sync_data()
+            fsutil::sync_data(&file)
                 .ctx(format_args!("cannot fsync {}", data_file_name(name)))
                 .map_err(undo)?;
         }

@@ -15,7 +15,7 @@ use crate::format::metadata;
 
 impl Store {
     pub(crate) fn txn(&self) -> Txn {
-        Txn::new(&self.inner.dir, self.inner.durable)
+        Txn::new(&self.inner.dir, self.inner.durable).with_swap(self.inner.swap.clone())
     }
 
     /// Publishes `next` through `txn`: once the commit is decided, disk and memory both hold it;

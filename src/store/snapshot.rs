@@ -180,14 +180,22 @@ pub fn load_with(dir: &Path, writable: bool) -> Result<Snapshot> {
         let record_appeared =
             resolver.txid().is_none() && commit::read_record(dir).ok().flatten().is_some();
         if !record_appeared {
+            let bytes = read_catalogue(&meta_file, &meta_path);
             #[cfg(test)]
             tests::pause(tests::Pause::Files);
-            let attempt = read_with(dir, &resolver, &meta_file, &meta_path, writable);
+            let attempt = bytes
+                .as_ref()
+                .map_err(Error::clone)
+                .and_then(|b| read_with(dir, &resolver, b, &meta_path, writable));
             #[cfg(test)]
             tests::pause(tests::Pause::Check);
             // Whatever we read only counts if no commit started or finished meanwhile; we hold
-            // `meta_file`, so its inode cannot have been reused by a newer catalogue.
-            if unchanged(dir, &resolver, meta_id)? {
+            // `meta_file`, so its inode cannot have been reused by a newer catalogue. And the
+            // file must still read the same: a writer may have overwritten it in place as its
+            // spare catalogue and swapped it back in (see `store::swap` for why this suffices).
+            if unchanged(dir, &resolver, meta_id)?
+                && reads_the_same(&meta_file, bytes.as_deref().ok())
+            {
                 return attempt;
             }
         }
@@ -293,13 +301,7 @@ fn open_checked(path: &Path, writable: bool) -> Result<Option<(File, FileId)>> {
     Ok(Some((file, FileId::of(&meta))))
 }
 
-fn read_with(
-    dir: &Path,
-    resolver: &Resolver,
-    meta_file: &File,
-    meta_path: &Path,
-    writable: bool,
-) -> Result<Snapshot> {
+fn read_catalogue(meta_file: &File, meta_path: &Path) -> Result<Vec<u8>> {
     let len = meta_file
         .metadata()
         .ctx(format_args!("cannot stat {}", meta_path.display()))?
@@ -307,7 +309,36 @@ fn read_with(
     let mut bytes = vec![0u8; len as usize];
     fsutil::read_exact_at(meta_file, &mut bytes, 0)
         .ctx(format_args!("cannot read {}", meta_path.display()))?;
-    let catalog = metadata::decode(&bytes)
+    Ok(bytes)
+}
+
+/// Whether `file` still holds exactly `first` (None: the first read failed, and so does this
+/// one). One pread of a byte more than expected, so a longer file shows too.
+fn reads_the_same(file: &File, first: Option<&[u8]>) -> bool {
+    let Some(first) = first else {
+        return read_catalogue(file, Path::new("")).is_err();
+    };
+    let mut buf = vec![0u8; first.len() + 1];
+    let mut n = 0;
+    while n < buf.len() {
+        match std::os::unix::fs::FileExt::read_at(file, &mut buf[n..], n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    buf[..n] == *first
+}
+
+fn read_with(
+    dir: &Path,
+    resolver: &Resolver,
+    bytes: &[u8],
+    meta_path: &Path,
+    writable: bool,
+) -> Result<Snapshot> {
+    let catalog = metadata::decode(bytes)
         .map_err(|e| Error::corrupt(format!("{}: {e}", meta_path.display())))?;
     fsutil::ensure_fd_headroom(catalog.arrays.len());
     let arrays = catalog
@@ -521,6 +552,39 @@ mod tests {
         let x = snap.get("x").unwrap();
         assert_eq!(x.meta.shape, vec![3]);
         assert!(x.bitmap.is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The ABA of the catalogue swap (`store::swap`): a reader resolves `metadata.npkm` to file
+    /// A, a commit swaps A out as the spare, and the next commit's lease on A succeeds before
+    /// the reader's open completes; the reader then reads A while it is overwritten (here: a
+    /// state that was never committed, x of 2 rows), and A is swapped back in, so the
+    /// "still the file I hold" check passes. The second read from the held descriptor differs
+    /// from the first, and the reader reads again.
+    #[test]
+    fn a_catalogue_overwritten_while_read_and_swapped_back_is_read_again() {
+        let dir = tmp("aba");
+        store(&dir, &[("x", &[3], 1)]);
+        let meta = dir.join(METADATA_FILE);
+        // What the reader's open finds: the writer midway through overwriting A.
+        std::fs::write(&meta, catalog(&[("x", &[2])])).unwrap();
+        let d = dir.clone();
+        let mut once = true;
+        let snap = with_pauses(
+            move |at| {
+                if at == Pause::Files && std::mem::take(&mut once) {
+                    // The writer ends its overwrite of A (the spare, named b) and swaps A
+                    // back in.
+                    std::fs::write(d.join("b"), catalog(&[("x", &[3])])).unwrap();
+                    crate::store::swap::exchange(&d, "b", METADATA_FILE).unwrap();
+                    std::fs::write(d.join("b"), catalog(&[("x", &[3])])).unwrap();
+                    crate::store::swap::exchange(&d, "b", METADATA_FILE).unwrap();
+                }
+            },
+            || load(&dir),
+        )
+        .unwrap();
+        assert_eq!(shapes(&snap), vec![("x".into(), vec![3])]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,0 +1,254 @@
+//! Catalogue-only commits by exchange. A new `metadata.npkm` renamed over the old one costs
+//! 100-800 µs on ext4: a rename over an existing file starts writeback of the new one
+//! (`auto_da_alloc`), and an inode is created and another freed every time. Instead the writer
+//! keeps one spare catalogue file (`.npk-spare-cat-*`), overwrites it in place with the new
+//! bytes and swaps it with `metadata.npkm` in one `renameat2(RENAME_EXCHANGE)` (~5 µs): the
+//! old catalogue becomes the next spare. The swap is the atomic step, as the rename was.
+//!
+//! Crash safety: the spare is never named by the catalogue or a record, so a crash while it is
+//! written leaves garbage only under a spare name, which a writer open sweeps. Before the
+//! exchange nothing visible changed; after it the new catalogue is whole (durable: the spare
+//! was fdatasync'ed before the exchange, the directory is fsync'ed after it).
+//!
+//! Readers. Overwriting a file that used to be the catalogue is safe only if no reader reads
+//! it meanwhile. Readers (`snapshot::load_with`) take no lock: they open `metadata.npkm`, read
+//! it, open the data files, check that the record is unchanged and that `metadata.npkm` is still
+//! the inode they hold, then read the catalogue again from their descriptor and require the
+//! same bytes. The writer, before each overwrite, takes and at once drops a write lease on the
+//! spare: the kernel grants it only while no other open file (any process, mappings included)
+//! refers to the inode. Why a reader R holding inode A (opened at t_o) never accepts torn or
+//! foreign bytes:
+//! 1. Every write to A happens in a commit that took the lease on A successfully earlier in the
+//!    same commit, with no exchange in between; commits are serialised (one writer).
+//! 2. From t_o until R closes A, every lease on A fails. So at most one commit, C, writes A
+//!    after t_o (C's lease preceded t_o), and C's writes end before C's exchange. Any later
+//!    commit finds the lease refused and replaces the spare by a fresh file instead (below):
+//!    A is never written again and never named `metadata.npkm` again.
+//! 3. R's check passes only if `metadata.npkm` names A at check time t_c. If C exists and had
+//!    not exchanged by t_c, A was the spare then (C took its lease on the spare) and the check
+//!    fails. Otherwise all writes to A ended before t_c, and R's second read (after t_c) sees
+//!    A's final bytes: equal to the first read only if that read was whole and the same state.
+//!    That state was committed no later than t_c, after the data it describes was written, and
+//!    the data files R opened are that state's: a commit replacing them renames or exchanges a
+//!    new catalogue in, so `metadata.npkm` would no longer name A at t_c (or a record shows).
+//!    Without C, A never changed while R held it: the old argument (the inode check) holds.
+//!
+//! The lease is never held while writing: it makes us the file's owner for SIGIO, and a
+//! reader's open would break it with a signal whose default action ends the program.
+//!
+//! Fallbacks: a spare whose lease is refused (a reader has it open; EAGAIN) or not ours to lease
+//! (EACCES: a file another user's NumPack wrote) is dropped and a fresh file takes its place (an
+//! exchange with a new file still avoids the rename-over writeback). A filesystem without
+//! leases or without RENAME_EXCHANGE (EINVAL, ENOSYS, EOPNOTSUPP) turns the swap off for the
+//! handle: commits use the rename path, as before.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use parking_lot::Mutex;
+
+use crate::error::{IoContext, Result};
+use crate::format::metadata::METADATA_FILE;
+use crate::format::record::SPARE_PREFIX;
+use crate::store::fsutil;
+
+/// A writer handle's spare catalogue: see the module comment.
+#[derive(Default)]
+pub(crate) struct CatalogueSwap {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The filesystem cannot exchange or lease: use the rename path.
+    off: bool,
+    spare: Option<Spare>,
+    /// Spares this handle made, so each name is new (a crashed writer's are swept).
+    made: u64,
+}
+
+struct Spare {
+    file: File,
+    name: String,
+    len: u64,
+}
+
+/// Whether a commit went through the swap.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Swapped {
+    /// Exchanged: the commit is decided.
+    Yes,
+    /// Not possible here; nothing changed: take the rename path.
+    No,
+}
+
+impl CatalogueSwap {
+    /// Makes `bytes` the catalogue of `dir` by overwriting the spare and exchanging it in.
+    /// `Err` means a failure before the exchange (the store is unchanged).
+    pub(crate) fn commit(&self, dir: &Path, bytes: &[u8], durable: bool) -> Result<Swapped> {
+        let mut st = self.state.lock();
+        if st.off {
+            return Ok(Swapped::No);
+        }
+        if let Some(spare) = &st.spare {
+            match lease_probe(&spare.file) {
+                Ok(()) => {}
+                Err(e) if unsupported(&e) => return Ok(st.turn_off(dir)),
+                // A reader holds it (or it is not ours to lease): never write it again. Its
+                // name goes; a reader holding it keeps reading it.
+                Err(_) => {
+                    let _ = fsutil::remove_if_exists(&dir.join(&spare.name));
+                    st.spare = None;
+                }
+            }
+        }
+        if st.spare.is_none() {
+            st.made += 1;
+            let name = format!(
+                "{SPARE_PREFIX}cat-{:x}-{:x}-{}",
+                std::process::id(),
+                fsutil::now_micros(),
+                st.made
+            );
+            // Without a spare (a full directory, say) the rename path reports the real
+            // trouble, if any.
+            let Ok(file) = fsutil::create_new(&dir.join(&name)) else {
+                return Ok(Swapped::No);
+            };
+            st.spare = Some(Spare { file, name, len: 0 });
+        }
+        let spare = st.spare.as_mut().expect("a spare was just made");
+        if let Err(e) = overwrite(dir, spare, bytes, durable) {
+            spare.len = u64::MAX; // garbage is harmless in a spare, but its length is unknown
+            return Err(e);
+        }
+        match exchange(dir, &spare.name, METADATA_FILE) {
+            Ok(()) => {}
+            Err(e) if unsupported(&e) => return Ok(st.turn_off(dir)),
+            Err(_) => return Ok(Swapped::No),
+        }
+        // Decided. The spare's name now holds the old catalogue: the next spare. Opened by
+        // name, not kept from before, so the file we write is always the one the name holds.
+        let name = spare.name.clone();
+        st.spare = fsutil::open_rw(&dir.join(&name))
+            .and_then(|file| {
+                let len = file.metadata()?.len();
+                Ok(Spare {
+                    file,
+                    name: name.clone(),
+                    len,
+                })
+            })
+            .ok();
+        if st.spare.is_none() {
+            let _ = fsutil::remove_if_exists(&dir.join(&name));
+        }
+        Ok(Swapped::Yes)
+    }
+
+    /// Removes the spare (at close).
+    pub(crate) fn discard(&self, dir: &Path) {
+        if let Some(s) = self.state.lock().spare.take() {
+            let _ = fsutil::remove_if_exists(&dir.join(s.name));
+        }
+    }
+}
+
+/// Writes `bytes` over the spare's content, cut to their length.
+fn overwrite(dir: &Path, spare: &mut Spare, bytes: &[u8], durable: bool) -> Result<()> {
+    let path = || dir.join(&spare.name);
+    fsutil::write_all_at(&spare.file, bytes, 0)
+        .ctx(format_args!("cannot write {}", path().display()))?;
+    let len = bytes.len() as u64;
+    if spare.len > len {
+        spare
+            .file
+            .set_len(len)
+            .ctx(format_args!("cannot truncate {}", path().display()))?;
+    }
+    spare.len = len;
+    if durable {
+        // The exchange must not reach the disk before the bytes it publishes.
+        fsutil::sync_data(&spare.file).ctx(format_args!("cannot fsync {}", path().display()))?;
+    }
+    Ok(())
+}
+
+impl State {
+    fn turn_off(&mut self, dir: &Path) -> Swapped {
+        self.off = true;
+        if let Some(s) = self.spare.take() {
+            let _ = fsutil::remove_if_exists(&dir.join(s.name));
+        }
+        Swapped::No
+    }
+}
+
+fn unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)
+    )
+}
+
+/// Ok when no other open file refers to `file`'s inode (the kernel grants a write lease only
+/// then); the lease is dropped at once (see the module comment).
+fn lease_probe(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    #[cfg(test)]
+    if let Some(errno) = fail_points::LEASE_FAILS_WITH.get() {
+        return Err(io::Error::from_raw_os_error(errno));
+    }
+    // SAFETY: fcntl on an fd we own; F_SETLEASE takes an int argument.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
+    Ok(())
+}
+
+/// Swaps the names `a` and `b` in `dir` atomically.
+pub(crate) fn exchange(dir: &Path, a: &str, b: &str) -> io::Result<()> {
+    #[cfg(test)]
+    if let Some(errno) = fail_points::EXCHANGE_FAILS_WITH.get() {
+        return Err(io::Error::from_raw_os_error(errno));
+    }
+    let c = |name: &str| {
+        CString::new(dir.join(name).as_os_str().as_bytes())
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+    };
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: renameat2 reads two NUL-terminated paths that live across the call. Called by
+    // number: glibc has a wrapper only from 2.28.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Failures a unit test can switch on for its own thread.
+#[cfg(test)]
+pub(crate) mod fail_points {
+    use std::cell::Cell;
+    thread_local! {
+        /// The lease probe fails with this errno.
+        pub(crate) static LEASE_FAILS_WITH: Cell<Option<i32>> = const { Cell::new(None) };
+        /// The exchange fails with this errno.
+        pub(crate) static EXCHANGE_FAILS_WITH: Cell<Option<i32>> = const { Cell::new(None) };
+    }
+}
