@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds libnumpack and the C benchmark, runs every workload at 40 MB and 400 MB against raw POSIX,
-# numpack (Python), HDF5 and .npy, and prints one table (also written to benches/results.md).
+# numpack (Python), HDF5 and .npy, and stores of 10 to 10,000 small arrays (bench_many, issue
+# #14), and prints one table (also written to benches/results.md).
 #
 #   benches/run.sh            full run (~7 minutes on the 2-core dev VM)
 #   benches/run.sh --quick    40 MB only, 5 runs, 10 plain rounds: for iterating (~1 minute);
@@ -46,6 +47,9 @@ bench_setup npk-bench
 ${CC:-cc} -std=c11 -O2 -Wall -Wextra -I"$root/include" -I/usr/include/hdf5/serial \
     "$here/bench_c.c" -L"$work/bin" -lnumpack -lhdf5_serial -Wl,-rpath,"$work/bin" \
     -o "$work/bin/bench_c"
+${CC:-cc} -std=c11 -O2 -Wall -Wextra -I"$root/include" -I/usr/include/hdf5/serial \
+    "$here/bench_many.c" -L"$work/bin" -lnumpack -lhdf5_serial -Wl,-rpath,"$work/bin" \
+    -o "$work/bin/bench_many"
 
 # ---- run --------------------------------------------------------------------------------------
 tsv="$work/results.tsv"
@@ -66,11 +70,24 @@ run_size() { # label rows runs runs_light rounds batch_rounds plain_rounds
     rm -rf "$work/$label/py"
 }
 
+run_many() { # runs: issue #14's stores of 10, 1,000 and 10,000 small arrays (bench_many)
+    if [ -n "${ONLY:-}" ] && [[ ",$ONLY," != *,many_* ]]; then return; fi
+    local args=(--runs "$1" --saves 20 --size 10 --size 1000 --size 10000)
+    echo "== many arrays: C (libnumpack, HDF5, floor)" >&2
+    "$work/bin/bench_many" --dir "$work/many/c" "${args[@]}" >>"$tsv"
+    rm -rf "$work/many/c"
+    echo "== many arrays: Python (numpack)" >&2
+    "$PYTHON" -W ignore "$here/bench_many.py" --dir "$work/many/py" "${args[@]}" >>"$tsv"
+    rm -rf "$work/many/py"
+}
+
 if [ "$quick" = 1 ]; then
+    run_many 5
     run_size 40MB 1000000 5 11 100 100 10
     params="Quick mode: 40MB only; 5 runs (11 for sub-ms workloads); plain rounds K=10, others K=100."
     out="$here/results-quick.md"
 else
+    run_many 9
     run_size 40MB 1000000 5 15 100 100 100
     run_size 400MB 10000000 5 11 100 20 5
     params="Runs: 5 (15 at 40MB / 11 at 400MB for sub-ms workloads). Rounds K=100, except at 400MB (10-minute budget): plain full load/save rounds K=5, whole-array batch rounds K=20."
