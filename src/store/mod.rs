@@ -2,7 +2,7 @@
 //! `commit::Txn`, reads served from an immutable `Snapshot`. One file per concern:
 //! `open` (directory, lock, recovery), `read`, `gate` (who may write now), `ops` (the
 //! operations), `stage` (files of the next state), `publish` (making it current), `spares`,
-//! `checks` (arguments), `block` (hyperslab geometry); below them the commit protocol,
+//! `checks` (arguments), `block` (hyperslab geometry), `gather` (rows by index); below them the commit protocol,
 //! snapshots, data access and file calls.
 
 pub mod arraymap;
@@ -12,6 +12,7 @@ pub mod commit;
 pub mod data;
 pub mod fsutil;
 mod gate;
+mod gather;
 pub mod lock;
 mod open;
 mod ops;

@@ -8,6 +8,7 @@ use super::checks::{
     check_dtype, check_itemsize, check_len, check_name, check_rows, check_rows_shape, physical_row,
 };
 use super::data::{self, DataReader};
+use super::gather::gather;
 use super::snapshot::{self, ArrayState, DataFiles};
 use super::view;
 use super::{ArrayInfo, Store};
@@ -166,12 +167,9 @@ impl Store {
                 };
             };
             match (self.row_map(st)?, dst) {
-                // A mapping means size_bytes > 0, so rows are not empty.
-                (Some(map), BlockDst::C(out)) => {
-                    for (&idx, out) in indices.iter().zip(out.chunks_exact_mut(row)) {
-                        copy(&map, physical_row(st, n, idx), out);
-                    }
-                }
+                // SAFETY: the mapping covers size_bytes > 0 (so rows are not empty), `out` holds
+                // indices.len() rows, and check_rows accepted every index.
+                (Some(map), BlockDst::C(out)) => unsafe { gather(map.as_ptr(), st, indices, out) },
                 (Some(map), BlockDst::Strided(dst)) => {
                     let mut tmp = vec![0u8; row];
                     for (i, &idx) in indices.iter().enumerate() {
