@@ -298,6 +298,9 @@ def main():
     # ---- append (npy has no append: it would rewrite the file) ----
     H.bench("append_100", "", [("numpack", None, lambda: npk.append({"a": rows100}), None)],
             light=True)
+    rows1 = rows[:1].copy()
+    H.bench("append_1", "", [("numpack", None, lambda: npk.append({"a": rows1}), None)],
+            light=True)
 
     # ---- a cache-batch commit of 10 changed arrays ----
     def np_batch10():

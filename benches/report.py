@@ -9,7 +9,7 @@ import subprocess
 from collections import OrderedDict
 
 ORDER = ["save_new", "save_overwrite", "load", "view_open", "get_100", "get_1000", "get_10000",
-         "replace_100", "range_read_100", "range_write_100", "append_100", "rounds_plain",
+         "replace_100", "range_read_100", "range_write_100", "append_100", "append_1", "rounds_plain",
          "rounds_cache", "rounds_writable",
          "readme_plain", "readme_rows", "readme_cache", "readme_writable", "batch_commit_10",
          "many_fill", "many_save", "many_open_ro", "many_open_rw"]
@@ -26,6 +26,7 @@ TITLE = {
     "range_read_100": "read 1,000 random 100-row ranges (block)",
     "range_write_100": "write 1,000 random 100-row ranges (block)",
     "append_100": "append 100 rows",
+    "append_1": "append 1 row",
     "rounds_plain": "K x (load, x2, save) plain",
     "rounds_cache": "K x (load, x2, save) cache batch",
     "rounds_writable": "K x (load, x2, save) writable batch",
@@ -53,7 +54,7 @@ TARGETS = {
     "save_new": ["F1.15"], "save_overwrite": ["F1.15"], "load": ["F1.15"],
     "view_open": ["V20us"],
     "get_100": ["R2x"], "get_1000": ["R2x"], "get_10000": ["R2x"],
-    "replace_100": ["R2x"], "append_100": ["R2x"],
+    "replace_100": ["R2x"], "append_100": ["R2x", "A2x"], "append_1": ["A2x"],
     "range_read_100": ["B1.15"], "range_write_100": ["B1.15"],
     "rounds_cache": ["C1.2"], "readme_cache": ["C1.2"],
     "rounds_writable": ["W1.2"], "readme_writable": ["W1.2"],
@@ -72,6 +73,8 @@ TARGET_TEXT = {
             "n-entry catalogue)",
     "N2x": "N2x: save into 10,000 arrays <=2x numpack's per-save time",
     "O2x": "O2x: open of 10,000 arrays (+ one load) <=2x numpack's open and load",
+    "A2x": "A2x: append <=2x floor (pwrite at the end + in-place spare catalogue swapped in by "
+           "RENAME_EXCHANGE) and <=0.5x numpack",
 }
 
 
@@ -97,7 +100,8 @@ FLOOR_DEF = OrderedDict([
     ("get_N", ("min(pread per row, memcpy from a kept mapping)", "pread per row")),
     ("replace_100", ("min(pwrite per row, memcpy into a kept shared mapping)", "pwrite per row")),
     ("range_read/write_100", ("one pread / pwrite of each 100-row range", "same")),
-    ("append_100", ("pwrite at the end", "same")),
+    ("append_100 / append_1", ("pwrite at the end + spare catalogue written in place and "
+                               "swapped in (RENAME_EXCHANGE)", "pwrite at the end")),
     ("rounds/readme plain", ("K x (pread, x2, pwrite in place)", "K x (pread, x2, new-file save)")),
     ("rounds/readme cache", ("pread once, K x2, one pwrite in place", "same with a new-file save")),
     ("rounds/readme writable", ("K x2 on plain memory + one msync(MS_ASYNC)",
@@ -196,6 +200,8 @@ def check(wl, size, lib, floor, npk, h5):
             g = max(gs)
         elif t == "B1.15" and floor:
             g = lib / (1.15 * floor)
+        elif t == "A2x" and floor:
+            g = max([lib / (2 * floor)] + ([lib / (npk / 2)] if npk else []))
         elif t in ("C1.2", "W1.2") and floor:
             g = lib / (1.2 * floor)
         else:

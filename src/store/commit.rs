@@ -179,7 +179,10 @@ static TX_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// call leaves the store as it was.
 pub struct Txn {
     dir: PathBuf,
-    txid: String,
+    /// Made on first use: a catalogue-only commit by exchange names nothing after it.
+    txid: std::sync::OnceLock<String>,
+    /// TX_COUNTER's value for this transaction.
+    n: u64,
     durable: bool,
     staged: Vec<(String, String)>,
     removals: Vec<Op>,
@@ -197,7 +200,8 @@ impl Txn {
         let n = TX_COUNTER.fetch_add(1, Ordering::Relaxed);
         Txn {
             dir: dir.to_path_buf(),
-            txid: format!("{:x}-{:x}-{n}", std::process::id(), fsutil::now_micros()),
+            txid: std::sync::OnceLock::new(),
+            n,
             durable,
             staged: Vec::new(),
             removals: Vec::new(),
@@ -221,7 +225,7 @@ impl Txn {
     pub fn stage(&mut self, target: &str) -> Result<(File, PathBuf)> {
         self.unstage(target);
         self.seq += 1;
-        let name = format!("{STAGE_PREFIX}{}-{}", self.txid, self.seq);
+        let name = format!("{STAGE_PREFIX}{}-{}", self.id(), self.seq);
         let path = self.dir.join(&name);
         let file = fsutil::create_new(&path).ctx(format_args!(
             "cannot create staging file {}",
@@ -253,7 +257,7 @@ impl Txn {
     /// (which exists after a successful commit if `target` existed).
     pub fn keep_old(&mut self, target: &str) -> PathBuf {
         self.seq += 1;
-        let name = format!("{SPARE_PREFIX}{}-{}", self.txid, self.seq);
+        let name = format!("{SPARE_PREFIX}{}-{}", self.id(), self.seq);
         self.keeps.retain(|(t, _)| t != target);
         self.keeps.push((target.to_string(), name.clone()));
         self.dir.join(name)
@@ -385,7 +389,7 @@ impl Txn {
         }
 
         let record = Record {
-            txid: self.txid.clone(),
+            txid: self.id().to_string(),
             ops,
         };
         let tmp = self.dir.join(COMMIT_TMP);
@@ -433,6 +437,18 @@ impl Txn {
         Ok(())
     }
 
+    /// Unique among transactions: process, time, and a counter of this process.
+    fn id(&self) -> &str {
+        self.txid.get_or_init(|| {
+            format!(
+                "{:x}-{:x}-{}",
+                std::process::id(),
+                fsutil::now_micros(),
+                self.n
+            )
+        })
+    }
+
     /// True once the commit is decided: from then on it happens, even if `commit` reported an
     /// error (only a durable store's fsync can fail after the decision).
     pub fn is_decided(&self) -> bool {
@@ -447,7 +463,7 @@ impl Txn {
 
     #[cfg(test)]
     pub fn txid(&self) -> &str {
-        &self.txid
+        self.id()
     }
 }
 

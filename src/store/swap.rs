@@ -53,7 +53,7 @@ use parking_lot::Mutex;
 use crate::error::{IoContext, Result};
 use crate::format::metadata::METADATA_FILE;
 use crate::format::record::SPARE_PREFIX;
-use crate::store::fsutil;
+use crate::store::fsutil::{self, FileId};
 
 /// A writer handle's spare catalogue: see the module comment.
 #[derive(Default)]
@@ -65,14 +65,19 @@ pub(crate) struct CatalogueSwap {
 struct State {
     /// The filesystem cannot exchange or lease: use the rename path.
     off: bool,
+    /// The spare's name in the store directory.
+    name: String,
     spare: Option<Spare>,
+    /// The file our last exchange made the catalogue: after the next exchange the spare's name
+    /// holds it, and it is the next spare without an open (checked by its identity).
+    current: Option<Spare>,
     /// Spares this handle made, so each name is new (a crashed writer's are swept).
     made: u64,
 }
 
 struct Spare {
     file: File,
-    name: String,
+    id: FileId,
     len: u64,
 }
 
@@ -100,14 +105,14 @@ impl CatalogueSwap {
                 // A reader holds it (or it is not ours to lease): never write it again. Its
                 // name goes; a reader holding it keeps reading it.
                 Err(_) => {
-                    let _ = fsutil::remove_if_exists(&dir.join(&spare.name));
+                    let _ = fsutil::remove_if_exists(&dir.join(&st.name));
                     st.spare = None;
                 }
             }
         }
         if st.spare.is_none() {
             st.made += 1;
-            let name = format!(
+            st.name = format!(
                 "{SPARE_PREFIX}cat-{:x}-{:x}-{}",
                 std::process::id(),
                 fsutil::now_micros(),
@@ -115,51 +120,70 @@ impl CatalogueSwap {
             );
             // Without a spare (a full directory, say) the rename path reports the real
             // trouble, if any.
-            let Ok(file) = fsutil::create_new(&dir.join(&name)) else {
+            let Ok(spare) =
+                fsutil::create_new(&dir.join(&st.name)).and_then(|file| Spare::of(file, Some(0)))
+            else {
                 return Ok(Swapped::No);
             };
-            st.spare = Some(Spare { file, name, len: 0 });
+            st.spare = Some(spare);
         }
+        let path = dir.join(&st.name);
         let spare = st.spare.as_mut().expect("a spare was just made");
-        if let Err(e) = overwrite(dir, spare, bytes, durable) {
+        if let Err(e) = overwrite(&path, spare, bytes, durable) {
             spare.len = u64::MAX; // garbage is harmless in a spare, but its length is unknown
             return Err(e);
         }
-        match exchange(dir, &spare.name, METADATA_FILE) {
+        match exchange(dir, &st.name, METADATA_FILE) {
             Ok(()) => {}
             Err(e) if unsupported(&e) => return Ok(st.turn_off(dir)),
-            Err(_) => return Ok(Swapped::No),
+            Err(_) => {
+                st.current = None;
+                return Ok(Swapped::No);
+            }
         }
-        // Decided. The spare's name now holds the old catalogue: the next spare. Opened by
-        // name, not kept from before, so the file we write is always the one the name holds.
-        let name = spare.name.clone();
-        st.spare = fsutil::open_rw(&dir.join(&name))
-            .and_then(|file| {
-                let len = file.metadata()?.len();
-                Ok(Spare {
-                    file,
-                    name: name.clone(),
-                    len,
-                })
-            })
-            .ok();
+        // Decided. The spare's name now holds the old catalogue: the next spare. It is the
+        // file we published last if nothing else replaced the catalogue since (one lstat
+        // tells); else opened by name, so the file we write is always the one the name holds.
+        let published = st.spare.take();
+        let held = fsutil::regular_file_meta(&path).ok().flatten();
+        st.spare = match (st.current.take(), held) {
+            (Some(cur), Some(m)) if FileId::of(&m) == cur.id => Some(cur),
+            _ => fsutil::open_rw(&path)
+                .and_then(|file| Spare::of(file, None))
+                .ok(),
+        };
+        st.current = published;
         if st.spare.is_none() {
-            let _ = fsutil::remove_if_exists(&dir.join(&name));
+            let _ = fsutil::remove_if_exists(&path);
         }
         Ok(Swapped::Yes)
     }
 
     /// Removes the spare (at close).
     pub(crate) fn discard(&self, dir: &Path) {
-        if let Some(s) = self.state.lock().spare.take() {
-            let _ = fsutil::remove_if_exists(&dir.join(s.name));
+        let mut st = self.state.lock();
+        st.current = None;
+        if st.spare.take().is_some() {
+            let _ = fsutil::remove_if_exists(&dir.join(&st.name));
         }
     }
 }
 
+impl Spare {
+    /// `len`: its length when known, else asked of the file.
+    fn of(file: File, len: Option<u64>) -> io::Result<Spare> {
+        let meta = file.metadata()?;
+        Ok(Spare {
+            id: FileId::of(&meta),
+            len: len.unwrap_or(meta.len()),
+            file,
+        })
+    }
+}
+
 /// Writes `bytes` over the spare's content, cut to their length.
-fn overwrite(dir: &Path, spare: &mut Spare, bytes: &[u8], durable: bool) -> Result<()> {
-    let path = || dir.join(&spare.name);
+fn overwrite(path: &Path, spare: &mut Spare, bytes: &[u8], durable: bool) -> Result<()> {
+    let path = || path;
     fsutil::write_all_at(&spare.file, bytes, 0)
         .ctx(format_args!("cannot write {}", path().display()))?;
     let len = bytes.len() as u64;
@@ -180,8 +204,9 @@ fn overwrite(dir: &Path, spare: &mut Spare, bytes: &[u8], durable: bool) -> Resu
 impl State {
     fn turn_off(&mut self, dir: &Path) -> Swapped {
         self.off = true;
-        if let Some(s) = self.spare.take() {
-            let _ = fsutil::remove_if_exists(&dir.join(s.name));
+        self.current = None;
+        if self.spare.take().is_some() {
+            let _ = fsutil::remove_if_exists(&dir.join(&self.name));
         }
         Swapped::No
     }
