@@ -53,7 +53,7 @@
 #define NSLOT 6
 #define MAXB 4
 #define MAXIDX 8
-#define DEFAULT_TRIALS 150
+#define DEFAULT_TRIALS 200
 #define CHECK_EVERY 25
 /* Above this many elements in the whole store, new arrays and appends are small and the
  * generator prefers shrinking ops. */
@@ -71,6 +71,7 @@ static uint64_t mix64(uint64_t x)
 
 typedef struct {
     uint64_t s;
+    int appends; /* gen_op: an append trial's op stream (see appends_trial) */
 } rng_t;
 
 static uint64_t rnd(rng_t *r)
@@ -362,6 +363,17 @@ static int biggest_slot(const model *m)
     return best;
 }
 
+/* A quarter of the trials (chosen by their seed) are append trials: small appends back to back,
+ * commits that change only the catalogue and go through the writer's spare catalogue and
+ * renameat2(RENAME_EXCHANGE) (an append to an array with dropped rows also stages its bitmap and
+ * takes the record path). They take ~10-50 us each, so without such trials few kills would land
+ * inside one; with them the exchange path gets at least as many in-flight kills as appends got
+ * when each was a new catalogue renamed over the old one. */
+static int appends_trial(uint64_t tseed)
+{
+    return mix64(tseed ^ 0x41505044u) % 4 == 0;
+}
+
 /* The next op, from the model and the PRNG only. */
 static void gen_op(const model *m, rng_t *r, op_t *op)
 {
@@ -387,6 +399,13 @@ static void gen_op(const model *m, rng_t *r, op_t *op)
             gen_layout(r, &op->dtype, &op->ndim, &op->cols);
             op->rows = 1 + below(r, 40);
         }
+        return;
+    }
+
+    if (r->appends && used) {
+        op->kind = OP_APPEND;
+        op->slot = pick_slot(r, m, 1, 0);
+        op->rows = 1 + below(r, 40);
         return;
     }
 
@@ -620,6 +639,7 @@ static void replay(const model *start, uint64_t seed, long k, model *a, model *b
     rng_t r;
     long j;
     r.s = seed;
+    r.appends = appends_trial(seed);
     model_copy(a, start);
     memset(op, 0, sizeof *op);
     op->kind = -1;
@@ -811,6 +831,7 @@ static void run_writer(const char *dir, const model *start, uint64_t seed, uint3
     op_t op;
     long k;
     r.s = seed;
+    r.appends = appends_trial(seed);
     model_init(&cur);
     model_copy(&cur, start);
     memset(&op, 0, sizeof op);
@@ -1139,6 +1160,7 @@ static void hist_init(history *H, const model *start, uint64_t seed)
     model_init(&H->cur);
     model_copy(&H->cur, start);
     H->r.s = seed;
+    H->r.appends = appends_trial(seed);
     for (i = 0; i < NSLOT; i++)
         H->per[i] = H->cur.a[i].used ? hash_marr(&H->cur.a[i], i) : 0;
     hist_push(H);
@@ -1170,6 +1192,7 @@ static void run_reader(const char *dir, const model *start, uint64_t seed, uint6
     long last_j = 0, iter = 0, prev_j = -1;
     int stopping = 0;
     r.s = rseed;
+    r.appends = 0;
     hist_init(&H, start, seed);
     if (npk_open(dir, NPK_OPEN_READ_ONLY, &s) != NPK_OK) {
         fprintf(stderr, "  reader: npk_open: %s\n", npk_last_error());
@@ -1387,6 +1410,7 @@ static void selftest(void)
 
 typedef struct {
     long old_[OP_KINDS], new_[OP_KINDS], same[OP_KINDS], returned[OP_KINDS];
+    long append_trials;
     long before_first, finished, ops, durable, reader_trials, reader_checks, reader_distinct,
         reader_reopens, lock_probes, npk_checks, records, big_in_flight, mixed, torn, lost;
 } stats;
@@ -1485,6 +1509,7 @@ static int trial(const char *dir, long t, uint64_t base_seed, model *cur, stats 
     npk_store *s = NULL;
 
     tr.s = tseed ^ 0x5bd1e995u;
+    tr.appends = 0;
     flags = below(&tr, 6) == 0 ? NPK_OPEN_DURABLE : 0;
     pause_us = below(&tr, 4) == 0 ? 500 : 0;
     with_reader = t % 2 == 1;
@@ -1497,7 +1522,11 @@ static int trial(const char *dir, long t, uint64_t base_seed, model *cur, stats 
             delay_us = (long)below(&tr, 30000);
         else
             delay_us = 30000 + (long)below(&tr, 90000);
+        /* An append trial's ops are short: a kill within a few ms lands among the first ones. */
+        if (appends_trial(tseed))
+            delay_us = (long)below(&tr, 4000);
     }
+    S->append_trials += appends_trial(tseed);
     S->durable += flags != 0;
 
     memset((void *)g_sh, 0, sizeof *g_sh);
@@ -1761,8 +1790,8 @@ int main(int argc, char **argv)
     }
 
     printf("crash_campaign: %ld trials (%ld asked for) in %.1f s (seed %llu), %ld ops run by the "
-           "killed writers (%ld trials durable)\n",
-           t, trials, now_s() - t0, (unsigned long long)seed, S.ops, S.durable);
+           "killed writers (%ld trials durable, %ld append trials)\n",
+           t, trials, now_s() - t0, (unsigned long long)seed, S.ops, S.durable, S.append_trials);
     printf("  killed before the first op: %ld; with the op in flight writing >= 1 MiB: %ld; "
            "commit record found after the kill (rolled forward by the writer open): %ld\n",
            S.before_first, S.big_in_flight, S.records);
