@@ -260,7 +260,10 @@ npk_status npk_batch_begin(npk_store *store, uint64_t memory_limit_mb, npk_batch
 // shared file pages: the kernel can drop clean ones and write dirty ones back to the file to
 // reclaim them, so they never need swap. Writes through a view go to the file in place (not
 // atomic: a crash may leave part of them). Shapes and dtypes cannot change. An array with dropped rows
-// is compacted (one commit) when first loaded, so a view never shows a dropped row.
+// is compacted (one commit) when first loaded, so a view never shows a dropped row. The handle
+// keeps the mapping after the batch, so the next writable batch on the same file maps nothing
+// (views are still invalid after end or abort); it goes when the array gets a new file (a
+// save, a compaction) or is dropped, and at npk_close.
 // If another program truncates a mapped data file, touching the lost pages raises SIGBUS
 // (a mapping cannot report it otherwise); `npk_batch_save` and `npk_batch_end` check first and
 // return NPK_CORRUPT naming the file, also when it was removed or replaced, rather than report
@@ -292,9 +295,11 @@ npk_status npk_batch_save(npk_batch *batch,
                           const int64_t *strides);
 
 // Ends the batch. Cache batch: writes every saved array and commits them together (after a
-// crash at any instant a reopen shows all of them new or all old). Writable batch: msyncs
-// every mapping (synchronously on a durable store), unmaps, and records modify times in the
-// handle's catalogue (written to metadata.npkm with the next commit or at npk_close); it writes
+// crash at any instant a reopen shows all of them new or all old). Writable batch: checks every
+// mapped file, msyncs the arrays' bytes synchronously on a durable store (otherwise nothing
+// needs flushing: the mapping is the file's page cache, which the kernel writes back as it
+// would a write()), and records modify times in the handle's
+// catalogue (written to metadata.npkm with the next commit or at npk_close); it writes
 // no file, so it fails only if msync does or a mapped file was truncated, removed or replaced
 // behind the store's back (NPK_CORRUPT: those writes are lost; npk_batch_abort ends the batch).
 // On success the handle is freed and every view is invalid; NPK_OK also when the commit was
@@ -306,8 +311,8 @@ npk_status npk_batch_save(npk_batch *batch,
 npk_status npk_batch_end(npk_batch *batch);
 
 // Discards the batch and frees the handle (NULL is fine). A cache batch leaves the store
-// exactly as it was; a writable batch unmaps without recording modify times, but writes already
-// made through its views are in the files and stay there.
+// exactly as it was; a writable batch records no modify times, but writes already made through
+// its views are in the files and stay there.
 npk_status npk_batch_abort(npk_batch *batch);
 
 // The message of this thread's last failed call ("" if none). The pointer stays valid until the

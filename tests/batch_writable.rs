@@ -264,3 +264,91 @@ fn a_data_file_truncated_or_replaced_behind_the_batch_is_reported() {
     assert!(err.message.contains("data_swapped.npkd"), "{}", err.message);
     b.abort();
 }
+
+/// Mappings of this process whose file is `path` (by name) or has inode `ino`.
+fn mappings(path: &std::path::Path, ino: Option<u64>) -> usize {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let name = path.to_str().unwrap();
+    maps.lines()
+        .filter(|l| {
+            let inode = l
+                .split_whitespace()
+                .nth(4)
+                .and_then(|i| i.parse::<u64>().ok());
+            l.ends_with(name) || (ino.is_some() && inode == ino)
+        })
+        .count()
+}
+
+fn inode(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().ino()
+}
+
+/// The README loop runs a writable batch per round: each one must not map, fault in and unmap
+/// the file again. The next batch gets the same mapping and sees the last one's writes.
+#[test]
+fn batches_in_a_row_reuse_one_mapping_and_see_each_others_writes() {
+    let dir = TempDir::new("reuse");
+    let s = writer(&dir);
+    save(&s, "a", &[512, 16], &seq(512 * 16, 1.0));
+    let file = dir.join("data_a.npkd");
+    let mut first = None;
+    for round in 0..3 {
+        let mut b = WritableBatch::begin(&s).unwrap();
+        let v = b.load("a").unwrap();
+        assert_eq!(
+            *first.get_or_insert(v.ptr),
+            v.ptr,
+            "round {round}: mapped again"
+        );
+        // SAFETY: the mapping is live until the batch ends.
+        let values = unsafe { view_values::<f64>(&v) };
+        assert_eq!(values[1], f64::from(1 << round), "round {round}");
+        values.iter_mut().for_each(|x| *x *= 2.0);
+        b.end().unwrap();
+        assert_eq!(mappings(&file, None), 1, "round {round}");
+    }
+    assert_eq!(load::<f64>(&s, "a"), seq(512 * 16, 8.0));
+    drop(s);
+    assert_eq!(mappings(&file, None), 0, "still mapped after close");
+}
+
+/// A save gives the array a new file: the next batch must write there, not into the old file
+/// through a kept mapping, and the old file's mapping must not outlive it.
+#[test]
+fn a_save_between_batches_maps_the_new_file_and_lets_the_old_one_go() {
+    let dir = TempDir::new("resaved");
+    let s = writer(&dir);
+    let file = dir.join("data_a.npkd");
+    // 1 MiB: the old file is kept as a spare (renamed, still on disk); 8 KiB: it is removed.
+    for rows in [8192u64, 64] {
+        let n = 16;
+        save(&s, "a", &[rows, n], &seq(rows * n, 1.0));
+        let mut b = WritableBatch::begin(&s).unwrap();
+        // SAFETY: the mapping is live until the batch ends.
+        let v = b.load("a").unwrap();
+        let values = unsafe { view_values::<f64>(&v) };
+        values[0] = 7.0;
+        b.end().unwrap();
+        let old = inode(&file);
+        save(&s, "a", &[rows, n], &seq(rows * n, 3.0));
+        assert_ne!(inode(&file), old);
+        assert_eq!(
+            mappings(&file, Some(old)),
+            0,
+            "the replaced file is still mapped"
+        );
+
+        let mut b = WritableBatch::begin(&s).unwrap();
+        let v = b.load("a").unwrap();
+        // SAFETY: as above.
+        let values = unsafe { view_values::<f64>(&v) };
+        assert_eq!(values[1], 3.0, "the batch shows the old file");
+        values[0] = 5.0;
+        b.end().unwrap();
+        let mut want = seq(rows * n, 3.0);
+        want[0] = 5.0;
+        assert_eq!(load::<f64>(&s, "a"), want);
+    }
+}

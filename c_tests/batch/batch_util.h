@@ -212,7 +212,7 @@ static inline int find_mapping(const void *p, char perms[8], char *path, size_t 
 }
 
 /* 1 if any mapping of this process is of a file whose path ends with `suffix`. */
-static inline int has_mapping_of(const char *suffix)
+static inline int mappings_of(const char *suffix)
 {
     FILE *f = fopen("/proc/self/maps", "r");
     if (f == NULL)
@@ -223,10 +223,28 @@ static inline int has_mapping_of(const char *suffix)
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = '\0';
         size_t ll = strlen(line);
-        if (ll >= sl && strcmp(line + ll - sl, suffix) == 0) {
+        if (ll >= sl && strcmp(line + ll - sl, suffix) == 0)
+            found++;
+    }
+    fclose(f);
+    return found;
+}
+
+static inline int has_mapping_of(const char *suffix) { return mappings_of(suffix) > 0; }
+
+/* Whether any mapping of this process is of the file with inode `ino` (its name may have
+ * changed since: a replaced data file is renamed or unlinked). */
+static inline int has_inode_mapped(unsigned long long ino)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (f == NULL)
+        return 0;
+    char line[4096];
+    int found = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long i = 0;
+        if (sscanf(line, "%*s %*s %*s %*s %llu", &i) == 1 && i == ino)
             found = 1;
-            break;
-        }
     }
     fclose(f);
     return found;

@@ -1,32 +1,40 @@
 //! The writable batch (NumPack's `writable_batch_mode`): each loaded array's data file is
 //! mapped shared and writable, and the caller writes straight into the page cache. Memory use
-//! does not grow with the array; the kernel writes pages back. `end` msyncs (synchronously for a
-//! durable store), unmaps, and records modify times in the handle's catalogue (on disk with the
-//! next commit or at close). Shape and dtype cannot change here.
+//! does not grow with the array; the kernel writes pages back. `end` msyncs synchronously for a
+//! durable store (a non-durable one needs nothing: the mapping is the page cache, as a `write`
+//! would be) and records modify times in the handle's catalogue (on disk with the next commit
+//! or at close). Shape and dtype cannot change here.
+//!
+//! The mapping is the array state's `MapSlot`, kept after the batch: the next batch (and row
+//! reads) on the same file reuse it, with its page tables already filled, instead of paying
+//! mmap, page faults and munmap every batch. A save or compact gives the array a new file and a
+//! new slot, so a mapping never outlives its file or shows a replaced one.
 //!
 //! An array with dropped rows is compacted (one commit) before it is mapped, so the view never
 //! shows a dropped row as live. A segmented array (numpack 0.7.0) is consolidated the same way.
 //! Both are structural, so a shared open (in-place writers) refuses such an array (WrongMode).
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use memmap2::{MmapOptions, MmapRaw};
+use memmap2::MmapRaw;
 
 use crate::batch::{open_store, src_ptr, BatchView};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::DType;
 use crate::layout::Src;
 use crate::store::fsutil::{self, FileId};
-use crate::store::{check_dtype, check_itemsize, check_name, check_untruncated, BatchOpen, Store};
+use crate::store::{check_dtype, check_itemsize, check_name, untruncated, BatchOpen, Store};
 
 struct Mapped {
-    map: Option<MmapRaw>,
+    map: Option<Arc<MmapRaw>>,
+    /// The array's bytes; the mapping may be longer (room for appends).
+    len: u64,
     dtype: DType,
     shape: Vec<u64>,
-    file: Arc<File>,
+    /// The mapped file's identity, to recognise it under `path`.
+    id: FileId,
     path: PathBuf,
 }
 
@@ -39,20 +47,19 @@ impl Mapped {
 
     /// Another program may cut the mapped file short (touching the lost pages would raise
     /// SIGBUS, and their writes are gone) or rename another file over it (writes would go to a
-    /// file nobody reads). Neither may pass as a successful save or end.
+    /// file nobody reads). Neither may pass as a successful save or end. One stat of the path
+    /// answers both: when it names our file, its size is our file's.
     fn check_intact(&self, name: &str) -> Result<()> {
-        let Some(map) = &self.map else {
+        if self.map.is_none() {
             return Ok(());
-        };
-        let ours = check_untruncated(name, &self.file, &self.path, map.len() as u64)?;
-        let named = fsutil::regular_file_meta(&self.path)?;
-        if named.map(|m| FileId::of(&m)) != Some(FileId::of(&ours)) {
-            return Err(Error::corrupt(format!(
+        }
+        match fsutil::regular_file_meta(&self.path)? {
+            Some(m) if FileId::of(&m) == self.id => untruncated(name, &self.path, m.len(), self.len),
+            _ => Err(Error::corrupt(format!(
                 "array {name:?}: {} was removed or replaced behind the store's back while the writable batch had it mapped",
                 self.path.display()
-            )));
+            ))),
         }
-        Ok(())
     }
 }
 
@@ -110,37 +117,42 @@ impl WritableBatch {
         let st = snap.get(name)?;
         let (file, path) = store.data_file(st)?;
         let len = st.meta.size_bytes;
+        let id = st
+            .map
+            .file_id(&file)
+            .ctx(format_args!("cannot stat {}", path.display()))?;
         let map = if len == 0 {
             None
         } else {
             // A sparse file (an array made by create) gets its blocks first: a store through
             // the mapping into a hole on a full disk would raise SIGBUS in the caller's loop;
-            // here a full disk is an error.
-            if fsutil::has_holes(&file, len) {
-                fsutil::allocate(&file, len).map_err(|e| {
-                    Error::io(
-                        format!(
-                            "cannot allocate disk space for array {name:?} ({len} bytes of {}, which has holes) for a writable batch",
-                            path.display()
-                        ),
-                        &e,
-                    )
-                })?;
+            // here a full disk is an error. Once per file: nothing of ours punches holes.
+            if !st.map.is_allocated(len) {
+                if fsutil::has_holes(&file, len) {
+                    fsutil::allocate(&file, len).map_err(|e| {
+                        Error::io(
+                            format!(
+                                "cannot allocate disk space for array {name:?} ({len} bytes of {}, which has holes) for a writable batch",
+                                path.display()
+                            ),
+                            &e,
+                        )
+                    })?;
+                }
+                st.map.set_allocated(len);
             }
-            // SAFETY: a shared mapping of exactly the array's bytes, which the file holds (the
-            // snapshot checked its size). Other processes may write the same file; we only hand
-            // out the raw pointer and never form Rust references into the mapping.
-            let map = MmapOptions::new()
-                .len(len as usize)
-                .map_raw(&*file)
+            let map = st
+                .map
+                .get(&file, len, true)
                 .map_err(|e| Error::io(format!("cannot map array {name:?} writable"), &e))?;
             Some(map)
         };
         Ok(Mapped {
             map,
+            len,
             dtype: st.meta.dtype,
             shape: st.logical_shape(),
-            file,
+            id,
             path,
         })
     }
@@ -204,8 +216,8 @@ impl WritableBatch {
         Ok(())
     }
 
-    /// Flushes every mapping, unmaps, and records modify times. On failure the mappings stay
-    /// and the batch stays open.
+    /// Checks every mapped file is still the array's, msyncs on a durable store, and records
+    /// modify times. On failure the batch stays open.
     pub fn end(&mut self) -> Result<()> {
         if self.open.is_none() {
             return Ok(());
@@ -213,13 +225,10 @@ impl WritableBatch {
         let durable = self.store()?.inner.durable;
         for (name, m) in &self.maps {
             m.check_intact(name)?;
-            if let Some(map) = &m.map {
-                let r = if durable {
-                    map.flush()
-                } else {
-                    map.flush_async()
-                };
-                r.ctx(format_args!("cannot flush array {name:?}"))?;
+            // Non-durable: nothing to flush. The mapping is the file's page cache, which the
+            // kernel writes back as it would a `write`; msync(MS_ASYNC) starts no I/O on Linux.
+            if let (true, Some(map)) = (durable, &m.map) {
+                sync_range(map, m.len).ctx(format_args!("cannot flush array {name:?}"))?;
             }
         }
         // In-place writes, like replace_rows: the modify times go into the handle's catalogue
@@ -241,9 +250,87 @@ impl WritableBatch {
         self.open = None;
     }
 
-    /// Unmaps without recording modify times. Writes already made through views stay in the
+    /// Ends without recording modify times. Writes already made through views stay in the
     /// files: a writable batch writes in place and cannot take them back.
     pub fn abort(self) {
         drop(self);
+    }
+}
+
+/// A synchronous msync of the array's bytes only (the mapping has room past them).
+fn sync_range(map: &MmapRaw, len: u64) -> std::io::Result<()> {
+    #[cfg(test)]
+    if fail_points::MSYNC_FAILS.get() {
+        return Err(std::io::Error::from_raw_os_error(libc::EIO));
+    }
+    map.flush_range(0, len as usize)
+}
+
+#[cfg(test)]
+pub(crate) mod fail_points {
+    thread_local! {
+        /// Every synchronous msync of a writable batch on this thread fails with EIO.
+        pub(crate) static MSYNC_FAILS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::OpenOptions;
+    use crate::test_util::tmp;
+
+    fn store_with_array(name: &str, durable: bool) -> (Store, std::path::PathBuf) {
+        let dir = tmp(name);
+        let s = Store::open(
+            &dir,
+            OpenOptions {
+                create: true,
+                durable,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let bytes = vec![1u8; 64 * 1024];
+        s.save(
+            "a",
+            DType::U8,
+            &Src::contiguous(&bytes, &[64, 1024], 1).unwrap(),
+        )
+        .unwrap();
+        (s, dir)
+    }
+
+    /// A durable end msyncs before it returns, also when the mapping is one a previous batch
+    /// left: a failing msync is the end's failure, and the batch stays open to retry.
+    #[test]
+    fn a_durable_end_msyncs_every_batch_and_reports_a_failure() {
+        let (s, dir) = store_with_array("wb-durable", true);
+        for round in 0..2 {
+            let mut b = WritableBatch::begin(&s).unwrap();
+            b.load("a").unwrap();
+            fail_points::MSYNC_FAILS.set(true);
+            let e = b.end().unwrap_err();
+            fail_points::MSYNC_FAILS.set(false);
+            assert_eq!(e.kind, ErrorKind::Io, "round {round}: {e}");
+            assert!(e.message.contains("cannot flush array \"a\""), "{e}");
+            b.end().unwrap();
+        }
+        drop(s);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Without durability nothing at end needs an msync: the mapping is the page cache.
+    #[test]
+    fn a_non_durable_end_needs_no_msync() {
+        let (s, dir) = store_with_array("wb-plain", false);
+        let mut b = WritableBatch::begin(&s).unwrap();
+        b.load("a").unwrap();
+        fail_points::MSYNC_FAILS.set(true);
+        let r = b.end();
+        fail_points::MSYNC_FAILS.set(false);
+        r.unwrap();
+        drop(s);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -587,8 +587,12 @@ pub(crate) fn fill_view(
     v.shape = [0; NPK_MAX_DIMS];
     v.strides = [0; NPK_MAX_DIMS];
     v.shape[..shape.len()].copy_from_slice(shape);
-    let strides = crate::layout::c_strides(shape, item);
-    v.strides[..shape.len()].copy_from_slice(&strides);
+    // c_strides without its allocation: batch loads fill a view per call.
+    let mut acc = item as i64;
+    for i in (0..shape.len()).rev() {
+        v.strides[i] = acc;
+        acc = acc.saturating_mul(shape[i].max(1) as i64);
+    }
     v.itemsize = item as u64;
     v.nbytes = shape.iter().product::<u64>() * item as u64;
     v.writable = writable as i32;

@@ -112,30 +112,16 @@ pub(crate) fn check_rows_shape(
     ))
 }
 
-/// Fails with `corrupt` when `file` (an array's open data file) is shorter than `expected`
-/// bytes: another program truncated it, and a mapping of it would fault or a read of it would
-/// come back short. Returns the file's metadata for further checks.
-pub(crate) fn check_untruncated(
-    name: &str,
-    file: &File,
-    path: &Path,
-    expected: u64,
-) -> Result<std::fs::Metadata> {
-    let meta = file
-        .metadata()
-        .ctx(format_args!("cannot stat {}", path.display()))?;
-    untruncated(name, path, meta.len(), expected)?;
-    Ok(meta)
-}
-
-/// `check_untruncated` without the metadata, for the row and block reads that check before every
-/// copy out of the mapping: the length alone is cheaper to ask for.
+/// `untruncated` for an open file, for the row and block reads that check before every copy
+/// out of the mapping: the length alone is cheaper to ask for than a stat.
 pub(crate) fn check_len(name: &str, file: &File, path: &Path, expected: u64) -> Result<()> {
     let len = fsutil::file_len(file).ctx(format_args!("cannot stat {}", path.display()))?;
     untruncated(name, path, len, expected)
 }
 
-fn untruncated(name: &str, path: &Path, len: u64, expected: u64) -> Result<()> {
+/// Fails with `corrupt` when an array's data file of `len` bytes is shorter than `expected`:
+/// another program truncated it, and a mapping of it would fault or a read of it come back short.
+pub(crate) fn untruncated(name: &str, path: &Path, len: u64, expected: u64) -> Result<()> {
     if len < expected {
         return Err(Error::corrupt(format!(
             "array {name:?}: {} was truncated behind the store's back: {len} bytes, {expected} expected",

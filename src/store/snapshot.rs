@@ -46,9 +46,23 @@ pub struct ArrayState {
 }
 
 /// Shared by the states of one data file across commits: an append keeps the file, so the
-/// mapping stays valid for the rows it covers and is redone only when more are needed.
+/// mapping stays valid for the rows it covers and is redone only when more are needed. A new
+/// file (save, compact) gets a new state and slot, so a mapping never outlives its file's
+/// states and never shows a replaced file. Writable batches reuse it from batch to batch.
 #[derive(Clone, Debug, Default)]
-pub struct MapSlot(Arc<parking_lot::Mutex<Option<Arc<memmap2::MmapRaw>>>>);
+pub struct MapSlot(Arc<parking_lot::Mutex<Slot>>);
+
+#[derive(Debug, Default)]
+struct Slot {
+    map: Option<Arc<memmap2::MmapRaw>>,
+    /// Whether `map` may be written through.
+    writable: bool,
+    /// Bytes of the file known to have no holes (a writable batch allocated them): a store
+    /// through a mapping into a hole raises SIGBUS on a full disk.
+    allocated: u64,
+    /// The file's identity, asked once: writable batches compare it with what the path names.
+    id: Option<FileId>,
+}
 
 impl MapSlot {
     /// A mapping covering at least `len` bytes of `file` (writable when `writable`).
@@ -59,7 +73,8 @@ impl MapSlot {
         writable: bool,
     ) -> std::io::Result<Arc<memmap2::MmapRaw>> {
         let mut slot = self.0.lock();
-        if let Some(m) = slot.as_ref().filter(|m| m.len() as u64 >= len) {
+        let fits = slot.writable || !writable;
+        if let Some(m) = slot.map.as_ref().filter(|m| fits && m.len() as u64 >= len) {
             return Ok(m.clone());
         }
         // Map with headroom so the appends that grow this same file do not force a new
@@ -75,8 +90,30 @@ impl MapSlot {
         } else {
             opts.map_raw_read_only(file)?
         });
-        *slot = Some(map.clone());
+        slot.map = Some(map.clone());
+        slot.writable = writable;
         Ok(map)
+    }
+
+    /// Whether the first `len` bytes of the file were allocated through this slot already.
+    pub fn is_allocated(&self, len: u64) -> bool {
+        self.0.lock().allocated >= len
+    }
+
+    pub fn set_allocated(&self, len: u64) {
+        let mut slot = self.0.lock();
+        slot.allocated = slot.allocated.max(len);
+    }
+
+    /// The identity of `file` (the one this slot's state holds), from a stat on first use.
+    pub fn file_id(&self, file: &File) -> std::io::Result<FileId> {
+        let mut slot = self.0.lock();
+        if let Some(id) = slot.id {
+            return Ok(id);
+        }
+        let id = FileId::of(&file.metadata()?);
+        slot.id = Some(id);
+        Ok(id)
     }
 }
 
