@@ -15,7 +15,7 @@ pub const METADATA_FILE: &str = "metadata.npkm";
 /// "NPKB" read as a little-endian u32.
 pub const MAGIC: u32 = 0x424B_504E;
 
-pub const HEADER_LEN: usize = 20;
+pub(crate) const HEADER_LEN: usize = 20;
 /// Fixed bytes of a record without block info, besides its name, shape and data-file name.
 const RECORD_FIXED_LEN: usize = 51;
 /// No record, valid or not, is shorter, which lets a corrupt array_count be reported as such
