@@ -61,12 +61,27 @@ pub(crate) fn physical_rows(name: &str, st: &ArrayState, indices: &[i64]) -> Res
 /// Every index names a row of `st`: `physical_row` cannot fail on them afterwards.
 pub(crate) fn check_rows(name: &str, st: &ArrayState, indices: &[i64]) -> Result<()> {
     let n = st.logical_rows();
-    match indices.iter().find(|&&i| logical_row(n, i).is_none()) {
-        None => Ok(()),
-        Some(i) => Err(Error::invalid(format!(
-            "row index {i} is out of range for array {name:?} with {n} rows"
-        ))),
+    // A fold without an early exit vectorizes (one instruction or so per index, where a search
+    // took 18); the search only runs to name the bad index.
+    if indices
+        .iter()
+        .fold(true, |ok, &i| ok & (unwrap_index(n, i) < n))
+    {
+        return Ok(());
     }
+    let i = indices.iter().find(|&&i| logical_row(n, i).is_none());
+    Err(Error::invalid(format!(
+        "row index {} is out of range for array {name:?} with {n} rows",
+        i.copied().unwrap_or_default()
+    )))
+}
+
+/// Index `i` (negative from the end) of an array with `n` logical rows as a row number, which
+/// is `n` or more when `i` is out of range. Branch-free: a negative index wraps around to
+/// `i + n`, which lands below `n` exactly when `i >= -n`; any other index stays itself.
+#[inline(always)]
+pub(crate) fn unwrap_index(n: u64, i: i64) -> u64 {
+    (i as u64).wrapping_add(((i >> 63) as u64) & n)
 }
 
 /// Index `i` (negative from the end) of an array with `n` logical rows, if in range.
@@ -129,4 +144,35 @@ pub(crate) fn untruncated(name: &str, path: &Path, len: u64, expected: u64) -> R
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The branch-free form agrees with the plain one, at the edges of both signs and sizes.
+    #[test]
+    fn unwrap_index_agrees_with_logical_row() {
+        let ns = [0u64, 1, 2, 10, i64::MAX as u64, 1 << 63, u64::MAX];
+        let is = [
+            0i64,
+            1,
+            9,
+            10,
+            11,
+            -1,
+            -9,
+            -10,
+            -11,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+        ];
+        for n in ns {
+            for i in is {
+                let l = unwrap_index(n, i);
+                assert_eq!((l < n).then_some(l), logical_row(n, i), "n {n}, i {i}");
+            }
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! bytes: 1.7x the floor). Here the common row sizes get a loop of their own whose copy is a
 //! few register moves, and arrays without dropped rows skip the bitmap.
 
-use super::checks::physical_row;
+use super::checks::{physical_row, unwrap_index};
 use super::snapshot::ArrayState;
 
 /// Copies the rows `indices` (logical, negative from the end, all already accepted by
@@ -55,13 +55,6 @@ pub(crate) unsafe fn gather(src: *const u8, st: &ArrayState, indices: &[i64], ou
     }
 }
 
-/// An index `check_rows` accepted for an array of `n` rows without dropped rows, as a row
-/// number: negative ones count from the end. Branch-free, so the gather loop stays short.
-#[inline(always)]
-fn unwrap_index(n: u64, idx: i64) -> u64 {
-    (idx as u64).wrapping_add(((idx >> 63) as u64) & n)
-}
-
 /// `gather` for rows of `R` bytes and no dropped rows.
 ///
 /// # Safety
@@ -75,19 +68,5 @@ unsafe fn fixed<const R: usize>(src: *const u8, n: u64, indices: &[i64], out: &m
             let v = std::ptr::read_unaligned(src.add(p * R).cast::<[u8; R]>());
             std::ptr::write_unaligned(dst.as_mut_ptr().cast::<[u8; R]>(), v);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::unwrap_index;
-
-    #[test]
-    fn negative_indices_count_from_the_end() {
-        assert_eq!(unwrap_index(10, 0), 0);
-        assert_eq!(unwrap_index(10, 9), 9);
-        assert_eq!(unwrap_index(10, -1), 9);
-        assert_eq!(unwrap_index(10, -10), 0);
-        assert_eq!(unwrap_index(u64::MAX, -1), u64::MAX - 1);
     }
 }
