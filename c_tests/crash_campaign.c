@@ -33,8 +33,17 @@
  * refresh began, and at most the state after the op in flight. While the writer is alive, a
  * second writer open from another process must fail with NPK_LOCKED at once.
  *
- * Usage: crash_campaign [TRIALS [SEED]]   (defaults: a short run, seed 1). A failure prints the
- * trial, its seed, the op in flight and the arrays involved, and keeps the store directory.
+ * Many arrays (issue #14): the store also holds FILLERS arrays (default 2,000) that no op touches,
+ * named a<k>x<nnnn> so that they sort between the model's a0..a5 and every op's entry sits
+ * among them in the catalogue (commits share unchanged entries; inserting and dropping model
+ * arrays splits and merges the catalogue's chunks around them). Each filler holds two int64
+ * derived from its index. Every observation requires all of them, no more, no fewer: the
+ * trial's read-only and writer opens load every one; each reader snapshot loads a rotating
+ * fiftieth of them.
+ *
+ * Usage: crash_campaign [TRIALS [SEED [FILLERS]]]   (defaults: a short run, seed 1, 2,000
+ * fillers). A failure prints the trial, its seed, the op in flight and the arrays involved, and
+ * keeps the store directory.
  */
 #include "check.h"
 
@@ -54,6 +63,9 @@
 #define MAXB 4
 #define MAXIDX 8
 #define DEFAULT_TRIALS 200
+#define DEFAULT_FILLERS 2000
+/* A reader snapshot loads the fillers whose index is its iteration modulo this. */
+#define READER_FILLER_STRIDE 50
 #define CHECK_EVERY 25
 /* Above this many elements in the whole store, new arrays and appends are small and the
  * generator prefers shrinking ops. */
@@ -105,6 +117,37 @@ typedef struct {
 } model;
 
 static const char *const NAMES[NSLOT] = {"a0", "a1", "a2", "a3", "a4", "a5"};
+
+/* ---- fillers: arrays no op touches ------------------------------------------------------------*/
+
+static long g_fillers = DEFAULT_FILLERS;
+
+/* Filler i is a<i % NSLOT>x<i / NSLOT>: after model array a<i % NSLOT>, before the next one. */
+static void filler_name(long i, char *out, size_t n)
+{
+    snprintf(out, n, "a%ldx%04ld", i % NSLOT, i / NSLOT);
+}
+
+static void filler_values(long i, int64_t v[2])
+{
+    v[0] = (int64_t)mix64(0xf111e5ull + 2 * (uint64_t)i);
+    v[1] = (int64_t)mix64(0xf111e5ull + 2 * (uint64_t)i + 1);
+}
+
+/* The filler index of `name`, or -1 if it is no filler's name. */
+static long filler_index(const char *name)
+{
+    char canon[64];
+    long slot, num;
+    char x;
+    if (sscanf(name, "a%ld%c%ld", &slot, &x, &num) != 3 || x != 'x' || slot < 0 ||
+        slot >= NSLOT || num < 0)
+        return -1;
+    if (num * NSLOT + slot >= g_fillers)
+        return -1;
+    filler_name(num * NSLOT + slot, canon, sizeof canon);
+    return strcmp(canon, name) == 0 ? num * NSLOT + slot : -1;
+}
 
 static void *xmalloc(size_t n)
 {
@@ -660,6 +703,7 @@ typedef struct {
     volatile int64_t started; /* op the writer is in (or past), -1 before the first */
     volatile int64_t done;    /* last op that returned OK, -1 if none */
     volatile int stop;        /* the parent tells the reader to finish */
+    volatile int opened;      /* the writer's npk_open returned */
     volatile int64_t reader_checks, reader_distinct, reader_violations, reader_reopens;
     volatile int64_t reader_max_j;
     char msg[1024]; /* the writer's failure */
@@ -840,6 +884,8 @@ static void run_writer(const char *dir, const model *start, uint64_t seed, uint3
     npk_status st;
     if ((st = npk_open(dir, flags, &s)) != NPK_OK)
         writer_fail(-1, "npk_open", &op, st);
+    g_sh->opened = 1;
+    BARRIER();
     for (k = 0; k < 1000000; k++) {
         const char *what = "";
         gen_op(&cur, &r, &op);
@@ -879,53 +925,100 @@ static void obs_free(obs *o)
     o->n = 0;
 }
 
-/* Reads every array of the handle's snapshot. `deep`: also compare npk_view_open and
- * npk_get_rows (first and last row) with npk_load. 1 on success; 0 with *why on any failure. */
-static int observe(npk_store *s, obs *o, int deep, char *why, size_t wn)
+/* Filler `idx` (named p) holds its two int64. 1 if so; 0 with *why. */
+static int check_filler(npk_store *s, const char *p, long idx, char *why, size_t wn)
 {
-    char names[1024];
-    uint64_t needed = 0, count = 0, i;
-    const char *p;
+    npk_array_info info = NPK_ARRAY_INFO_INIT;
+    int64_t got[2], want[2];
+    const uint64_t shape[1] = {2};
     npk_status st;
-    o->n = 0;
-    st = npk_list(s, names, sizeof names, &needed, &count);
-    if (st != NPK_OK) {
-        snprintf(why, wn, "npk_list: %s: %s", npk_status_str(st), npk_last_error());
+    filler_values(idx, want);
+    if ((st = npk_info(s, p, &info)) != NPK_OK) {
+        snprintf(why, wn, "filler npk_info(%s): %s: %s", p, npk_status_str(st), npk_last_error());
         return 0;
     }
-    if (count > 32) {
-        snprintf(why, wn, "npk_list: %llu arrays", (unsigned long long)count);
+    if (info.dtype != NPK_INT64 || info.ndim != 1 || info.shape[0] != 2 ||
+        info.physical_rows != 2) {
+        snprintf(why, wn, "filler %s: dtype %d ndim %u rows %llu, want int64 (2,)", p, info.dtype,
+                 info.ndim, (unsigned long long)info.shape[0]);
         return 0;
+    }
+    if ((st = npk_load(s, p, NPK_INT64, 1, shape, got, NULL)) != NPK_OK) {
+        snprintf(why, wn, "filler npk_load(%s): %s: %s", p, npk_status_str(st), npk_last_error());
+        return 0;
+    }
+    if (got[0] != want[0] || got[1] != want[1]) {
+        snprintf(why, wn, "filler %s holds other values than it was saved with", p);
+        return 0;
+    }
+    return 1;
+}
+
+/* Reads every array of the handle's snapshot. `deep`: also compare npk_view_open and
+ * npk_get_rows (first and last row) with npk_load. Every filler must be listed; those whose
+ * index is `fill_offset` modulo `fill_every` are loaded. 1 on success; 0 with *why on any
+ * failure. */
+static int observe(npk_store *s, obs *o, int deep, long fill_every, long fill_offset, char *why,
+                   size_t wn)
+{
+    size_t cap = 1024 + (size_t)g_fillers * 16;
+    char *names = (char *)xmalloc(cap);
+    uint64_t needed = 0, count = 0, i;
+    long fillers = 0;
+    const char *p;
+    npk_status st;
+    int ok = 0;
+    o->n = 0;
+    st = npk_list(s, names, cap, &needed, &count);
+    if (st != NPK_OK) {
+        snprintf(why, wn, "npk_list: %s: %s", npk_status_str(st), npk_last_error());
+        goto out;
+    }
+    if (count > 32 + (uint64_t)g_fillers) {
+        snprintf(why, wn, "npk_list: %llu arrays", (unsigned long long)count);
+        goto out;
     }
     for (i = 0, p = names; i < count; i++, p += strlen(p) + 1) {
         oarr *a = &o->a[o->n];
         uint64_t nelem = 1, esz, d;
+        long fi = filler_index(p);
+        if (fi >= 0) {
+            /* npk_list is sorted and names are unique: counting them finds a missing one. */
+            fillers++;
+            if (fi % fill_every == fill_offset && !check_filler(s, p, fi, why, wn))
+                goto out;
+            continue;
+        }
+        if (o->n == 32) {
+            snprintf(why, wn, "npk_list: more than 32 arrays besides the fillers");
+            goto out;
+        }
         snprintf(a->name, sizeof a->name, "%s", p);
         a->data = NULL;
         a->info.struct_size = sizeof a->info;
         if ((st = npk_info(s, p, &a->info)) != NPK_OK) {
             snprintf(why, wn, "npk_info(%s): %s: %s", p, npk_status_str(st), npk_last_error());
-            return 0;
+            goto out;
         }
         esz = npk_dtype_size(a->info.dtype);
         if (a->info.ndim > 2 || esz != 8) {
             snprintf(why, wn, "%s: dtype %d ndim %u is not a model layout", p, a->info.dtype,
                      a->info.ndim);
-            return 0;
+            goto out;
         }
         for (d = 0; d < a->info.ndim; d++)
             nelem *= a->info.shape[d];
         if (a->info.nbytes != nelem * 8) {
             snprintf(why, wn, "%s: npk_info nbytes %llu for %llu elements", p,
                      (unsigned long long)a->info.nbytes, (unsigned long long)nelem);
-            return 0;
+            goto out;
         }
         a->data = (uint64_t *)xmalloc((size_t)nelem * 8);
         o->n++;
         if ((st = npk_load(s, p, a->info.dtype, a->info.ndim, a->info.shape, a->data, NULL)) !=
             NPK_OK) {
             snprintf(why, wn, "npk_load(%s): %s: %s", p, npk_status_str(st), npk_last_error());
-            return 0;
+            goto out;
         }
         if (deep) {
             npk_view v = NPK_VIEW_INIT;
@@ -934,7 +1027,7 @@ static int observe(npk_store *s, obs *o, int deep, char *why, size_t wn)
             if ((st = npk_view_open(s, p, &v)) != NPK_OK) {
                 snprintf(why, wn, "npk_view_open(%s): %s: %s", p, npk_status_str(st),
                          npk_last_error());
-                return 0;
+                goto out;
             }
             same = v.dtype == a->info.dtype && v.ndim == a->info.ndim &&
                    v.nbytes == a->info.nbytes && v.shape[0] == a->info.shape[0] &&
@@ -943,7 +1036,7 @@ static int observe(npk_store *s, obs *o, int deep, char *why, size_t wn)
             npk_view_release(&v);
             if (!same) {
                 snprintf(why, wn, "%s: npk_view_open differs from npk_load", p);
-                return 0;
+                goto out;
             }
             if (rows > 0 && a->info.ndim >= 1) {
                 const int64_t idx[2] = {0, -1};
@@ -955,17 +1048,24 @@ static int observe(npk_store *s, obs *o, int deep, char *why, size_t wn)
                                        NULL)) != NPK_OK) {
                     snprintf(why, wn, "npk_get_rows(%s, [0,-1]): %s: %s", p, npk_status_str(st),
                              npk_last_error());
-                    return 0;
+                    goto out;
                 }
                 if (memcmp(got, a->data, (size_t)rowlen * 8) != 0 ||
                     memcmp(got + rowlen, a->data + (rows - 1) * rowlen, (size_t)rowlen * 8) != 0) {
                     snprintf(why, wn, "%s: npk_get_rows([0,-1]) differs from npk_load", p);
-                    return 0;
+                    goto out;
                 }
             }
         }
     }
-    return 1;
+    if (fillers != g_fillers) {
+        snprintf(why, wn, "npk_list shows %ld fillers, want %ld", fillers, g_fillers);
+        goto out;
+    }
+    ok = 1;
+out:
+    free(names);
+    return ok;
 }
 
 static int slot_of(const char *name)
@@ -1226,7 +1326,8 @@ static void run_reader(const char *dir, const model *start, uint64_t seed, uint6
             g_sh->reader_violations++;
             _exit(1);
         }
-        ok = observe(s, &o, below(&r, 4) == 0, why, sizeof why);
+        ok = observe(s, &o, below(&r, 4) == 0, READER_FILLER_STRIDE, iter % READER_FILLER_STRIDE,
+                     why, sizeof why);
         BARRIER();
         started = g_sh->started;
         if (!ok) {
@@ -1499,6 +1600,7 @@ static int trial(const char *dir, long t, uint64_t base_seed, model *cur, stats 
     uint32_t flags;
     int with_reader, probe_lock, status = 0, rstatus = 0, okA, okB, resA[NSLOT], resB[NSLOT], i;
     long delay_us, k, pause_us;
+    int kill_in_open;
     pid_t wpid, rpid = -1;
     model A, B;
     op_t op;
@@ -1516,6 +1618,7 @@ static int trial(const char *dir, long t, uint64_t base_seed, model *cur, stats 
     probe_lock = t % 3 == 0;
     {
         uint64_t x = below(&tr, 100);
+        kill_in_open = x < 10;
         if (x < 10)
             delay_us = (long)below(&tr, 2000);
         else if (x < 80)
@@ -1523,8 +1626,10 @@ static int trial(const char *dir, long t, uint64_t base_seed, model *cur, stats 
         else
             delay_us = 30000 + (long)below(&tr, 90000);
         /* An append trial's ops are short: a kill within a few ms lands among the first ones. */
-        if (appends_trial(tseed))
+        if (appends_trial(tseed)) {
             delay_us = (long)below(&tr, 4000);
+            kill_in_open = 0;
+        }
     }
     S->append_trials += appends_trial(tseed);
     S->durable += flags != 0;
@@ -1552,6 +1657,23 @@ static int trial(const char *dir, long t, uint64_t base_seed, model *cur, stats 
     }
     if (wpid == 0)
         run_writer(dir, cur, tseed, flags, pause_us);
+    if (!kill_in_open) {
+        /* The delay counts from the end of the writer's open, whose length grows with the
+         * fillers; the shortest delays (10% of other than append trials) still kill it during
+         * its open. */
+        double give_up = now_s() + 120;
+        for (;;) {
+            siginfo_t info;
+            BARRIER();
+            if (g_sh->opened || now_s() > give_up)
+                break;
+            memset(&info, 0, sizeof info);
+            if (waitid(P_PID, (id_t)wpid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                info.si_pid == wpid)
+                break;
+            sleep_us(100);
+        }
+    }
     sleep_us(delay_us);
 
     /* A second writer, in this process, while the child writer holds the lock. */
@@ -1610,7 +1732,7 @@ static int trial(const char *dir, long t, uint64_t base_seed, model *cur, stats 
         model_free(&B);
         return 0;
     }
-    if (!CHECK_MSG(observe(s, &o, 1, why, sizeof why), "trial %ld (seed %#llx) op %ld %s: %s", t,
+    if (!CHECK_MSG(observe(s, &o, 1, 1, 0, why, sizeof why), "trial %ld (seed %#llx) op %ld %s: %s", t,
                    (unsigned long long)tseed, k, desc, why)) {
         obs_free(&o);
         npk_close(s);
@@ -1671,7 +1793,7 @@ static int trial(const char *dir, long t, uint64_t base_seed, model *cur, stats 
         model_free(&B);
         return 0;
     }
-    if (!CHECK_MSG(observe(s, &o, 1, why, sizeof why), "trial %ld (seed %#llx) op %ld %s: %s", t,
+    if (!CHECK_MSG(observe(s, &o, 1, 1, 0, why, sizeof why), "trial %ld (seed %#llx) op %ld %s: %s", t,
                    (unsigned long long)tseed, k, desc, why)) {
         obs_free(&o);
         npk_close(s);
@@ -1758,6 +1880,8 @@ int main(int argc, char **argv)
     int k, ok = 1;
     long old_total, new_total;
 
+    if (argc > 3)
+        g_fillers = strtol(argv[3], NULL, 0);
     check_begin(argv[0]);
     selftest();
     tmp = make_tmpdir(NULL);
@@ -1772,13 +1896,27 @@ int main(int argc, char **argv)
     model_init(&cur);
     {
         npk_store *s = NULL;
+        npk_batch *b = NULL;
+        long i;
         SECTION("create");
         if (!CHECK_OK(npk_open(dir, NPK_OPEN_CREATE, &s)))
             return check_end();
+        if (!CHECK_OK(npk_batch_begin(s, 0, &b)))
+            return check_end();
+        for (i = 0; i < g_fillers; i++) {
+            char name[64];
+            int64_t v[2];
+            const uint64_t shape[1] = {2};
+            filler_name(i, name, sizeof name);
+            filler_values(i, v);
+            if (!CHECK_OK(npk_batch_save(b, name, NPK_INT64, 1, shape, v, NULL)))
+                return check_end();
+        }
+        CHECK_OK(npk_batch_end(b));
         CHECK_OK(npk_close(s));
     }
-    printf("crash_campaign: %ld trials, seed %llu, store %s\n", trials, (unsigned long long)seed,
-           dir);
+    printf("crash_campaign: %ld trials, seed %llu, %ld fillers, store %s\n", trials,
+           (unsigned long long)seed, g_fillers, dir);
     t0 = now_s();
     for (t = 0; ok && need_more_trials(t, trials, &S); t++)
         ok = trial(dir, t, seed, &cur, &S);
