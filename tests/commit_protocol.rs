@@ -1027,6 +1027,136 @@ fn readers_see_whole_commits_while_a_writer_commits() {
     assert_eq!(protocol_leftovers(dir), Vec::<String>::new());
 }
 
+/// Arrays no commit of `readers_see_whole_commits_in_a_store_of_thousands_of_arrays` changes
+/// (half of them re-saved with the same content), named around x and y so that those sit among
+/// them in the catalogue.
+const FILLERS: usize = 3000;
+
+fn filler(i: usize) -> (String, [i32; 2]) {
+    let name = if i % 2 == 0 {
+        format!("f{i:04}")
+    } else {
+        format!("z{i:04}")
+    };
+    (name, [i as i32, -(i as i32)])
+}
+
+/// Every filler is listed (no more, no fewer arrays than the fillers, x and y, besides the
+/// coming and going m*), and those whose index is `offset` modulo `every` hold their content.
+fn check_fillers(s: &Store, every: usize, offset: usize) {
+    let listed = s.list().into_iter().filter(|n| !n.starts_with('m')).count();
+    assert_eq!(listed, FILLERS + 2, "arrays listed besides m*");
+    for i in (offset..FILLERS).step_by(every) {
+        let (name, want) = filler(i);
+        let (shape, got) = load_shaped::<i32>(s, &name);
+        assert_eq!((shape, &got[..]), (vec![2], &want[..]), "filler {name}");
+    }
+}
+
+/// The race above in a store of 3,000 more arrays (issue #14): a commit shares the entries it
+/// does not change with the snapshots readers hold, and each step here also re-saves one filler
+/// (its entry replaced, its neighbours shared) and creates or drops 150 more arrays among them.
+/// Fresh opens and a refreshed handle see x and y from one commit, versions never going back,
+/// and every filler listed with its content (a rotating sample of them per round).
+///
+/// The writer waits before each step until every reader began a new round: a load of 3,000
+/// arrays outlasts a commit, and a reader retries a load that a commit overlapped, so a writer
+/// committing back to back starves readers (each gives up after 10 s with Busy; measured here
+/// without the wait). Steps still overlap the readers' loads, which is the race to check.
+#[test]
+fn readers_see_whole_commits_in_a_store_of_thousands_of_arrays() {
+    let dir = TempDir::new("race-many");
+    let w = writer(&dir);
+    let mut b = CacheBatch::begin(&w, 0).unwrap();
+    for i in 0..FILLERS {
+        let (name, v) = filler(i);
+        let bytes: Vec<u8> = v.iter().flat_map(|e| e.to_le_bytes()).collect();
+        b.save(
+            &name,
+            DType::I32,
+            &Src::contiguous(&bytes, &[2], 4).unwrap(),
+        )
+        .unwrap();
+    }
+    b.end().unwrap();
+    commit_xy(&w, 0);
+    let dir: &Path = &dir;
+    let began: [AtomicU64; 2] = Default::default();
+    let mut seen = [0u64; 2];
+    let mut round = 0;
+    let mut fresh = || {
+        began[0].fetch_add(1, Ordering::Release);
+        let r = reader(dir);
+        let (x, y) = (check_view(&r, "x", x_shape), check_view(&r, "y", y_shape));
+        assert_eq!(x, y, "x and y from different commits");
+        round += 1;
+        check_fillers(&r, 97, round % 97);
+    };
+    let r = reader(dir);
+    let (mut last, mut rounds) = (0, 0);
+    let began_refresh = &began[1];
+    let mut refreshed = move || {
+        began_refresh.fetch_add(1, Ordering::Release);
+        r.refresh().unwrap();
+        let x = check_view(&r, "x", x_shape);
+        assert!(x >= last, "x went back from {last} to {x}");
+        last = x;
+        rounds += 1;
+        check_fillers(&r, 89, rounds % 89);
+    };
+    let commits = race(
+        |v| {
+            let waiting = Instant::now();
+            for (b, seen) in began.iter().zip(&mut seen) {
+                while b.load(Ordering::Acquire) == *seen {
+                    assert!(waiting.elapsed() < HANG_GUARD, "a reader made no new round");
+                    std::thread::yield_now();
+                }
+                *seen = b.load(Ordering::Acquire);
+            }
+            let mut b = CacheBatch::begin(&w, 0).unwrap();
+            let (xs, ys) = (x_shape(v), y_shape(v));
+            let (xb, yb) = (filled(v, &xs), filled(v, &ys));
+            b.save("x", DType::I32, &Src::contiguous(&xb, &xs, 4).unwrap())
+                .unwrap();
+            b.save("y", DType::I32, &Src::contiguous(&yb, &ys, 4).unwrap())
+                .unwrap();
+            let (name, same) = filler(v as usize * 7 % FILLERS);
+            let bytes: Vec<u8> = same.iter().flat_map(|e| e.to_le_bytes()).collect();
+            b.save(
+                &name,
+                DType::I32,
+                &Src::contiguous(&bytes, &[2], 4).unwrap(),
+            )
+            .unwrap();
+            b.end().unwrap();
+            // Arrays that come and go together between the fillers, so that the catalogue's
+            // groups of entries split and merge around them; readers count them out.
+            let group: Vec<String> = (0..150).map(|i| format!("m{i:03}")).collect();
+            if v % 2 == 1 {
+                let mut b = CacheBatch::begin(&w, 0).unwrap();
+                let one = filled(v, &[1]);
+                for name in &group {
+                    b.save(name, DType::I32, &Src::contiguous(&one, &[1], 4).unwrap())
+                        .unwrap();
+                }
+                b.end().unwrap();
+            } else {
+                let names: Vec<&str> = group.iter().map(String::as_str).collect();
+                w.drop_arrays(&names).unwrap();
+            }
+        },
+        &mut [&mut fresh, &mut refreshed],
+        // A round costs a load of the whole store: fewer of them than for two arrays.
+        RACE_COMMITS / 12,
+        RACE_ROUNDS / 5,
+    );
+    let r = reader(dir);
+    assert_eq!(check_view(&r, "x", x_shape), commits);
+    check_fillers(&r, 1, 0);
+    assert_eq!(protocol_leftovers(dir), Vec::<String>::new());
+}
+
 /// Appends commit only the catalogue, which the writer swaps in with an exchange, then keeps
 /// the old one as its spare and overwrites it at the next append (unless a reader holds it).
 /// Readers opening and refreshing all along see whole states: row i holds i, the row count
