@@ -87,6 +87,9 @@ DIAG_TEXT = {
     ("append_100", "diag_commit"): "pwrite at end + one catalogue commit",
     ("readme_rows", "diag_commit"): "K x (pread, x2, pwrite, catalogue commit)",
     ("readme_writable", "diag_commit"): "raw writable round (mmap, K x2, msync, munmap) + one commit",
+    ("get_100", "diag_lseek"): "lseek (the truncation check) + memcpy of each row from a kept mapping",
+    ("get_1000", "diag_lseek"): "lseek (the truncation check) + memcpy of each row from a kept mapping",
+    ("get_10000", "diag_lseek"): "lseek (the truncation check) + memcpy of each row from a kept mapping",
 }
 
 
