@@ -330,6 +330,82 @@ mod tests {
     use crate::test_util::tmp;
     use std::ffi::CString;
 
+    /// Threads sharing one writable batch (allowed: calls are serialised) while views are being
+    /// published: every load of a name gets the one mapping, and saving it back is fine.
+    #[test]
+    fn threads_loading_one_writable_batch_get_one_view_per_array() {
+        let dir = CString::new(tmp("wb-threads").to_str().unwrap()).unwrap();
+        let mut s: *mut npk_store = std::ptr::null_mut();
+        assert_eq!(npk_open(dir.as_ptr(), NPK_OPEN_CREATE, &mut s), NPK_OK);
+        let names = [c"a", c"b", c"c"];
+        let shape = [64u64, 8];
+        let data = vec![1.0f64; 64 * 8];
+        for n in names {
+            let st = npk_save(
+                s,
+                n.as_ptr(),
+                NPK_FLOAT64,
+                2,
+                shape.as_ptr(),
+                data.as_ptr().cast(),
+                std::ptr::null(),
+            );
+            assert_eq!(st, NPK_OK);
+        }
+        let mut b: *mut npk_batch = std::ptr::null_mut();
+        assert_eq!(npk_writable_batch_begin(s, &mut b), NPK_OK);
+        let shared = b as usize;
+        let seen: Vec<Vec<usize>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..4)
+                .map(|t| {
+                    sc.spawn(move || {
+                        let b = shared as *mut npk_batch;
+                        let mut ptrs = vec![0usize; names.len()];
+                        for i in 0..300 {
+                            let k = (i + t) % names.len();
+                            // SAFETY: npk_view is plain data; all-zero is valid.
+                            let mut v: npk_view = unsafe { std::mem::zeroed() };
+                            v.struct_size = size_of::<npk_view>() as u32;
+                            assert_eq!(npk_batch_load(b, names[k].as_ptr(), &mut v), NPK_OK);
+                            assert!(ptrs[k] == 0 || ptrs[k] == v.data as usize);
+                            ptrs[k] = v.data as usize;
+                            assert_eq!(v.shape[..2], shape);
+                            let st = npk_batch_save(
+                                b,
+                                names[k].as_ptr(),
+                                NPK_FLOAT64,
+                                2,
+                                shape.as_ptr(),
+                                v.data,
+                                std::ptr::null(),
+                            );
+                            assert_eq!(st, NPK_OK);
+                        }
+                        ptrs
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for other in &seen[1..] {
+            assert_eq!(other, &seen[0]);
+        }
+        // Another shape is still refused after the lock-free path knows the array.
+        let wrong = [32u64, 16];
+        let st = npk_batch_save(
+            b,
+            c"a".as_ptr(),
+            NPK_FLOAT64,
+            2,
+            wrong.as_ptr(),
+            seen[0][0] as *const c_void,
+            std::ptr::null(),
+        );
+        assert_eq!(st, crate::ffi::status::NPK_SHAPE_MISMATCH);
+        assert_eq!(npk_batch_end(b), NPK_OK);
+        assert_eq!(npk_close(s), NPK_OK);
+    }
+
     /// NPK_NOT_DURABLE is a commit that happened: the rows and arrays are there, and a batch that
     /// ends so is over (its handle freed, so the store takes plain writes again).
     #[test]
