@@ -17,7 +17,7 @@ use common::{
 };
 use numpack::batch::CacheBatch;
 use numpack::internals::metadata::{self, ArrayMeta, Catalog, METADATA_FILE};
-use numpack::internals::record::{Op, Record, COMMIT_FILE, STAGE_PREFIX};
+use numpack::internals::record::{Op, Record, COMMIT_FILE, SPARE_PREFIX, STAGE_PREFIX};
 use numpack::internals::{self as commit, Txn};
 use numpack::layout::{Dst, Src};
 use numpack::{DType, ErrorKind, OpenOptions, Store};
@@ -32,6 +32,15 @@ fn protocol_leftovers(dir: &Path) -> Vec<String> {
         .into_iter()
         .filter(|n| n.starts_with(STAGE_PREFIX) || n == COMMIT_FILE || n == COMMIT_TMP)
         .collect()
+}
+
+/// `fingerprint` without the writer's spares (`.npk-spare-*`): files of no committed state,
+/// which the writer overwrites before a commit's decision (its spare catalogue) and removes at
+/// close, and a writer's open sweeps.
+fn store_fingerprint(dir: &Path) -> common::Fingerprint {
+    let mut f = fingerprint(dir);
+    f.retain(|name, _| !name.starts_with(SPARE_PREFIX));
+    f
 }
 
 /// The arrays a store should show: name → (shape, every element's value).
@@ -65,6 +74,10 @@ fn old_state() -> Expect {
 fn new_state() -> Expect {
     vec![("a", vec![7], 10), ("b", vec![3, 2, 2], 20)]
 }
+
+/// Operations in the record of that commit: three renames, one removal, three files moved aside
+/// and removed.
+const RECORD_OPS: usize = 7;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum CrashPoint {
@@ -140,7 +153,8 @@ fn build_crash_state(point: CrashPoint) -> (TempDir, Record) {
 
     let record = commit::read_record(&dir).unwrap().expect("record on disk");
     // The order the protocol promises: data renames, the catalogue last, then removals; a
-    // file replaced by a rename is not also removed.
+    // file replaced by a rename is not also removed, it is moved aside (so the rename lands on
+    // a free name) and that is removed last.
     let kinds: Vec<(String, String)> = record
         .ops
         .iter()
@@ -148,6 +162,9 @@ fn build_crash_state(point: CrashPoint) -> (TempDir, Record) {
             Op::Rename { from, to } | Op::RenameKeepingOld { from, to, .. } => {
                 assert!(from.starts_with(STAGE_PREFIX), "{from}");
                 ("rename".to_string(), to.clone())
+            }
+            Op::Remove { path } if path.starts_with(SPARE_PREFIX) => {
+                ("remove".to_string(), "(moved aside)".to_string())
             }
             Op::Remove { path } => ("remove".to_string(), path.clone()),
             Op::RemoveDir { path } => ("rmdir".to_string(), path.clone()),
@@ -158,6 +175,9 @@ fn build_crash_state(point: CrashPoint) -> (TempDir, Record) {
         ("rename", "data_b.npkd"),
         ("rename", METADATA_FILE),
         ("remove", "data_c.npkd"),
+        ("remove", "(moved aside)"),
+        ("remove", "(moved aside)"),
+        ("remove", "(moved aside)"),
     ]
     .iter()
     .map(|(k, p)| (k.to_string(), p.to_string()))
@@ -166,7 +186,7 @@ fn build_crash_state(point: CrashPoint) -> (TempDir, Record) {
 
     // Each staged file holds what its target will hold.
     for op in &record.ops {
-        if let Op::Rename { from, to } = op {
+        if let Op::Rename { from, to } | Op::RenameKeepingOld { from, to, .. } = op {
             let staged = std::fs::read(dir.join(from)).unwrap();
             if to == METADATA_FILE {
                 assert_eq!(staged, meta_bytes);
@@ -178,7 +198,8 @@ fn build_crash_state(point: CrashPoint) -> (TempDir, Record) {
         CrashPoint::StagedDataOnly | CrashPoint::StagedAll => {
             std::fs::remove_file(dir.join(COMMIT_FILE)).unwrap();
             if point == CrashPoint::StagedDataOnly {
-                let Op::Rename { from, .. } = &record.ops[2] else {
+                let (Op::Rename { from, .. } | Op::RenameKeepingOld { from, .. }) = &record.ops[2]
+                else {
                     unreachable!()
                 };
                 std::fs::remove_file(dir.join(from)).unwrap();
@@ -199,7 +220,9 @@ fn build_crash_state(point: CrashPoint) -> (TempDir, Record) {
                         std::fs::rename(dir.join(from), dir.join(to)).unwrap()
                     }
                     Op::RenameKeepingOld { from, to, keep } => {
-                        std::fs::rename(dir.join(to), dir.join(keep)).unwrap();
+                        if dir.join(to).exists() {
+                            std::fs::rename(dir.join(to), dir.join(keep)).unwrap();
+                        }
                         std::fs::rename(dir.join(from), dir.join(to)).unwrap()
                     }
                     Op::Remove { path } => std::fs::remove_file(dir.join(path)).unwrap(),
@@ -219,7 +242,7 @@ fn recovery_from_every_crash_point_of_a_multi_file_commit() {
         CrashPoint::TmpRecordPartial,
         CrashPoint::TmpRecordComplete,
     ];
-    points.extend((0..=4).map(CrashPoint::Decided));
+    points.extend((0..=RECORD_OPS).map(CrashPoint::Decided));
     for point in points {
         let what = format!("{point:?}");
         let (dir, record) = build_crash_state(point);
@@ -271,7 +294,7 @@ fn recovery_from_every_crash_point_of_a_multi_file_commit() {
         drop(r);
         // Whatever the record staged is gone once rolled forward or swept.
         for op in &record.ops {
-            if let Op::Rename { from, .. } = op {
+            if let Op::Rename { from, .. } | Op::RenameKeepingOld { from, .. } = op {
                 assert!(!dir.join(from).exists(), "{what}: {from} left behind");
             }
         }
@@ -283,7 +306,7 @@ fn writer_recovery_is_idempotent_when_interrupted_and_repeated() {
     // A crash during recovery itself leaves a partly applied record again: every such state
     // must still roll forward on the next open. Applying by hand up to each point and then
     // recovering twice (the second call has nothing left to do) covers that.
-    for n in 0..=4 {
+    for n in 0..=RECORD_OPS {
         let (dir, _) = build_crash_state(CrashPoint::Decided(n));
         assert!(
             commit::recover(&dir).unwrap(),
@@ -431,7 +454,7 @@ fn empty_drops_are_refused_and_empty_replacements_write_nothing() {
     let w = writer(&dir);
     save_filled(&w, "a", &[3, 2], 1);
     let time = w.info("a").unwrap().modify_time_us;
-    let before = fingerprint(&dir);
+    let before = store_fingerprint(&dir);
     let e = w.drop_rows("a", &[]).unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidArgument, "{e}");
     let e = w.drop_arrays(&[]).unwrap_err();
@@ -446,7 +469,7 @@ fn empty_drops_are_refused_and_empty_replacements_write_nothing() {
     assert_eq!(w.info("a").unwrap().modify_time_us, time);
     drop(w);
     assert_eq!(
-        fingerprint(&dir),
+        store_fingerprint(&dir),
         before,
         "a call that changed nothing wrote"
     );
@@ -575,7 +598,7 @@ fn a_commit_failing_before_its_decision_keeps_the_previous_state() {
     // last step before the decision.
     std::fs::create_dir(dir.join(COMMIT_TMP)).unwrap();
     std::fs::write(dir.join(COMMIT_TMP).join("x"), b"x").unwrap();
-    let before = fingerprint(&dir);
+    let before = store_fingerprint(&dir);
 
     let e = w
         .save(
@@ -598,7 +621,7 @@ fn a_commit_failing_before_its_decision_keeps_the_previous_state() {
         b.abort();
     }
     assert_eq!(
-        fingerprint(&dir),
+        store_fingerprint(&dir),
         before,
         "a failed commit left files behind"
     );
@@ -629,25 +652,33 @@ fn a_full_disk_at_any_step_before_the_decision_keeps_the_previous_state() {
         save_filled(&w, "a", &[3], 1);
         save_filled(&w, "b", &[2], 2);
         let want: Expect = vec![("a", vec![3], 1), ("b", vec![2], 2)];
-        // A save of a one-page array needs three pages: staged data, staged catalogue and the
-        // commit record. With 0, 1 or 2 free it fails at each of those steps in turn.
-        for free in 0..3 {
-            fill_leaving(&mnt, free);
-            let before = fingerprint(&dir);
-            let e = w
-                .save(
-                    "a",
-                    DType::I32,
-                    &Src::contiguous(&filled(4, &[1000]), &[1000], 4).unwrap(),
-                )
-                .unwrap_err();
-            assert_eq!(e.kind, ErrorKind::Io, "{free} pages free: {e}");
-            assert!(e.message.contains("errno 28"), "{e}");
-            assert_eq!(fingerprint(&dir), before, "{free} pages free");
-            assert_state(&w, &want, &format!("writer, {free} pages free"));
-            assert_state(&reader(&dir), &want, &format!("reader, {free} free"));
-            std::fs::remove_file(mnt.join("filler")).unwrap();
-        }
+        // A save of a one-page array needs two pages: staged data and the commit record; the
+        // catalogue is written over the writer's spare catalogue, in the page it has. A new
+        // writer has no spare yet and needs a third page for it. With fewer free the save fails
+        // at each of those steps in turn.
+        let fails_at_each_step = |w: &Store, pages: u64| {
+            for free in 0..pages {
+                fill_leaving(&mnt, free);
+                let before = store_fingerprint(&dir);
+                let e = w
+                    .save(
+                        "a",
+                        DType::I32,
+                        &Src::contiguous(&filled(4, &[1000]), &[1000], 4).unwrap(),
+                    )
+                    .unwrap_err();
+                assert_eq!(e.kind, ErrorKind::Io, "{free} pages free: {e}");
+                assert!(e.message.contains("errno 28"), "{e}");
+                assert_eq!(store_fingerprint(&dir), before, "{free} pages free");
+                assert_state(w, &want, &format!("writer, {free} pages free"));
+                assert_state(&reader(&dir), &want, &format!("reader, {free} free"));
+                std::fs::remove_file(mnt.join("filler")).unwrap();
+            }
+        };
+        fails_at_each_step(&w, 2);
+        drop(w);
+        let w = writer(&dir);
+        fails_at_each_step(&w, 3);
         fill_leaving(&mnt, 3);
         save_filled(&w, "a", &[1000], 4);
         std::fs::remove_file(mnt.join("filler")).unwrap();

@@ -20,7 +20,7 @@ use crate::format::metadata::METADATA_FILE;
 use crate::format::record::plain_staged;
 pub use crate::format::record::{Op, Record, COMMIT_FILE, SPARE_PREFIX, STAGE_PREFIX};
 use crate::store::fsutil;
-use crate::store::swap::{CatalogueSwap, Swapped};
+use crate::store::swap::{CatalogueSwap, Prepared, Swapped};
 
 const COMMIT_TMP: &str = ".npk.commit.tmp";
 
@@ -180,7 +180,7 @@ static TX_COUNTER: AtomicU64 = AtomicU64::new(0);
 pub struct Txn {
     dir: PathBuf,
     /// Made on first use: a catalogue-only commit by exchange names nothing after it.
-    txid: std::sync::OnceLock<String>,
+    txid: std::sync::OnceLock<Box<str>>,
     /// TX_COUNTER's value for this transaction.
     n: u64,
     durable: bool,
@@ -191,8 +191,12 @@ pub struct Txn {
     seq: u64,
     done: bool,
     unfinished: bool,
-    /// The writer's spare catalogue, for commits that change nothing else.
+    /// The writer's spare catalogue (see `store::swap`).
     swap: Option<Arc<CatalogueSwap>>,
+    /// The catalogue this commit wrote into the spare, for its record to rename in.
+    prepared: Option<Box<Prepared>>,
+    /// The record was applied (its renames and removals done).
+    applied: bool,
 }
 
 impl Txn {
@@ -210,6 +214,8 @@ impl Txn {
             done: false,
             unfinished: false,
             swap: None,
+            prepared: None,
+            applied: false,
         }
     }
 
@@ -319,6 +325,12 @@ impl Txn {
         if result.is_err() && !self.done {
             self.unstage(METADATA_FILE);
         }
+        if let (Some(p), Some(swap)) = (self.prepared.take(), &self.swap) {
+            // Not decided: the spare holds bytes never published, harmless.
+            if self.done {
+                swap.renamed(&self.dir, *p, self.applied);
+            }
+        }
         result
     }
 
@@ -334,9 +346,24 @@ impl Txn {
                 return Ok(());
             }
         }
-        let (meta_file, meta_path) = self.stage(METADATA_FILE)?;
-        fsutil::write_all_at(&meta_file, metadata, 0)
-            .ctx(format_args!("cannot write {}", meta_path.display()))?;
+        // With a record, the catalogue goes into the spare as well (renamed in by the record).
+        if let (false, Some(swap)) = (
+            self.staged.is_empty() && self.removals.is_empty(),
+            &self.swap,
+        ) {
+            self.prepared = swap
+                .prepare(&self.dir, metadata, self.durable)?
+                .map(Box::new);
+        }
+        let meta_path = match self.prepared {
+            Some(_) => None,
+            None => {
+                let (meta_file, meta_path) = self.stage(METADATA_FILE)?;
+                fsutil::write_all_at(&meta_file, metadata, 0)
+                    .ctx(format_args!("cannot write {}", meta_path.display()))?;
+                Some(meta_path)
+            }
+        };
         if self.durable {
             for (staged, _) in &self.staged {
                 let path = self.dir.join(staged);
@@ -345,23 +372,38 @@ impl Txn {
                 fsutil::sync_all(&f).ctx(format_args!("cannot fsync {}", path.display()))?;
             }
         }
-        let mut ops: Vec<Op> = self
-            .staged
-            .iter()
-            .map(
-                |(from, to)| match self.keeps.iter().find(|(t, _)| t == to) {
-                    Some((_, keep)) => Op::RenameKeepingOld {
-                        from: from.clone(),
-                        to: to.clone(),
-                        keep: keep.clone(),
-                    },
-                    None => Op::Rename {
-                        from: from.clone(),
-                        to: to.clone(),
-                    },
+        let only_catalogue =
+            self.prepared.is_none() && self.staged.len() == 1 && self.removals.is_empty();
+        let mut asides = Vec::new();
+        let mut ops: Vec<Op> = Vec::new();
+        for (from, to) in self.staged.clone() {
+            ops.push(match self.keeps.iter().find(|(t, _)| *t == to) {
+                Some((_, keep)) => Op::RenameKeepingOld {
+                    from,
+                    to,
+                    keep: keep.clone(),
                 },
-            )
-            .collect();
+                // Alone, the catalogue's rename over the old one is the atomic step.
+                None if only_catalogue || to.contains('/') => Op::Rename { from, to },
+                // With a record, the file being replaced is first moved aside and removed
+                // after: a rename onto a free name starts no writeback (ext4's auto_da_alloc
+                // does for a rename over a file). Readers resolve the record meanwhile.
+                None => {
+                    self.seq += 1;
+                    let keep = format!("{SPARE_PREFIX}{}-{}", self.id(), self.seq);
+                    asides.push(Op::Remove { path: keep.clone() });
+                    Op::RenameKeepingOld { from, to, keep }
+                }
+            });
+        }
+        if let Some(p) = &self.prepared {
+            // Last of the renames, as a staged catalogue is.
+            ops.push(Op::RenameKeepingOld {
+                from: p.from.clone(),
+                to: METADATA_FILE.to_string(),
+                keep: p.keep.clone(),
+            });
+        }
         // A file replaced by a rename in this commit must not then be removed.
         ops.extend(
             self.removals
@@ -372,11 +414,12 @@ impl Txn {
                 })
                 .cloned(),
         );
+        ops.extend(asides);
 
-        if ops.len() == 1 {
+        if let (true, Some(meta_path)) = (only_catalogue, &meta_path) {
             // Only the catalogue changes: its own rename is the atomic step.
             let meta = self.dir.join(METADATA_FILE);
-            std::fs::rename(&meta_path, &meta).ctx(format_args!(
+            std::fs::rename(meta_path, &meta).ctx(format_args!(
                 "cannot rename {} to {}",
                 meta_path.display(),
                 meta.display()
@@ -428,6 +471,7 @@ impl Txn {
         if apply(&self.dir, &record).is_err() {
             return Ok(());
         }
+        self.applied = true;
         if self.durable {
             fsync_after_decision(&self.dir)?;
         }
@@ -446,6 +490,7 @@ impl Txn {
                 fsutil::now_micros(),
                 self.n
             )
+            .into_boxed_str()
         })
     }
 
@@ -709,7 +754,11 @@ mod tests {
             "a decided commit's staged file was removed"
         );
         let record = read_record(&dir).unwrap().unwrap();
-        assert_eq!(record.ops.len(), 2);
+        let renames = record
+            .ops
+            .iter()
+            .filter(|op| matches!(op, Op::Rename { .. } | Op::RenameKeepingOld { .. }));
+        assert_eq!(renames.count(), 2, "{:?}", record.ops);
         std::fs::remove_dir_all(dir.join("data_a.npkd")).unwrap();
         assert!(recover(&dir).unwrap());
         assert_eq!(std::fs::read(dir.join("data_a.npkd")).unwrap(), b"new a");
@@ -927,29 +976,102 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// Commits with a record (other files change) keep the record path; the swap carries on
-    /// after them with its spare.
+    /// A commit with a record (other files change) writes its catalogue into the spare too,
+    /// and the record renames it in after moving the old catalogue aside, which becomes the
+    /// spare: no catalogue file is created or freed, and no rename lands on an existing file.
+    /// The swap carries on after it.
     #[test]
-    fn record_commits_and_swaps_interleave() {
+    fn record_commits_rename_the_spare_in_and_keep_the_old_catalogue_as_the_next() {
         let dir = tmp("swap-record");
         std::fs::write(dir.join(METADATA_FILE), b"one").unwrap();
+        std::fs::write(dir.join("data_a.npkd"), b"old a").unwrap();
+        let swap = Arc::new(CatalogueSwap::default());
+        swap_commit(&dir, &swap, false, b"two");
+        let spare = cat_spares(&dir);
+        let (spare_ino, cat_ino) = (ino(&dir.join(&spare[0])), ino(&dir.join(METADATA_FILE)));
+        let mut txn = Txn::new(&dir, false).with_swap(swap.clone());
+        let (f, _) = txn.stage("data_a.npkd").unwrap();
+        fsutil::write_all_at(&f, b"a", 0).unwrap();
+        txn.commit(b"three").unwrap();
+        assert!(txn.is_decided() && !txn.is_unfinished());
+        drop(txn);
+        assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"three");
+        assert_eq!(ino(&dir.join(METADATA_FILE)), spare_ino);
+        let now = cat_spares(&dir);
+        assert_eq!(now.len(), 1, "{:?}", names(&dir));
+        assert_eq!(
+            ino(&dir.join(&now[0])),
+            cat_ino,
+            "the old catalogue is the spare"
+        );
+        assert_eq!(std::fs::read(dir.join(&now[0])).unwrap(), b"two");
+        assert_eq!(
+            names(&dir),
+            vec![now[0].clone(), "data_a.npkd".into(), METADATA_FILE.into()],
+            "the old data file moved aside was removed"
+        );
+        swap_commit(&dir, &swap, false, b"four");
+        assert_eq!(ino(&dir.join(METADATA_FILE)), cat_ino);
+        assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"four");
+        assert_eq!(std::fs::read(dir.join("data_a.npkd")).unwrap(), b"a");
+        // A writer's open sweeps a spare its crashed predecessor left.
+        std::mem::forget(swap);
+        assert!(!recover(&dir).unwrap());
+        assert_eq!(names(&dir), vec!["data_a.npkd", METADATA_FILE]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A crash after the decision of a commit whose catalogue is in the spare: the record names
+    /// the spare, recovery renames it in before it sweeps spare files, and readers meanwhile
+    /// read the spare the record names.
+    #[test]
+    fn a_decided_record_naming_the_spare_is_rolled_forward_before_spares_are_swept() {
+        let dir = tmp("swap-record-crash");
+        std::fs::write(dir.join(METADATA_FILE), b"one").unwrap();
+        std::fs::create_dir(dir.join("data_a.npkd")).unwrap(); // blocks the first rename
         let swap = Arc::new(CatalogueSwap::default());
         swap_commit(&dir, &swap, false, b"two");
         let mut txn = Txn::new(&dir, false).with_swap(swap.clone());
         let (f, _) = txn.stage("data_a.npkd").unwrap();
         fsutil::write_all_at(&f, b"a", 0).unwrap();
         txn.commit(b"three").unwrap();
+        assert!(txn.is_decided() && txn.is_unfinished());
+        drop(txn);
+        std::mem::forget(swap); // the writer dies
+        let record = read_record(&dir).unwrap().unwrap();
+        assert_eq!(
+            resolve(&Resolver::rolled_forward(record), &dir, METADATA_FILE)
+                .map(|p| std::fs::read(p).unwrap()),
+            Some(b"three".to_vec())
+        );
+        std::fs::remove_dir(dir.join("data_a.npkd")).unwrap();
+        assert!(recover(&dir).unwrap());
         assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"three");
-        let spare = cat_spares(&dir);
-        assert_eq!(spare.len(), 1);
-        let spare_ino = ino(&dir.join(&spare[0]));
-        swap_commit(&dir, &swap, false, b"four");
-        assert_eq!(ino(&dir.join(METADATA_FILE)), spare_ino);
-        assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"four");
         assert_eq!(std::fs::read(dir.join("data_a.npkd")).unwrap(), b"a");
-        // A writer's open sweeps a spare its crashed predecessor left.
-        std::mem::forget(swap);
-        assert!(!recover(&dir).unwrap());
+        assert_eq!(names(&dir), vec!["data_a.npkd", METADATA_FILE]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A record commit whose spare a reader holds writes a fresh one and leaves the held file
+    /// as it was.
+    #[test]
+    fn a_record_commit_leaves_a_held_spare_alone() {
+        let dir = tmp("swap-record-held");
+        std::fs::write(dir.join(METADATA_FILE), b"one").unwrap();
+        let swap = Arc::new(CatalogueSwap::default());
+        swap_commit(&dir, &swap, false, b"two");
+        let spare = cat_spares(&dir);
+        let held = std::fs::File::open(dir.join(&spare[0])).unwrap();
+        let mut txn = Txn::new(&dir, false).with_swap(swap.clone());
+        let (f, _) = txn.stage("data_a.npkd").unwrap();
+        fsutil::write_all_at(&f, b"a", 0).unwrap();
+        txn.commit(b"three").unwrap();
+        let mut back = String::new();
+        std::io::Read::read_to_string(&mut &held, &mut back).unwrap();
+        assert_eq!(back, "one", "a held spare was overwritten");
+        assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"three");
+        assert_eq!(cat_spares(&dir).len(), 1, "{:?}", names(&dir));
+        swap.discard(&dir);
         assert_eq!(names(&dir), vec!["data_a.npkd", METADATA_FILE]);
         std::fs::remove_dir_all(&dir).unwrap();
     }

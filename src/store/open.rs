@@ -59,10 +59,7 @@ impl Store {
             Err(e) => return Err(Error::io(format!("cannot stat {}", dir.display()), &e)),
         }
         // Not a store and not asked to create one: say so before leaving a lock file behind.
-        if !opts.create
-            && fsutil::regular_file_meta(&dir.join(METADATA_FILE))?.is_none()
-            && fsutil::regular_file_meta(&dir.join(commit::COMMIT_FILE))?.is_none()
-        {
+        if !opts.create && !snapshot::has_catalogue(&dir)? {
             return Err(Error::new(
                 ErrorKind::NotFound,
                 format!(

@@ -197,6 +197,14 @@ pub fn load_with(dir: &Path, writable: bool) -> Result<Snapshot> {
         let (meta_file, meta_id, meta_path) =
             match open_resolved(dir, &resolver, METADATA_FILE, false) {
                 Ok(Some(f)) => f,
+                // A commit with a record moves the old catalogue aside before it renames the
+                // new one in: between the two there is none, and the record says so.
+                Ok(None)
+                    if start.elapsed() <= CHANGING_WAIT && catalogue_moving(dir, &resolver) =>
+                {
+                    std::thread::sleep(Duration::from_micros(200));
+                    continue;
+                }
                 Ok(None) => {
                     return Err(Error::new(
                         ErrorKind::NotFound,
@@ -247,6 +255,33 @@ pub fn load_with(dir: &Path, writable: bool) -> Result<Snapshot> {
         }
         std::thread::sleep(Duration::from_micros(200));
     }
+}
+
+/// Whether a catalogue found missing may just have been between its move aside and the new
+/// one's rename in: a commit other than the one `resolver` knows has its record on disk now, or
+/// the catalogue is back.
+fn catalogue_moving(dir: &Path, resolver: &Resolver) -> bool {
+    let now = commit::read_record(dir).ok().flatten();
+    now.as_ref().map(|r| r.txid.as_str()) != resolver.txid()
+        || fsutil::regular_file_meta(&dir.join(METADATA_FILE))
+            .ok()
+            .flatten()
+            .is_some()
+}
+
+/// Whether `dir` holds a store: a catalogue, or a decided commit's record. A commit with a
+/// record moves the old catalogue aside just before it renames the new one in, so "no
+/// catalogue" is only believed when no record was seen around it, a few times over.
+pub fn has_catalogue(dir: &Path) -> Result<bool> {
+    let exists =
+        |name: &str| -> Result<bool> { Ok(fsutil::regular_file_meta(&dir.join(name))?.is_some()) };
+    for _ in 0..3 {
+        if exists(METADATA_FILE)? || exists(commit::COMMIT_FILE)? || exists(METADATA_FILE)? {
+            return Ok(true);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(false)
 }
 
 fn unchanged(dir: &Path, resolver: &Resolver, meta_id: FileId) -> Result<bool> {
@@ -622,6 +657,50 @@ mod tests {
         )
         .unwrap();
         assert_eq!(shapes(&snap), vec![("x".into(), vec![3])]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A commit with a record moves the old catalogue aside before renaming the new one in. A
+    /// reader that saw no record and opens the catalogue in that gap finds none: it must read
+    /// again (the record is there), not report "not a NumPack store".
+    #[test]
+    fn a_catalogue_moved_aside_by_a_commit_is_waited_for() {
+        let dir = tmp("aside");
+        store(&dir, &[("x", &[3], 1)]);
+        std::fs::write(dir.join(".npk-spare-new"), catalog(&[("x", &[2])])).unwrap();
+        let record = Record {
+            txid: "t".into(),
+            ops: vec![Op::RenameKeepingOld {
+                from: ".npk-spare-new".into(),
+                to: METADATA_FILE.into(),
+                keep: ".npk-spare-old".into(),
+            }],
+        };
+        let d = dir.clone();
+        let mut calls = 0;
+        let snap = with_pauses(
+            move |at| {
+                if at != Pause::Catalogue {
+                    return;
+                }
+                calls += 1;
+                if calls == 1 {
+                    // Decided, and the old catalogue moved aside.
+                    std::fs::write(d.join(COMMIT_FILE), record.encode()).unwrap();
+                    std::fs::rename(d.join(METADATA_FILE), d.join(".npk-spare-old")).unwrap();
+                } else if calls == 2 {
+                    std::fs::rename(d.join(".npk-spare-new"), d.join(METADATA_FILE)).unwrap();
+                    std::fs::remove_file(d.join(".npk-spare-old")).unwrap();
+                    std::fs::remove_file(d.join(COMMIT_FILE)).unwrap();
+                }
+            },
+            || load(&dir),
+        )
+        .unwrap_or_else(|e| panic!("a reader in the gap gave up: {e}"));
+        assert_eq!(shapes(&snap), vec![("x".into(), vec![2])]);
+        assert!(has_catalogue(&dir).unwrap());
+        std::fs::remove_file(dir.join(METADATA_FILE)).unwrap();
+        assert!(!has_catalogue(&dir).unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

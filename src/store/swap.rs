@@ -90,48 +90,22 @@ pub(crate) enum Swapped {
     No,
 }
 
+/// A catalogue written into the spare for a commit with a record: the record renames `from`
+/// (the spare) to `metadata.npkm`, first moving the old catalogue aside to `keep`, which becomes
+/// the next spare (`Op::RenameKeepingOld`: both renames land on free names, so neither starts
+/// writeback, and no inode is created or freed).
+pub(crate) struct Prepared {
+    pub(crate) from: String,
+    pub(crate) keep: String,
+}
+
 impl CatalogueSwap {
     /// Makes `bytes` the catalogue of `dir` by overwriting the spare and exchanging it in.
     /// `Err` means a failure before the exchange (the store is unchanged).
     pub(crate) fn commit(&self, dir: &Path, bytes: &[u8], durable: bool) -> Result<Swapped> {
         let mut st = self.state.lock();
-        if st.off {
+        if !st.fill(dir, bytes, durable)? {
             return Ok(Swapped::No);
-        }
-        if let Some(spare) = &st.spare {
-            match lease_probe(&spare.file) {
-                Ok(()) => {}
-                Err(e) if unsupported(&e) => return Ok(st.turn_off(dir)),
-                // A reader holds it (or it is not ours to lease): never write it again. Its
-                // name goes; a reader holding it keeps reading it.
-                Err(_) => {
-                    let _ = fsutil::remove_if_exists(&dir.join(&st.name));
-                    st.spare = None;
-                }
-            }
-        }
-        if st.spare.is_none() {
-            st.made += 1;
-            st.name = format!(
-                "{SPARE_PREFIX}cat-{:x}-{:x}-{}",
-                std::process::id(),
-                fsutil::now_micros(),
-                st.made
-            );
-            // Without a spare (a full directory, say) the rename path reports the real
-            // trouble, if any.
-            let Ok(spare) =
-                fsutil::create_new(&dir.join(&st.name)).and_then(|file| Spare::of(file, Some(0)))
-            else {
-                return Ok(Swapped::No);
-            };
-            st.spare = Some(spare);
-        }
-        let path = dir.join(&st.name);
-        let spare = st.spare.as_mut().expect("a spare was just made");
-        if let Err(e) = overwrite(&path, spare, bytes, durable) {
-            spare.len = u64::MAX; // garbage is harmless in a spare, but its length is unknown
-            return Err(e);
         }
         match exchange(dir, &st.name, METADATA_FILE) {
             Ok(()) => {}
@@ -141,31 +115,146 @@ impl CatalogueSwap {
                 return Ok(Swapped::No);
             }
         }
-        // Decided. The spare's name now holds the old catalogue: the next spare. It is the
-        // file we published last if nothing else replaced the catalogue since (one lstat
-        // tells); else opened by name, so the file we write is always the one the name holds.
-        let published = st.spare.take();
-        let held = fsutil::regular_file_meta(&path).ok().flatten();
-        st.spare = match (st.current.take(), held) {
-            (Some(cur), Some(m)) if FileId::of(&m) == cur.id => Some(cur),
-            _ => fsutil::open_rw(&path)
-                .and_then(|file| Spare::of(file, None))
-                .ok(),
-        };
-        st.current = published;
-        if st.spare.is_none() {
-            let _ = fsutil::remove_if_exists(&path);
-        }
+        // Decided. The spare's name now holds the old catalogue: the next spare.
+        let name = st.name.clone();
+        st.published(dir, name);
         Ok(Swapped::Yes)
+    }
+
+    /// Writes `bytes` into the spare for a commit with a record (see `Prepared`); None when
+    /// the swap is off or no spare can be made (stage a new catalogue instead). `Err`: the
+    /// write failed (nothing visible changed).
+    pub(crate) fn prepare(
+        &self,
+        dir: &Path,
+        bytes: &[u8],
+        durable: bool,
+    ) -> Result<Option<Prepared>> {
+        let mut st = self.state.lock();
+        if !st.fill(dir, bytes, durable)? {
+            return Ok(None);
+        }
+        let keep = st.new_name();
+        Ok(Some(Prepared {
+            from: st.name.clone(),
+            keep,
+        }))
+    }
+
+    /// The commit that `prepare` wrote for is decided; `applied`: its record was applied (the
+    /// old catalogue is at `keep`). Otherwise its record awaits `finish_pending`, and the next
+    /// commit starts from a fresh spare.
+    pub(crate) fn renamed(&self, dir: &Path, prepared: Prepared, applied: bool) {
+        let mut st = self.state.lock();
+        if applied {
+            st.published(dir, prepared.keep);
+        } else {
+            st.spare = None;
+            st.current = None;
+            st.name = prepared.keep;
+        }
     }
 
     /// Removes the spare (at close).
     pub(crate) fn discard(&self, dir: &Path) {
         let mut st = self.state.lock();
         st.current = None;
-        if st.spare.take().is_some() {
+        st.spare = None;
+        if !st.name.is_empty() {
             let _ = fsutil::remove_if_exists(&dir.join(&st.name));
         }
+    }
+}
+
+impl State {
+    /// A name for a new spare: unique, and swept by a writer's open after a crash.
+    fn new_name(&mut self) -> String {
+        self.made += 1;
+        format!(
+            "{SPARE_PREFIX}cat-{:x}-{:x}-{}",
+            std::process::id(),
+            fsutil::now_micros(),
+            self.made
+        )
+    }
+
+    /// Writes `bytes` over the spare once no one else has it open (see the module comment),
+    /// or into a fresh one. False: the swap is off or no spare could be made; nothing written.
+    fn fill(&mut self, dir: &Path, bytes: &[u8], durable: bool) -> Result<bool> {
+        if self.off {
+            return Ok(false);
+        }
+        if let Some(spare) = &self.spare {
+            match lease_probe(&spare.file) {
+                Ok(()) => {}
+                Err(e) if unsupported(&e) => {
+                    self.turn_off(dir);
+                    return Ok(false);
+                }
+                // A reader holds it (or it is not ours to lease): never write it again. Its
+                // name goes; a reader holding it keeps reading it.
+                Err(_) => {
+                    let _ = fsutil::remove_if_exists(&dir.join(&self.name));
+                    self.spare = None;
+                }
+            }
+        }
+        if self.spare.is_none() {
+            if !self.name.is_empty() {
+                // A name left by a record commit that was not applied here.
+                let _ = fsutil::remove_if_exists(&dir.join(&self.name));
+            }
+            self.name = self.new_name();
+            // Without a spare (a full directory, say) the rename path reports the real
+            // trouble, if any.
+            let Ok(spare) =
+                fsutil::create_new(&dir.join(&self.name)).and_then(|file| Spare::of(file, Some(0)))
+            else {
+                self.name.clear();
+                return Ok(false);
+            };
+            self.spare = Some(spare);
+        }
+        let path = dir.join(&self.name);
+        let spare = self.spare.as_mut().expect("a spare was just made");
+        if let Err(e) = overwrite(&path, spare, bytes, durable) {
+            spare.len = u64::MAX; // garbage is harmless in a spare, but its length is unknown
+            return Err(e);
+        }
+        Ok(true)
+    }
+
+    /// The spare is now the catalogue and the old catalogue is named `name`: it is the next
+    /// spare. It is the file we published last if nothing else replaced the catalogue since
+    /// (one lstat tells); else it is opened by name, so the file we write is always the one the
+    /// name holds.
+    fn published(&mut self, dir: &Path, name: String) {
+        let path = dir.join(&name);
+        let published = self.spare.take();
+        let held = fsutil::regular_file_meta(&path).ok().flatten();
+        self.spare = match (self.current.take(), held) {
+            (Some(cur), Some(m)) if FileId::of(&m) == cur.id => Some(cur),
+            (_, Some(_)) => fsutil::open_rw(&path)
+                .and_then(|file| Spare::of(file, None))
+                .ok(),
+            (_, None) => None,
+        };
+        self.current = published;
+        self.name = name;
+        if self.spare.is_none() {
+            let _ = fsutil::remove_if_exists(&path);
+            self.name.clear();
+        }
+    }
+
+    fn turn_off(&mut self, dir: &Path) -> Swapped {
+        self.off = true;
+        self.current = None;
+        if self.spare.take().is_some() {
+            let _ = fsutil::remove_if_exists(&dir.join(&self.name));
+        }
+        self.name.clear();
+        Swapped::No
     }
 }
 
@@ -199,17 +288,6 @@ fn overwrite(path: &Path, spare: &mut Spare, bytes: &[u8], durable: bool) -> Res
         fsutil::sync_data(&spare.file).ctx(format_args!("cannot fsync {}", path().display()))?;
     }
     Ok(())
-}
-
-impl State {
-    fn turn_off(&mut self, dir: &Path) -> Swapped {
-        self.off = true;
-        self.current = None;
-        if self.spare.take().is_some() {
-            let _ = fsutil::remove_if_exists(&dir.join(&self.name));
-        }
-        Swapped::No
-    }
 }
 
 fn unsupported(e: &io::Error) -> bool {
