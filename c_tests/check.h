@@ -396,6 +396,9 @@ typedef struct {
     int overflow; /* more than SNAP_MAX entries: the snapshot is incomplete */
 } snapshot;
 
+/* The files of `dir` and their bytes, except the lock file and a writer's spares
+ * (`.npk-spare-*`: files of no committed state, which a writer overwrites before a commit's
+ * decision and removes at close, and a writer's open sweeps). */
 static inline void take_snapshot(const char *dir, snapshot *snap)
 {
     DIR *d = opendir(dir);
@@ -409,7 +412,7 @@ static inline void take_snapshot(const char *dir, snapshot *snap)
         struct stat st;
         const char *p;
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-            strcmp(e->d_name, ".npk.lock") == 0)
+            strcmp(e->d_name, ".npk.lock") == 0 || strncmp(e->d_name, ".npk-spare-", 11) == 0)
             continue;
         if (snap->n == SNAP_MAX) {
             snap->overflow = 1;

@@ -8,7 +8,7 @@ use std::os::unix::fs::FileExt;
 use common::{
     filled, load_bytes, names_starting, reader, save_filled, staged_files, writer, TempDir,
 };
-use numpack::internals::record::{Op, Record, COMMIT_FILE, SPARE_PREFIX};
+use numpack::internals::record::{Op, Record, CATALOGUE_SPARE_PREFIX, COMMIT_FILE, SPARE_PREFIX};
 use numpack::internals::{self as commit, metadata};
 use numpack::{OpenOptions, Store};
 
@@ -26,8 +26,11 @@ fn load(s: &Store) -> Vec<u8> {
     load_bytes(s, "x")
 }
 
+/// The data files kept as spares (not the writer's spare catalogue).
 fn spares(dir: &std::path::Path) -> Vec<String> {
-    names_starting(dir, SPARE_PREFIX)
+    let mut names = names_starting(dir, SPARE_PREFIX);
+    names.retain(|n| !n.starts_with(CATALOGUE_SPARE_PREFIX));
+    names
 }
 
 fn inode(p: &std::path::Path) -> u64 {

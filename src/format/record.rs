@@ -11,6 +11,8 @@ pub const STAGE_PREFIX: &str = ".npk-stage-";
 /// Files a writer keeps to overwrite on its next save (see `Op::RenameKeepingOld`); never part
 /// of a committed state, swept like staging files.
 pub const SPARE_PREFIX: &str = ".npk-spare-";
+/// The writer's spare catalogue (`store::swap`): a spare too, swept alike.
+pub const CATALOGUE_SPARE_PREFIX: &str = ".npk-spare-cat-";
 const RECORD_MAGIC: &[u8; 4] = b"NPKC";
 const RECORD_VERSION: u32 = 1;
 

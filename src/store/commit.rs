@@ -801,7 +801,7 @@ mod tests {
     fn cat_spares(dir: &Path) -> Vec<String> {
         names(dir)
             .into_iter()
-            .filter(|n| n.starts_with(&format!("{SPARE_PREFIX}cat-")))
+            .filter(|n| n.starts_with(crate::format::record::CATALOGUE_SPARE_PREFIX))
             .collect()
     }
 

@@ -52,7 +52,7 @@ use parking_lot::Mutex;
 
 use crate::error::{IoContext, Result};
 use crate::format::metadata::METADATA_FILE;
-use crate::format::record::SPARE_PREFIX;
+use crate::format::record::CATALOGUE_SPARE_PREFIX;
 use crate::store::fsutil::{self, FileId};
 
 /// A writer handle's spare catalogue: see the module comment.
@@ -171,7 +171,7 @@ impl State {
     fn new_name(&mut self) -> String {
         self.made += 1;
         format!(
-            "{SPARE_PREFIX}cat-{:x}-{:x}-{}",
+            "{CATALOGUE_SPARE_PREFIX}{:x}-{:x}-{}",
             std::process::id(),
             fsutil::now_micros(),
             self.made
@@ -273,19 +273,24 @@ impl Spare {
 /// Writes `bytes` over the spare's content, cut to their length.
 fn overwrite(path: &Path, spare: &mut Spare, bytes: &[u8], durable: bool) -> Result<()> {
     let path = || path;
-    fsutil::write_all_at(&spare.file, bytes, 0)
-        .ctx(format_args!("cannot write {}", path().display()))?;
+    fsutil::write_all_at(&spare.file, bytes, 0).ctx(format_args!(
+        "cannot write the new {METADATA_FILE} into its spare {}",
+        path().display()
+    ))?;
     let len = bytes.len() as u64;
     if spare.len > len {
-        spare
-            .file
-            .set_len(len)
-            .ctx(format_args!("cannot truncate {}", path().display()))?;
+        spare.file.set_len(len).ctx(format_args!(
+            "cannot truncate the new {METADATA_FILE} in its spare {}",
+            path().display()
+        ))?;
     }
     spare.len = len;
     if durable {
         // The exchange must not reach the disk before the bytes it publishes.
-        fsutil::sync_data(&spare.file).ctx(format_args!("cannot fsync {}", path().display()))?;
+        fsutil::sync_data(&spare.file).ctx(format_args!(
+            "cannot fsync the new {METADATA_FILE} in its spare {}",
+            path().display()
+        ))?;
     }
     Ok(())
 }
