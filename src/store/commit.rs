@@ -976,6 +976,43 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A durable append through a store handle makes exactly the three fsyncs the README
+    /// names: the data file, the spare catalogue before the exchange, the directory after it.
+    #[test]
+    fn a_durable_append_makes_three_fsyncs() {
+        use crate::format::DType;
+        use crate::layout::Src;
+        use crate::store::fsutil::fail_points::FSYNCS;
+        use crate::store::{OpenOptions, Store};
+        let dir = tmp("durable-append");
+        let s = Store::open(
+            &dir,
+            OpenOptions {
+                create: true,
+                durable: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let row = [7u8; 8];
+        let src = Src::contiguous(&row, &[1, 2], 4).unwrap();
+        s.save("x", DType::I32, &src).unwrap();
+        for appends in 1..4 {
+            FSYNCS.set(0);
+            s.append("x", DType::I32, &src).unwrap();
+            assert_eq!(FSYNCS.get(), 3, "append {appends}");
+        }
+        assert_eq!(s.info("x").unwrap().shape, vec![4, 2]);
+        assert_eq!(cat_spares(&dir).len(), 1, "{:?}", names(&dir));
+        drop(s);
+        assert_eq!(
+            cat_spares(&dir),
+            Vec::<String>::new(),
+            "closed with a spare left"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// A commit with a record (other files change) writes its catalogue into the spare too,
     /// and the record renames it in after moving the old catalogue aside, which becomes the
     /// spare: no catalogue file is created or freed, and no rename lands on an existing file.
