@@ -82,6 +82,7 @@ static int WARMING;         /* the warm-up runs 2 rounds of a round workload, no
 static const char *DIR_;
 static const char *LABEL;
 static const char *ONLY; /* comma-separated workload filter, NULL = all */
+static int SQUARE; /* also the 4096 x 4096 float64 column-major rows (--square) */
 static double BUDGET = 6; /* seconds of timed runs per implementation and workload (soft) */
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -809,6 +810,97 @@ static double h5_batch10(void) {
     return -1;
 }
 
+/* -- column-major buffers (issue #13.2): what a Fortran or Julia caller hands over -- */
+/* One case: a 2-d array saved from and loaded into a column-major buffer, against the same bytes
+ * in C order through the library (the floor of the layout conversion), a raw pwrite/pread of the
+ * bytes, and HDF5 the way its Fortran users store such an array: the dataset declared with the
+ * dimensions reversed and the buffer written as it is (no transpose at all). */
+typedef struct {
+    const char *name;    /* array in the store, dataset in the HDF5 file */
+    npk_dtype dtype;
+    hid_t h5type;
+    size_t item;
+    uint64_t shape[2];   /* the array's (C) shape */
+    int64_t fstrides[2]; /* column-major byte strides of the same shape */
+    void *src, *buf;     /* content to save; destination of loads (pre-faulted) */
+    int rawfd;
+    hid_t h5;
+} lay_t;
+static lay_t *LC;
+static size_t lay_bytes(const lay_t *c) { return c->shape[0] * c->shape[1] * c->item; }
+static void lay_setup(lay_t *c, const char *name, npk_dtype dt, hid_t h5t, size_t item,
+                      uint64_t rows, uint64_t cols, void *src) {
+    char p[PATH_MAX];
+    *c = (lay_t){name, dt, h5t, item, {rows, cols}, {(int64_t)item, (int64_t)(item * rows)},
+                 src, NULL, -1, -1};
+    if (!c->src) {
+        c->src = xalloc(lay_bytes(c));
+        for (size_t i = 0; i < lay_bytes(c) / 4; i++)
+            ((float *)c->src)[i] = (float)(i % 1000003) * 0.001f;
+    }
+    c->buf = xalloc(lay_bytes(c));
+    CK(npk_save(ST, name, dt, 2, c->shape, c->src, c->fstrides));
+    snprintf(p, sizeof p, "%s/raw/%s.bin", DIR_, name);
+    c->rawfd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (c->rawfd < 0)
+        die("open %s: %s", p, strerror(errno));
+    pwrite_all(c->rawfd, c->src, lay_bytes(c), 0);
+    hsize_t dims[2] = {cols, rows}; /* reversed: the column-major buffer is C order of (cols, rows) */
+    hid_t sp = H5Screate_simple(2, dims, NULL);
+    c->h5 = H5Dcreate2(H5F, name, h5t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (c->h5 < 0)
+        die("H5Dcreate2 %s", name);
+    H5Sclose(sp);
+    H5CK(H5Dwrite(c->h5, h5t, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->src));
+    h5_flush();
+}
+static double lay_save_f(void) {
+    CK(npk_save(ST, LC->name, LC->dtype, 2, LC->shape, LC->src, LC->fstrides));
+    return -1;
+}
+static double lay_save_c(void) {
+    CK(npk_save(ST, LC->name, LC->dtype, 2, LC->shape, LC->src, NULL));
+    return -1;
+}
+static double lay_save_raw(void) { pwrite_all(LC->rawfd, LC->src, lay_bytes(LC), 0); return -1; }
+static double lay_save_h5(void) {
+    H5CK(H5Dwrite(LC->h5, LC->h5type, H5S_ALL, H5S_ALL, H5P_DEFAULT, LC->src));
+    h5_flush();
+    return -1;
+}
+static double lay_load_f(void) {
+    CK(npk_load(ST, LC->name, LC->dtype, 2, LC->shape, LC->buf, LC->fstrides));
+    return -1;
+}
+static double lay_load_c(void) {
+    CK(npk_load(ST, LC->name, LC->dtype, 2, LC->shape, LC->buf, NULL));
+    return -1;
+}
+static double lay_load_raw(void) { pread_all(LC->rawfd, LC->buf, lay_bytes(LC), 0); return -1; }
+static double lay_load_h5(void) {
+    H5CK(H5Dread(LC->h5, LC->h5type, H5S_ALL, H5S_ALL, H5P_DEFAULT, LC->buf));
+    return -1;
+}
+static void bench_layout(lay_t *c, const char *save_wl, const char *load_wl) {
+    LC = c;
+    const char *note = "floor=libnumpack, same bytes in C order; raw=pwrite/pread in place; "
+                       "HDF5: reversed dims, no transpose";
+    {
+        var_t v[] = {{"libnumpack", NULL, lay_save_f, NULL},
+                     {"floor", NULL, lay_save_c, NULL},
+                     {"raw", NULL, lay_save_raw, NULL},
+                     {"hdf5", NULL, lay_save_h5, NULL}};
+        bench(save_wl, note, v, 4, RUNS);
+    }
+    {
+        var_t v[] = {{"libnumpack", NULL, lay_load_f, NULL},
+                     {"floor", NULL, lay_load_c, NULL},
+                     {"raw", NULL, lay_load_raw, NULL},
+                     {"hdf5", NULL, lay_load_h5, NULL}};
+        bench(load_wl, note, v, 4, RUNS);
+    }
+}
+
 /* ---- setup ---------------------------------------------------------------------------------- */
 static void mkdir_p(const char *p) {
     if (mkdir(p, 0755) < 0 && errno != EEXIST)
@@ -911,10 +1003,12 @@ int main(int argc, char **argv) {
             BUDGET = atof(v), i++;
         else if (!strcmp(a, "--only") && v)
             ONLY = v, i++;
+        else if (!strcmp(a, "--square"))
+            SQUARE = 1;
         else
             die("usage: bench_c --rows N --dir DIR --label L [--runs 7] [--runs-light 21] "
                 "[--rounds 100] [--batch-rounds 100] [--plain-rounds 100] [--budget 6] "
-                "[--only w1,w2]");
+                "[--only w1,w2] [--square]");
     }
     if (!N || !DIR_ || !LABEL)
         die("--rows, --dir and --label are required");
@@ -1072,6 +1166,22 @@ int main(int argc, char **argv) {
                      {"raw", NULL, newfile_batch10, NULL},
                      {"hdf5", NULL, h5_batch10, NULL}};
         bench("batch_commit_10", "10 arrays of N/10 rows: load, x2, save, commit", v, 4, RUNS);
+    }
+
+    if (selected("save_fortran") || selected("load_fortran")) {
+        static lay_t c;
+        lay_setup(&c, "f", NPK_FLOAT32, H5T_NATIVE_FLOAT, 4, N, NCOL, SRC);
+        bench_layout(&c, "save_fortran", "load_fortran");
+        H5Dclose(c.h5);
+    }
+    if (SQUARE && (selected("save_fortran") || selected("load_fortran"))) {
+        static lay_t c;
+        const char *label = LABEL;
+        LABEL = "4096x4096 f64";
+        lay_setup(&c, "sq", NPK_FLOAT64, H5T_NATIVE_DOUBLE, 8, 4096, 4096, NULL);
+        bench_layout(&c, "save_fortran", "load_fortran");
+        H5Dclose(c.h5);
+        LABEL = label;
     }
 
     CK(npk_close(ST));

@@ -57,13 +57,14 @@ tsv="$work/results.tsv"
 only=()
 if [ -n "${ONLY:-}" ]; then only=(--only "$ONLY"); fi
 
-run_size() { # label rows runs runs_light rounds batch_rounds plain_rounds
+run_size() { # label rows runs runs_light rounds batch_rounds plain_rounds [--square]
     local label=$1 rows=$2 runs=$3 light=$4 kr=$5 kb=$6 kp=$7
     local args=(--rows "$rows" --label "$label" --runs "$runs" --runs-light "$light"
         --rounds "$kr" --batch-rounds "$kb" --plain-rounds "$kp" "${only[@]}")
+    local cargs=("${args[@]}" "${@:8}")
     mkdir -p "$work/$label"
     echo "== $label: C (libnumpack, raw, HDF5)" >&2
-    "$work/bin/bench_c" --dir "$work/$label/c" "${args[@]}" >>"$tsv"
+    "$work/bin/bench_c" --dir "$work/$label/c" "${cargs[@]}" >>"$tsv"
     rm -rf "$work/$label/c"
     echo "== $label: Python (numpack, npy)" >&2
     "$PYTHON" -W ignore "$here/bench_py.py" --dir "$work/$label/py" "${args[@]}" >>"$tsv"
@@ -83,12 +84,12 @@ run_many() { # runs: issue #14's stores of 10, 1,000 and 10,000 small arrays (be
 
 if [ "$quick" = 1 ]; then
     run_many 5
-    run_size 40MB 1000000 5 11 100 100 10
+    run_size 40MB 1000000 5 11 100 100 10 --square
     params="Quick mode: 40MB only; 5 runs (11 for sub-ms workloads); plain rounds K=10, others K=100."
     out="$here/results-quick.md"
 else
     run_many 9
-    run_size 40MB 1000000 5 15 100 100 100
+    run_size 40MB 1000000 5 15 100 100 100 --square
     run_size 400MB 10000000 5 11 100 20 5
     params="Runs: 5 (15 at 40MB / 11 at 400MB for sub-ms workloads). Rounds K=100, except at 400MB (10-minute budget): plain full load/save rounds K=5, whole-array batch rounds K=20."
     out="$here/results.md"

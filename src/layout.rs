@@ -6,6 +6,8 @@ use crate::error::{Error, Result};
 use crate::format::metadata::shape_bytes;
 use crate::format::MAX_DIMS;
 
+mod kernel;
+
 /// Shape and optional byte strides of a user buffer (None = C-contiguous). Built only by
 /// `Layout::new`, so every layout the core sees has one stride per dimension and a byte span
 /// that fits the address space.
@@ -76,6 +78,37 @@ impl Layout {
 
     pub fn row_bytes(&self) -> u64 {
         self.shape.iter().skip(1).product::<u64>() * self.itemsize as u64
+    }
+
+    /// The shape of rows `first..` making up `bytes` bytes in C order; None when there is
+    /// nothing to copy. Panics when the rows are not within the layout or `bytes` is not whole
+    /// rows, so the copies built on it never leave the buffer.
+    fn row_block(&self, first: u64, bytes: usize) -> Option<Vec<u64>> {
+        let row = self.row_bytes();
+        if bytes == 0 || row == 0 {
+            return None;
+        }
+        assert!(
+            bytes as u64 % row == 0,
+            "{bytes} bytes are not whole rows of {row}"
+        );
+        let n = bytes as u64 / row;
+        assert!(
+            first.checked_add(n).is_some_and(|end| end <= self.rows()),
+            "rows {first}..+{n} outside {} rows",
+            self.rows()
+        );
+        let mut shape = self.shape.clone();
+        if let Some(r) = shape.first_mut() {
+            *r = n;
+        }
+        Some(shape)
+    }
+
+    /// Byte offset of row `first` in a buffer whose element 0 is at `origin`.
+    fn row_offset(&self, origin: usize, first: u64) -> isize {
+        let stride0 = self.strides.first().copied().unwrap_or(0);
+        origin as isize + first as isize * stride0 as isize
     }
 
     pub fn is_c_contiguous(&self) -> bool {
@@ -183,13 +216,28 @@ impl<'a> Src<'a> {
         })
     }
 
-    /// Copies rows `first..first + out.len() / row_bytes` in C order into `out`; the caller
-    /// keeps the rows within the layout.
+    /// Copies rows `first..first + out.len() / row_bytes` in C order into `out`.
+    /// Panics when the rows lie outside the layout or `out` is not whole rows.
     pub(crate) fn gather_rows(&self, first: u64, out: &mut [u8]) {
-        walk_rows(&self.layout, first, out.len(), |off, pos, n| {
-            let off = (self.origin as i64 + off) as usize;
-            out[pos..pos + n].copy_from_slice(&self.data[off..off + n]);
-        });
+        let Some(rows) = self.layout.row_block(first, out.len()) else {
+            return;
+        };
+        let at = self.layout.row_offset(self.origin, first);
+        let c = c_strides(&rows, self.layout.itemsize);
+        // SAFETY: `new` checked that `data` holds every element of the layout with element 0
+        // at `origin`; `row_block` checked the rows lie within it, and that `out` holds them in
+        // C order. `out` is a distinct buffer (exclusive borrow).
+        unsafe {
+            kernel::copy(
+                self.data.as_ptr().wrapping_offset(at),
+                &self.layout.strides,
+                out.as_mut_ptr(),
+                &c,
+                &rows,
+                self.layout.itemsize,
+                false,
+            )
+        }
     }
 }
 
@@ -223,15 +271,27 @@ impl<'a> Dst<'a> {
         }
     }
 
-    /// Copies C-order bytes of rows `first..` from `input` into the buffer; the caller keeps
-    /// the rows within the layout.
+    /// Copies C-order bytes of rows `first..` from `input` into the buffer.
+    /// Panics when the rows lie outside the layout or `input` is not whole rows.
     pub(crate) fn scatter_rows(&mut self, first: u64, input: &[u8]) {
-        let origin = self.origin as i64;
-        let data = &mut *self.data;
-        walk_rows(&self.layout, first, input.len(), |off, pos, n| {
-            let off = (origin + off) as usize;
-            data[off..off + n].copy_from_slice(&input[pos..pos + n]);
-        });
+        let Some(rows) = self.layout.row_block(first, input.len()) else {
+            return;
+        };
+        let at = self.layout.row_offset(self.origin, first);
+        let c = c_strides(&rows, self.layout.itemsize);
+        // SAFETY: as in `Src::gather_rows`, with the roles swapped; `data` is borrowed
+        // exclusively, so `input` cannot overlap it.
+        unsafe {
+            kernel::copy(
+                input.as_ptr(),
+                &c,
+                self.data.as_mut_ptr().wrapping_offset(at),
+                &self.layout.strides,
+                &rows,
+                self.layout.itemsize,
+                self.layout.byte_len() >= STREAM_BYTES,
+            )
+        }
     }
 }
 
@@ -252,64 +312,10 @@ pub fn check_len(len: usize, layout: &Layout, origin: usize) -> Result<()> {
     }
 }
 
-/// Visits the elements of rows `first..` in C order, `total` bytes in all, calling
-/// `f(offset of a run in the buffer relative to element 0, position in the C-order stream,
-/// run length)` once per contiguous run, so contiguous rows cost one memcpy.
-fn walk_rows(layout: &Layout, first: u64, total: usize, mut f: impl FnMut(i64, usize, usize)) {
-    if total == 0 {
-        return;
-    }
-    let item = layout.itemsize;
-    let (row_shape, row_strides, stride0) = if layout.shape.is_empty() {
-        (&[][..], &[][..], 0)
-    } else {
-        (&layout.shape[1..], &layout.strides[1..], layout.strides[0])
-    };
-    // Fold trailing dimensions that are contiguous with each other into one run.
-    let mut run = item;
-    let mut inner = row_shape.len();
-    while inner > 0 && (row_strides[inner - 1] == run as i64 || row_shape[inner - 1] == 1) {
-        run *= row_shape[inner - 1] as usize;
-        inner -= 1;
-    }
-    let outer_shape = &row_shape[..inner];
-    let outer_strides = &row_strides[..inner];
-    let row_bytes = layout.row_bytes() as usize;
-    let rows = total / row_bytes.max(1);
-    let mut pos = 0usize;
-    let mut idx = vec![0u64; outer_shape.len()];
-    for r in 0..rows as u64 {
-        let row_off = (first + r) as i64 * stride0;
-        if outer_shape.is_empty() {
-            f(row_off, pos, run);
-            pos += run;
-            continue;
-        }
-        idx.iter_mut().for_each(|i| *i = 0);
-        'elements: loop {
-            let off = row_off
-                + idx
-                    .iter()
-                    .zip(outer_strides)
-                    .map(|(&i, &s)| i as i64 * s)
-                    .sum::<i64>();
-            f(off, pos, run);
-            pos += run;
-            let mut d = idx.len();
-            loop {
-                if d == 0 {
-                    break 'elements;
-                }
-                d -= 1;
-                idx[d] += 1;
-                if idx[d] < outer_shape[d] {
-                    break;
-                }
-                idx[d] = 0;
-            }
-        }
-    }
-}
+/// Destination buffers from this size on are filled with non-temporal stores where a layout
+/// conversion allows it: far larger than the caches, reading each line before overwriting it
+/// would only add memory traffic.
+const STREAM_BYTES: u64 = 8 << 20;
 
 /// The most bytes a chunked copy holds at a time: large enough for full-speed I/O, small enough
 /// that memory use does not grow with the array.
