@@ -29,6 +29,15 @@
 #define NPK_ARRAY_INFO_INIT { .struct_size = (uint32_t)sizeof(npk_array_info) }
 #endif
 
+// Longest attribute key, in bytes of UTF-8 (no NUL).
+#define NPK_ATTR_MAX_KEY 255
+
+// Largest attribute value in bytes: a string's, or 8 per vector element.
+#define NPK_ATTR_MAX_VALUE 65536
+
+// Most attributes on the store or on one array.
+#define NPK_ATTR_MAX_COUNT 1024
+
 // The largest rank an array may have (NumPy's classic limit).
 #define NPK_MAX_DIMS 32
 
@@ -92,6 +101,9 @@ typedef struct npk_store npk_store;
 // out-parameters, written only on success.
 typedef int32_t npk_status;
 
+// The type of an attribute's value.
+typedef int32_t npk_attr_type;
+
 // NumPack's dtype codes, identical to the `dtype` byte of `metadata.npkm`.
 typedef int32_t npk_dtype;
 
@@ -149,6 +161,21 @@ typedef struct {
   // Rows in the data file, dropped ones included (equals shape[0] after `npk_compact`).
   uint64_t physical_rows;
 } npk_array_info;
+
+// One int64_t.
+#define NPK_ATTR_INT64 1
+
+// One double.
+#define NPK_ATTR_FLOAT64 2
+
+// UTF-8 text (may be empty); its length is in bytes, without a terminating NUL.
+#define NPK_ATTR_STRING 3
+
+// A vector of int64_t (may be empty).
+#define NPK_ATTR_INT64_VECTOR 4
+
+// A vector of double (may be empty).
+#define NPK_ATTR_FLOAT64_VECTOR 5
 
 #define NPK_OK 0
 
@@ -239,6 +266,68 @@ typedef struct {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Sets attribute `key` of `array` (NULL: of the store) to the value of type `type` at `data`:
+// `len` elements for numbers (1 for the scalar types), `len` bytes of UTF-8 for a string (no
+// NUL needed; `data` may be NULL when `len` is 0). Replaces any value of that key, whatever its
+// type. One atomic commit, like a save. NPK_INVALID_ARGUMENT for a key past
+// NPK_ATTR_MAX_KEY bytes, a value past NPK_ATTR_MAX_VALUE bytes, a new key on an owner that
+// has NPK_ATTR_MAX_COUNT, or text that is not UTF-8; NPK_NOT_FOUND for a missing array;
+// NPK_CORRUPT if the store's attributes.json is damaged (it is never overwritten then).
+npk_status npk_attr_set(npk_store *store,
+                        const char *array,
+                        const char *key,
+                        npk_attr_type type,
+                        const void *data,
+                        uint64_t len);
+
+// Deletes attribute `key` of `array` (NULL: of the store); NPK_NOT_FOUND if it has none.
+npk_status npk_attr_delete(npk_store *store, const char *array, const char *key);
+
+// Sets `*out_type` and `*out_len` (elements, 1 for a scalar; bytes for a string, without NUL)
+// of attribute `key`; NPK_NOT_FOUND when it does not exist.
+npk_status npk_attr_query(npk_store *store,
+                          const char *array,
+                          const char *key,
+                          npk_attr_type *out_type,
+                          uint64_t *out_len);
+
+// Copies attribute `key` into `buf` and sets `*out_len` as `npk_attr_query` does. `type`
+// says what the caller reads: NPK_ATTR_INT64 or NPK_ATTR_INT64_VECTOR read an int64 scalar or
+// vector into `int64_t buf[buf_len]`, the FLOAT64 types likewise into `double`, NPK_ATTR_STRING
+// the text plus a NUL into `char buf[buf_len]` (so `buf_len` must be at least len + 1). Another
+// type than the attribute's is NPK_DTYPE_MISMATCH (no conversions). With `buf` NULL only
+// `*out_len` is set; a `buf_len` too small is NPK_BUFFER_TOO_SMALL, with `*out_len` set.
+npk_status npk_attr_get(npk_store *store,
+                        const char *array,
+                        const char *key,
+                        npk_attr_type type,
+                        void *buf,
+                        uint64_t buf_len,
+                        uint64_t *out_len);
+
+// Writes the attribute keys of `array` (NULL: of the store), sorted, each followed by NUL, into
+// `buf` as `npk_list` does its names (`buf` NULL: sizes only; NPK_BUFFER_TOO_SMALL with both
+// sizes set when `buf_len` is short).
+npk_status npk_attr_list(npk_store *store,
+                         const char *array,
+                         char *buf,
+                         uint64_t buf_len,
+                         uint64_t *out_needed,
+                         uint64_t *out_count);
+
+// As `npk_attr_set`, inside a cache batch: visible with the batch's arrays at
+// `npk_batch_end`, in the same commit, and discarded by `npk_batch_abort`. `array` may name an
+// array saved in this batch. A writable batch commits nothing: NPK_WRONG_MODE.
+npk_status npk_batch_attr_set(npk_batch *batch,
+                              const char *array,
+                              const char *key,
+                              npk_attr_type type,
+                              const void *data,
+                              uint64_t len);
+
+// As `npk_attr_delete`, inside a cache batch (committed at `npk_batch_end`).
+npk_status npk_batch_attr_delete(npk_batch *batch, const char *array, const char *key);
 
 // Begins a cache batch (NumPack's `batch_mode()`): `npk_batch_load` reads an array once into
 // memory and returns a writable view of it; `npk_batch_save` puts an array into the cache

@@ -12,6 +12,7 @@ compile_error!(
      u64 sizes from disk to usize assuming usize is 64 bits"
 );
 
+mod attrs;
 pub mod batch;
 mod error;
 pub mod ffi;
@@ -22,6 +23,7 @@ mod store;
 #[cfg(test)]
 mod test_util;
 
+pub use attrs::{Kind as AttrKind, Value as AttrValue};
 pub use error::{Error, ErrorKind, Result};
 pub use format::DType;
 pub use store::view::ReadView;

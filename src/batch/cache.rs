@@ -7,6 +7,9 @@
 //! from memory; unchanged ones are just dropped.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::attrs::{Attributes, Value};
 
 use crate::batch::{open_store, src_ptr, BatchView};
 use crate::error::{Error, IoContext, Result};
@@ -57,6 +60,8 @@ pub struct CacheBatch {
     /// The store's batch flag while the batch is open; dropped last, after the staged files and
     /// buffers, however the batch ends.
     open: Option<BatchOpen>,
+    /// The attributes as this batch changed them (None: unchanged), committed at `end`.
+    attrs: Option<Box<Attributes>>,
 }
 
 impl CacheBatch {
@@ -72,6 +77,7 @@ impl CacheBatch {
             clock: 0,
             tombstones: Vec::new(),
             open: Some(open),
+            attrs: None,
         })
     }
 
@@ -226,7 +232,7 @@ impl CacheBatch {
         if self.open.is_none() {
             return Ok(());
         }
-        if self.entries.values().all(|e| !e.changed) {
+        if self.entries.values().all(|e| !e.changed) && self.attrs.is_none() {
             self.finish();
             return Ok(());
         }
@@ -276,10 +282,58 @@ impl CacheBatch {
             };
             next.arrays.insert(name.clone(), state);
         }
+        if let Some(attrs) = &self.attrs {
+            next.attrs = Arc::new((**attrs).clone());
+        }
         store.commit_with(&w, &mut self.txn, next)
     }
 
+    /// Sets an attribute of the store (`array` None) or of an array of the store or of this
+    /// batch; it becomes visible at `end`, in the batch's commit.
+    pub fn attr_set(&mut self, array: Option<&str>, key: &str, value: Value) -> Result<()> {
+        self.attr_change(array, |a| a.set(array, key, value))
+    }
+
+    /// Deletes an attribute, at `end` like `attr_set`.
+    pub fn attr_delete(&mut self, array: Option<&str>, key: &str) -> Result<()> {
+        self.attr_change(array, |a| a.delete(array, key))
+    }
+
+    /// An attribute as this batch sees it: its own changes over the store's.
+    pub fn attr_get(&self, array: Option<&str>, key: &str) -> Result<Value> {
+        let store = self.store()?;
+        self.check_owner(store, array)?;
+        match &self.attrs {
+            Some(a) => a.get(array, key).cloned(),
+            None => store.snapshot().attrs.get(array, key).cloned(),
+        }
+    }
+
+    fn check_owner(&self, store: &Store, array: Option<&str>) -> Result<()> {
+        match array {
+            Some(a) if self.entries.get(a).is_some_and(|e| e.changed) => check_name(a),
+            _ => store.check_attr_owner(array),
+        }
+    }
+
+    fn attr_change(
+        &mut self,
+        array: Option<&str>,
+        change: impl FnOnce(&mut Attributes) -> Result<()>,
+    ) -> Result<()> {
+        let store = self.store()?.clone();
+        self.check_owner(&store, array)?;
+        let mut attrs = match &self.attrs {
+            Some(a) => (**a).clone(),
+            None => (*store.snapshot().attrs).clone(),
+        };
+        change(&mut attrs)?;
+        self.attrs = Some(Box::new(attrs));
+        Ok(())
+    }
+
     fn finish(&mut self) {
+        self.attrs = None;
         self.entries.clear();
         self.tombstones.clear();
         self.store = None;

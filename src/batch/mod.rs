@@ -24,6 +24,8 @@ pub struct BatchView {
 }
 
 /// Either batch, behind one handle.
+// One per batch handle, allocated once: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Batch {
     Cache(CacheBatch),
     Writable(WritableBatch),

@@ -30,6 +30,12 @@ pub struct npk_batch {
     known: Known,
 }
 
+impl npk_batch {
+    pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, Batch> {
+        self.batch.lock()
+    }
+}
+
 /// The views of a writable batch's mapped arrays, each published once and unchanged while the
 /// handle lives: a mapping stays for the whole batch, and only end or abort, which must not run
 /// beside another call on the handle, frees the handle and them. The usual loop (load, change
@@ -126,7 +132,7 @@ fn name_bytes<'a>(name: *const c_char) -> Option<&'a [u8]> {
 }
 
 /// The handle behind a pointer; invalid argument for NULL, the one misuse that can be detected.
-fn batch_arg<'a>(p: *const npk_batch) -> Result<&'a npk_batch> {
+pub(crate) fn batch_arg<'a>(p: *const npk_batch) -> Result<&'a npk_batch> {
     if p.is_null() {
         return Err(Error::invalid("batch handle is NULL"));
     }

@@ -8,6 +8,7 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 pub mod args;
+pub mod attrs;
 pub mod batch;
 pub(crate) mod sized;
 pub mod status;

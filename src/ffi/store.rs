@@ -501,29 +501,7 @@ pub extern "C" fn npk_list(
         let s = store_arg(store)?;
         let needed_slot = out(out_needed, "out_needed")?;
         let count_slot = out(out_count, "out_count")?;
-        let names = s.list();
-        let needed: u64 = names.iter().map(|n| n.len() as u64 + 1).sum();
-        *needed_slot = needed;
-        *count_slot = names.len() as u64;
-        if buf.is_null() {
-            return Ok(());
-        }
-        if buf_len < needed {
-            return Err(Error::new(
-                ErrorKind::BufferTooSmall,
-                format!("npk_list needs {needed} bytes, buf_len is {buf_len}"),
-            ));
-        }
-        let mut pos = 0usize;
-        for n in names {
-            // SAFETY: buf has buf_len >= needed writable bytes (caller contract, size checked).
-            unsafe {
-                std::ptr::copy_nonoverlapping(n.as_ptr(), buf.cast::<u8>().add(pos), n.len());
-                *buf.add(pos + n.len()) = 0;
-            }
-            pos += n.len() + 1;
-        }
-        Ok(())
+        write_names(&s.list(), buf, buf_len, needed_slot, count_slot, "npk_list")
     })
 }
 
@@ -660,4 +638,38 @@ pub extern "C" fn npk_view_release(view: *mut npk_view) -> npk_status {
         zero_after_size(view, size);
         Ok(())
     })
+}
+
+/// `npk_list`'s two-call form for any list of names: sizes always, the names (each followed by
+/// NUL) when `buf` is not NULL and `buf_len` holds them.
+pub(crate) fn write_names(
+    names: &[String],
+    buf: *mut c_char,
+    buf_len: u64,
+    needed_slot: &mut u64,
+    count_slot: &mut u64,
+    call: &str,
+) -> Result<()> {
+    let needed: u64 = names.iter().map(|n| n.len() as u64 + 1).sum();
+    *needed_slot = needed;
+    *count_slot = names.len() as u64;
+    if buf.is_null() {
+        return Ok(());
+    }
+    if buf_len < needed {
+        return Err(Error::new(
+            ErrorKind::BufferTooSmall,
+            format!("{call} needs {needed} bytes, buf_len is {buf_len}"),
+        ));
+    }
+    let mut pos = 0usize;
+    for n in names {
+        // SAFETY: buf has buf_len >= needed writable bytes (caller contract, size checked).
+        unsafe {
+            std::ptr::copy_nonoverlapping(n.as_ptr(), buf.cast::<u8>().add(pos), n.len());
+            *buf.add(pos + n.len()) = 0;
+        }
+        pos += n.len() + 1;
+    }
+    Ok(())
 }

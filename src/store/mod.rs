@@ -6,6 +6,7 @@
 //! snapshots, data access and file calls.
 
 pub mod arraymap;
+mod attr_ops;
 mod block;
 mod checks;
 pub mod commit;

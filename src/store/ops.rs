@@ -461,6 +461,11 @@ impl Store {
         let state = self.stage_copy(&mut txn, &current, st, dst)?;
         let mut next = (*current).clone();
         next.arrays.insert(dst, state);
+        if let Some(attrs) = current.attrs.arrays.get(src) {
+            Arc::make_mut(&mut next.attrs)
+                .arrays
+                .insert(dst.to_string(), attrs.clone());
+        }
         self.commit(&w, txn, next)
     }
 }

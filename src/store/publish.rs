@@ -27,7 +27,20 @@ impl Store {
     /// As `commit`, keeping `txn` (and its staged files) alive on failure for a retry. Once
     /// decided, `next` is published (it is the committed state), and a record left unapplied is
     /// completed by `finish_pending` before this handle's next write.
-    pub(crate) fn commit_with(&self, _w: &WriteGuard, txn: &mut Txn, next: Snapshot) -> Result<()> {
+    pub(crate) fn commit_with(
+        &self,
+        _w: &WriteGuard,
+        txn: &mut Txn,
+        mut next: Snapshot,
+    ) -> Result<()> {
+        // Attributes go with their array, and a commit that changes them carries the file.
+        let Snapshot { arrays, attrs, .. } = &mut next;
+        if attrs.arrays.keys().any(|a| !arrays.contains_key(a)) {
+            Arc::make_mut(attrs).retain_arrays(|a| arrays.contains_key(a));
+        }
+        if !Arc::ptr_eq(&next.attrs, &self.snapshot().attrs) {
+            crate::attrs::file::stage(txn, &next.attrs)?;
+        }
         let result = txn.commit(&next.encode_catalog());
         if txn.is_decided() {
             *self.inner.snap.write() = Arc::new(next);

@@ -148,6 +148,9 @@ pub struct Snapshot {
     pub version: u32,
     /// Cloning a snapshot shares every entry; a commit copies only what it changes.
     pub arrays: ArrayMap,
+    /// `attributes.json` of the same commit (see `crate::attrs`); a commit that changes it
+    /// stages it with the catalogue.
+    pub attrs: Arc<crate::attrs::Attributes>,
 }
 
 impl Snapshot {
@@ -418,9 +421,11 @@ fn read_with(
         .into_iter()
         .map(|(name, meta)| Ok((name, read_array(dir, resolver, meta, writable)?)))
         .collect::<Result<ArrayMap>>()?;
+    let attrs = Arc::new(crate::attrs::file::read(dir, resolver)?);
     Ok(Snapshot {
         version: catalog.version,
         arrays,
+        attrs,
     })
 }
 
