@@ -16,6 +16,7 @@ use crate::format::names::data_file_name;
 use crate::store::commit::Txn;
 use crate::store::fsutil;
 use crate::store::snapshot::{DataFiles, Snapshot};
+use crate::store::swap;
 
 /// Arrays at least this large keep a spare: below it a new file costs about the same.
 const SPARE_MIN_BYTES: u64 = 1 << 20;
@@ -92,14 +93,9 @@ impl Drop for Spares {
 
 /// True when no other open file (in any process, mappings included) refers to `file`'s inode:
 /// the kernel grants a write lease only then. We drop the lease at once; this is only used on
-/// spares, which have no name a reader looks up, so no reader can open one meanwhile.
+/// spares, which have no name a reader looks up, but an open that looked the name up before the
+/// file became a spare could land in between, so breaking it signals SIGURG, not SIGIO.
 fn is_exclusive(file: &File) -> bool {
-    use std::os::fd::AsRawFd;
-    // SAFETY: fcntl on an fd we own; F_SETLEASE takes an int argument.
-    let ok = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK) } == 0;
-    if ok {
-        // SAFETY: as above.
-        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
-    }
-    ok
+    swap::quiet_lease_breaks(file);
+    swap::lease_probe(file).is_ok()
 }

@@ -261,6 +261,7 @@ impl State {
 impl Spare {
     /// `len`: its length when known, else asked of the file.
     fn of(file: File, len: Option<u64>) -> io::Result<Spare> {
+        quiet_lease_breaks(&file);
         let meta = file.metadata()?;
         Ok(Spare {
             id: FileId::of(&meta),
@@ -302,9 +303,48 @@ fn unsupported(e: &io::Error) -> bool {
     )
 }
 
+/// A lease broken by another open sends the lease holder a signal: SIGIO by default, whose
+/// default action ends the program. Our leases last from one system call to the next, but an
+/// open that looked the name up before can land in between (the stalled reader of the module
+/// comment): for opens of `file` the signal is SIGURG instead, which is ignored unless the
+/// program asked for it (and Go's runtime, which uses it, takes a stray one in stride). Set once
+/// per descriptor.
+pub(crate) fn quiet_lease_breaks(file: &File) {
+    // F_SETSIG from asm-generic/fcntl.h, which these architectures use (the libc crate does not
+    // export it for all of them).
+    #[cfg(any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "powerpc64",
+        target_arch = "s390x",
+        target_arch = "loongarch64"
+    ))]
+    {
+        use std::os::fd::AsRawFd;
+        const F_SETSIG: libc::c_int = 10;
+        // SAFETY: fcntl on an fd we own; F_SETSIG takes an int argument.
+        unsafe { libc::fcntl(file.as_raw_fd(), F_SETSIG, libc::SIGURG) };
+    }
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "powerpc64",
+        target_arch = "s390x",
+        target_arch = "loongarch64"
+    )))]
+    let _ = file;
+}
+
 /// Ok when no other open file refers to `file`'s inode (the kernel grants a write lease only
-/// then); the lease is dropped at once (see the module comment).
-fn lease_probe(file: &File) -> io::Result<()> {
+/// then); the lease is dropped at once (see the module comment). Call `quiet_lease_breaks` on
+/// the descriptor first.
+pub(crate) fn lease_probe(file: &File) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     #[cfg(test)]
     if let Some(errno) = fail_points::LEASE_FAILS_WITH.get() {
@@ -346,6 +386,38 @@ pub(crate) fn exchange(dir: &Path, a: &str, b: &str) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An open that breaks our lease (here: this process's own, non-blocking) signals SIGURG,
+    /// not SIGIO: with SIGIO's default action this test process would end here.
+    #[test]
+    fn a_broken_lease_does_not_end_the_program() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = crate::test_util::tmp("lease-break");
+        let path = dir.join("f");
+        let file = fsutil::create_new(&path).unwrap();
+        quiet_lease_breaks(&file);
+        // SAFETY: fcntl on an fd we own.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK) };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path);
+        assert_eq!(
+            opened.map(drop).map_err(|e| e.raw_os_error()),
+            Err(Some(libc::EWOULDBLOCK)),
+            "the open did not meet the lease"
+        );
+        // SAFETY: as above.
+        unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
