@@ -274,16 +274,28 @@ impl<'a> Dst<'a> {
     /// Copies C-order bytes of rows `first..` from `input` into the buffer.
     /// Panics when the rows lie outside the layout or `input` is not whole rows.
     pub(crate) fn scatter_rows(&mut self, first: u64, input: &[u8]) {
-        let Some(rows) = self.layout.row_block(first, input.len()) else {
+        // SAFETY: `input` is a live slice, and `data` is borrowed exclusively, so they cannot
+        // overlap.
+        unsafe { self.scatter_rows_from(first, input.as_ptr(), input.len()) }
+    }
+
+    /// As `scatter_rows`, from `len` bytes at `input`: memory no slice may cover, such as a
+    /// shared file mapping another process may write to.
+    ///
+    /// # Safety
+    /// `input` is readable for `len` bytes and does not overlap the buffer (`overlaps`).
+    pub(crate) unsafe fn scatter_rows_from(&mut self, first: u64, input: *const u8, len: usize) {
+        let Some(rows) = self.layout.row_block(first, len) else {
             return;
         };
         let at = self.layout.row_offset(self.origin, first);
         let c = c_strides(&rows, self.layout.itemsize);
-        // SAFETY: as in `Src::gather_rows`, with the roles swapped; `data` is borrowed
-        // exclusively, so `input` cannot overlap it.
+        // SAFETY: `new` checked that `data` holds every element of the layout with element 0
+        // at `origin`; `row_block` checked the rows lie within it and that `len` bytes are
+        // exactly those rows in C order, readable at `input` and disjoint from `data` (caller).
         unsafe {
             kernel::copy(
-                input.as_ptr(),
+                input,
                 &c,
                 self.data.as_mut_ptr().wrapping_offset(at),
                 &self.layout.strides,
@@ -292,6 +304,16 @@ impl<'a> Dst<'a> {
                 self.layout.byte_len() >= STREAM_BYTES,
             )
         }
+    }
+
+    /// Whether the buffer shares a byte with the `len` bytes at `p`.
+    pub(crate) fn overlaps(&self, p: *const u8, len: usize) -> bool {
+        let (lo, hi) = (
+            self.data.as_ptr() as usize,
+            self.data.as_ptr() as usize + self.data.len(),
+        );
+        let (plo, phi) = (p as usize, p as usize + len);
+        plo < hi && lo < phi
     }
 }
 

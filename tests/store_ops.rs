@@ -125,6 +125,70 @@ fn strided_buffers_are_stored_in_c_order() {
 }
 
 #[test]
+fn strided_loads_match_the_c_order_content_with_and_without_dropped_rows() {
+    // Large enough to cross the copy's tiles; loads straight from the file's mapping, and,
+    // once rows are dropped, through the chunked path that skips them.
+    let dir = TempDir::new("strided_load");
+    let s = writer(&dir);
+    let (rows, cols) = (70usize, 50usize);
+    let c: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+    save(&s, "x", &[rows as u64, cols as u64], &c);
+    let fortran = |rows: usize| {
+        Layout::new(&[rows as u64, cols as u64], Some(&[4, 4 * rows as i64]), 4).unwrap()
+    };
+    let load_f = |rows: usize| {
+        let mut out = vec![0u8; rows * cols * 4];
+        s.load(
+            "x",
+            DType::F32,
+            &mut Dst::new(&mut out, 0, fortran(rows)).unwrap(),
+        )
+        .unwrap();
+        out.chunks(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect::<Vec<f32>>()
+    };
+    let want = |kept: &[usize]| {
+        let mut f = vec![0f32; kept.len() * cols];
+        for (r, &k) in kept.iter().enumerate() {
+            for col in 0..cols {
+                f[col * kept.len() + r] = c[k * cols + col];
+            }
+        }
+        f
+    };
+    let all: Vec<usize> = (0..rows).collect();
+    assert_eq!(load_f(rows), want(&all));
+    // Reversed rows: element 0 is the last row of the buffer.
+    let mut out = vec![0u8; rows * cols * 4];
+    let rev = Layout::new(
+        &[rows as u64, cols as u64],
+        Some(&[-(4 * cols as i64), 4]),
+        4,
+    )
+    .unwrap();
+    s.load(
+        "x",
+        DType::F32,
+        &mut Dst::new(&mut out, (rows - 1) * cols * 4, rev).unwrap(),
+    )
+    .unwrap();
+    let got: Vec<f32> = out
+        .chunks(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let flipped: Vec<f32> = (0..rows)
+        .rev()
+        .flat_map(|r| c[r * cols..(r + 1) * cols].to_vec())
+        .collect();
+    assert_eq!(got, flipped);
+
+    s.drop_rows("x", &[0, 33, 69]).unwrap();
+    let kept: Vec<usize> = (0..rows).filter(|r| ![0, 33, 69].contains(r)).collect();
+    assert_eq!(load_f(kept.len()), want(&kept));
+}
+
+#[test]
 fn save_replaces_an_array_whatever_its_old_dtype_and_shape() {
     let dir = TempDir::new("replace");
     let s = writer(&dir);
