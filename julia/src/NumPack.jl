@@ -39,7 +39,7 @@ module NumPack
 
 export Store, Batch, NumPackError, ArrayInfo, StoredArray
 export save!, create!, load, load!, get_rows, replace_rows!, drop!, drop_rows!, compact!, clone!,
-    info, list, refresh!, batch, writable_batch, withview, commit!, abort!
+    info, list, refresh!, batch, writable_batch, withview, commit!, abort!, attrs, Attrs
 
 # ------------------------------------------------------------------------------------------
 # Constants (the header's #defines)
@@ -72,6 +72,15 @@ const NPK_BUFFER_TOO_SMALL = Int32(12)
 const NPK_INTERNAL = Int32(13)
 const NPK_NOT_DURABLE = Int32(14)
 const NPK_WRONG_MODE = Int32(15)
+
+const NPK_ATTR_INT64 = Int32(1)
+const NPK_ATTR_FLOAT64 = Int32(2)
+const NPK_ATTR_STRING = Int32(3)
+const NPK_ATTR_INT64_VECTOR = Int32(4)
+const NPK_ATTR_FLOAT64_VECTOR = Int32(5)
+const NPK_ATTR_MAX_KEY = 255
+const NPK_ATTR_MAX_VALUE = 65536
+const NPK_ATTR_MAX_COUNT = 1024
 
 const NPK_BOOL = Int32(0)
 const NPK_UINT8 = Int32(1)
@@ -213,7 +222,8 @@ const _SYMBOLS = (
     :npk_refresh, :npk_view_open, :npk_view_release, :npk_batch_begin, :npk_writable_batch_begin,
     :npk_batch_load, :npk_batch_save, :npk_batch_end, :npk_batch_abort, :npk_dtype_size,
     :npk_status_str, :npk_last_error, :npk_version, :npk_version_number, :npk_create,
-    :npk_read_block, :npk_write_block,
+    :npk_read_block, :npk_write_block, :npk_attr_set, :npk_attr_delete, :npk_attr_query,
+    :npk_attr_get, :npk_attr_list, :npk_batch_attr_set, :npk_batch_attr_delete,
 )
 
 # Filled once, under _LOAD_LOCK, and never changed afterwards: reading it needs no lock, so a
@@ -992,5 +1002,144 @@ function save!(b::Batch, name::AbstractString, A::AbstractArray{T,N}) where {T,N
     _check(st)
     return b
 end
+
+# ------------------------------------------------------------------------------------------
+# Attributes
+# ------------------------------------------------------------------------------------------
+"""
+    attrs(s[, array]) -> Attrs
+    attrs(b::Batch[, array]) -> Attrs
+
+Dictionary-like access to the attributes of the store (`array` omitted) or of array `array`:
+`attrs(s)["step"] = 100`, `attrs(s, "u")["units"] = "K"`, `attrs(s)["step"]`, `keys`,
+`haskey`, `get`, `delete!`. Values are `Int64`, `Float64`, `String`, `Vector{Int64}` or
+`Vector{Float64}` (other integers and reals are converted to these; an empty vector keeps its
+element type). Every assignment or `delete!` on a Store is one atomic commit
+(npk_attr_set / npk_attr_delete). On a cache batch (`attrs(b)` inside `batch(s) do b ... end`)
+they are committed with the batch's arrays when it ends (npk_batch_attr_set / _delete); a batch's
+`Attrs` are write-only: read them from the store.
+"""
+struct Attrs{H}
+    owner::H
+    array::Union{Nothing,String}
+end
+
+attrs(s::Store, array::Union{Nothing,AbstractString}=nothing) =
+    Attrs{Store}(s, array === nothing ? nothing : String(array))
+attrs(b::Batch, array::Union{Nothing,AbstractString}=nothing) =
+    Attrs{Batch}(b, array === nothing ? nothing : String(array))
+
+# The array's name, or NULL for the store's own attributes.
+_cowner(a::Attrs) = a.array === nothing ? Cstring(C_NULL) : a.array
+
+# (type code, buffer, length) of a value, as npk_attr_set takes them.
+_attr_data(v::Integer) = (NPK_ATTR_INT64, Int64[v], UInt64(1))
+_attr_data(v::Real) = (NPK_ATTR_FLOAT64, Float64[v], UInt64(1))
+function _attr_data(v::AbstractString)
+    bytes = Vector{UInt8}(codeunits(String(v)))
+    return (NPK_ATTR_STRING, bytes, UInt64(length(bytes)))
+end
+_attr_data(v::AbstractVector{<:Integer}) =
+    (NPK_ATTR_INT64_VECTOR, Vector{Int64}(v), UInt64(length(v)))
+_attr_data(v::AbstractVector{<:Real}) =
+    (NPK_ATTR_FLOAT64_VECTOR, Vector{Float64}(v), UInt64(length(v)))
+_attr_data(v) = throw(ArgumentError(
+    "an attribute is an Int64, a Float64, a String or a Vector of Int64 or Float64, not $(typeof(v))"))
+
+function Base.setindex!(a::Attrs{Store}, v, key::AbstractString)
+    t, data, len = _attr_data(v)
+    st = GC.@preserve data ccall(_sym(:npk_attr_set), Int32,
+        (Ptr{Cvoid}, Cstring, Cstring, Int32, Ptr{Cvoid}, UInt64),
+        _handle(a.owner), _cowner(a), key, t, Ptr{Cvoid}(pointer(data)), len)
+    _check(st)
+    return a
+end
+
+function Base.setindex!(a::Attrs{Batch}, v, key::AbstractString)
+    t, data, len = _attr_data(v)
+    st = GC.@preserve data ccall(_sym(:npk_batch_attr_set), Int32,
+        (Ptr{Cvoid}, Cstring, Cstring, Int32, Ptr{Cvoid}, UInt64),
+        _handle(a.owner), _cowner(a), key, t, Ptr{Cvoid}(pointer(data)), len)
+    _check(st)
+    return a
+end
+
+function Base.delete!(a::Attrs{Store}, key::AbstractString)
+    st = ccall(_sym(:npk_attr_delete), Int32, (Ptr{Cvoid}, Cstring, Cstring),
+        _handle(a.owner), _cowner(a), key)
+    _check(st)
+    return a
+end
+
+function Base.delete!(a::Attrs{Batch}, key::AbstractString)
+    st = ccall(_sym(:npk_batch_attr_delete), Int32, (Ptr{Cvoid}, Cstring, Cstring),
+        _handle(a.owner), _cowner(a), key)
+    _check(st)
+    return a
+end
+
+"""`attrs(s)[key]`: the value (npk_attr_query for its type and length, then npk_attr_get)."""
+function Base.getindex(a::Attrs{Store}, key::AbstractString)
+    h = _handle(a.owner)
+    while true
+        t = Ref{Int32}(0)
+        n = Ref{UInt64}(0)
+        st = ccall(_sym(:npk_attr_query), Int32,
+            (Ptr{Cvoid}, Cstring, Cstring, Ref{Int32}, Ref{UInt64}), h, _cowner(a), key, t, n)
+        _check(st)
+        buf = if t[] == NPK_ATTR_INT64 || t[] == NPK_ATTR_INT64_VECTOR
+            Vector{Int64}(undef, Int(n[]))
+        elseif t[] == NPK_ATTR_FLOAT64 || t[] == NPK_ATTR_FLOAT64_VECTOR
+            Vector{Float64}(undef, Int(n[]))
+        else
+            Vector{UInt8}(undef, Int(n[]) + 1)  # the text and its NUL
+        end
+        got = Ref{UInt64}(0)
+        st = GC.@preserve buf ccall(_sym(:npk_attr_get), Int32,
+            (Ptr{Cvoid}, Cstring, Cstring, Int32, Ptr{Cvoid}, UInt64, Ref{UInt64}),
+            h, _cowner(a), key, t[], Ptr{Cvoid}(pointer(buf)), UInt64(length(buf)), got)
+        # Another writer changed the value in between: ask again.
+        (st == NPK_BUFFER_TOO_SMALL || st == NPK_DTYPE_MISMATCH) && continue
+        _check(st)
+        t[] == NPK_ATTR_STRING && return String(buf[1:Int(got[])])
+        t[] == NPK_ATTR_INT64 && return buf[1]
+        t[] == NPK_ATTR_FLOAT64 && return buf[1]
+        return buf[1:Int(got[])]
+    end
+end
+
+"""`keys(attrs(s))`: the attribute keys, sorted (npk_attr_list)."""
+function Base.keys(a::Attrs{Store})
+    h = _handle(a.owner)
+    needed = Ref{UInt64}(0)
+    count = Ref{UInt64}(0)
+    while true
+        st = ccall(_sym(:npk_attr_list), Int32,
+            (Ptr{Cvoid}, Cstring, Ptr{UInt8}, UInt64, Ref{UInt64}, Ref{UInt64}),
+            h, _cowner(a), C_NULL, UInt64(0), needed, count)
+        _check(st)
+        needed[] == 0 && return String[]
+        buf = Vector{UInt8}(undef, Int(needed[]))
+        st = ccall(_sym(:npk_attr_list), Int32,
+            (Ptr{Cvoid}, Cstring, Ptr{UInt8}, UInt64, Ref{UInt64}, Ref{UInt64}),
+            h, _cowner(a), buf, UInt64(length(buf)), needed, count)
+        st == NPK_BUFFER_TOO_SMALL && continue
+        _check(st)
+        out = String[]
+        start = 1
+        for i in 1:Int(needed[])
+            if buf[i] == 0x00
+                push!(out, String(buf[start:i-1]))
+                start = i + 1
+            end
+        end
+        return out
+    end
+end
+
+Base.haskey(a::Attrs{Store}, key::AbstractString) = key in keys(a)
+Base.get(a::Attrs{Store}, key::AbstractString, default) = haskey(a, key) ? a[key] : default
+Base.length(a::Attrs{Store}) = length(keys(a))
+Base.Dict(a::Attrs{Store}) = Dict{String,Any}(k => a[k] for k in keys(a))
 
 end # module NumPack

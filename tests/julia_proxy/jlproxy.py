@@ -204,6 +204,10 @@ class API:
         """`writable_batch(f, s)`"""
         return _run_batch(f, s.writable_batch_begin())
 
+    def attrs(self, owner, array=None):
+        """`attrs(s[, array])` / `attrs(b[, array])`"""
+        return Attrs(owner, array)
+
 
 def sized(structure):
     """`_sized(T)`: all zero but struct_size = sizeof(T)."""
@@ -691,3 +695,113 @@ def _run_batch(f, b):
                 b.abort_b()
             except Exception:
                 pass
+
+
+# ------------------------------------------------------------------------------------------
+# Attributes: `attrs(s[, array])`
+# ------------------------------------------------------------------------------------------
+NPK_ATTR_INT64, NPK_ATTR_FLOAT64, NPK_ATTR_STRING = 1, 2, 3
+NPK_ATTR_INT64_VECTOR, NPK_ATTR_FLOAT64_VECTOR = 4, 5
+
+
+def _attr_data(v):
+    """`_attr_data(v)`: (type, buffer, len). Python int / float / str / list of int or float
+    stand for Julia's Integer / Real / String / Vector (typed by np.int64 / np.float64 arrays:
+    an empty Julia Vector{Int64} is np.array([], np.int64))."""
+    if isinstance(v, (bool, int, np.integer)):
+        return NPK_ATTR_INT64, (ctypes.c_int64 * 1)(int(v)), 1
+    if isinstance(v, (float, np.floating)):
+        return NPK_ATTR_FLOAT64, (ctypes.c_double * 1)(float(v)), 1
+    if isinstance(v, str):
+        b = v.encode()
+        return NPK_ATTR_STRING, ctypes.create_string_buffer(b, len(b) + 1), len(b)
+    a = np.asarray(v)
+    if a.ndim == 1 and a.dtype.kind in "iub":
+        a = np.ascontiguousarray(a, dtype=np.int64)
+        return NPK_ATTR_INT64_VECTOR, a, len(a)
+    if a.ndim == 1 and a.dtype.kind == "f":
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        return NPK_ATTR_FLOAT64_VECTOR, a, len(a)
+    raise TypeError(f"ArgumentError: an attribute is an Int64, a Float64, a String or a Vector "
+                    f"of Int64 or Float64, not {type(v)}")
+
+
+def _ptr(buf):
+    return ctypes.c_void_p(buf.ctypes.data) if isinstance(buf, np.ndarray) else ctypes.cast(
+        buf, ctypes.c_void_p)
+
+
+class Attrs:
+    """`struct Attrs{H}` and its methods (H = Store or Batch)."""
+
+    def __init__(self, owner, array):
+        self.owner, self.array = owner, array
+        self.api, self.lib = owner.api, owner.lib
+        self.batch = isinstance(owner, Batch)
+
+    def _cowner(self):
+        """`_cowner(a)`: NULL for the store."""
+        return None if self.array is None else self.array.encode()
+
+    def __setitem__(self, key, v):
+        """`setindex!(a, v, key)`"""
+        t, buf, n = _attr_data(v)
+        fn = self.lib.npk_batch_attr_set if self.batch else self.lib.npk_attr_set
+        self.api.check(fn(self.owner._handle(), self._cowner(), key.encode(), t, _ptr(buf), n))
+
+    def __delitem__(self, key):
+        """`delete!(a, key)`"""
+        fn = self.lib.npk_batch_attr_delete if self.batch else self.lib.npk_attr_delete
+        self.api.check(fn(self.owner._handle(), self._cowner(), key.encode()))
+
+    def __getitem__(self, key):
+        """`getindex(a::Attrs{Store}, key)`"""
+        assert not self.batch, "a batch's Attrs have no getindex method"
+        h = self.owner._handle()
+        while True:
+            t, n = ctypes.c_int32(0), ctypes.c_uint64(0)
+            self.api.check(self.lib.npk_attr_query(h, self._cowner(), key.encode(),
+                                                   ctypes.byref(t), ctypes.byref(n)))
+            if t.value in (NPK_ATTR_INT64, NPK_ATTR_INT64_VECTOR):
+                buf = np.empty(n.value, np.int64)
+            elif t.value in (NPK_ATTR_FLOAT64, NPK_ATTR_FLOAT64_VECTOR):
+                buf = np.empty(n.value, np.float64)
+            else:
+                buf = np.empty(n.value + 1, np.uint8)
+            got = ctypes.c_uint64(0)
+            st = self.lib.npk_attr_get(h, self._cowner(), key.encode(), t.value,
+                                       ctypes.c_void_p(buf.ctypes.data), len(buf),
+                                       ctypes.byref(got))
+            if st in (12, 4):  # NPK_BUFFER_TOO_SMALL, NPK_DTYPE_MISMATCH: changed meanwhile
+                continue
+            self.api.check(st)
+            if t.value == NPK_ATTR_STRING:
+                return bytes(buf[: got.value]).decode()
+            if t.value in (NPK_ATTR_INT64, NPK_ATTR_FLOAT64):
+                return buf[0].item()
+            return buf[: got.value]
+
+    def keys(self):
+        """`keys(a::Attrs{Store})`"""
+        h = self.owner._handle()
+        needed, count = ctypes.c_uint64(0), ctypes.c_uint64(0)
+        while True:
+            self.api.check(self.lib.npk_attr_list(h, self._cowner(), None, 0,
+                                                  ctypes.byref(needed), ctypes.byref(count)))
+            if needed.value == 0:
+                return []
+            buf = ctypes.create_string_buffer(needed.value)
+            st = self.lib.npk_attr_list(h, self._cowner(), buf, len(buf), ctypes.byref(needed),
+                                        ctypes.byref(count))
+            if st == 12:
+                continue
+            self.api.check(st)
+            return [k.decode() for k in buf.raw[: needed.value].split(b"\0")[:-1]]
+
+    def __contains__(self, key):
+        """`haskey(a, key)`"""
+        return key in self.keys()
+
+    def get(self, key, default):
+        """`get(a, key, default)`"""
+        return self[key] if key in self else default

@@ -662,6 +662,16 @@ def test_tour_calls_every_ccalled_function(module, tmp_path):
         h.setindex_b(julia_array([[2.0, 3.0]]), 1, COLON)
         s.getindex("c").getindex(JRange(1, 2), 1)
         api.batch(lambda b: b.save_b("a", b.load("a")), s)
+        at = api.attrs(s, "a")
+        at["k"] = 1
+        at["k"], at.keys()
+        del at["k"]
+
+        def batch_attrs(b):
+            api.attrs(b)["k"] = 2.0
+            del api.attrs(b)["k"]
+
+        api.batch(batch_attrs, s)
         api.writable_batch(lambda b: b.load("a"), s)
         b = s.batch_begin()
         b.abort_b()
@@ -669,3 +679,47 @@ def test_tour_calls_every_ccalled_function(module, tmp_path):
             s.load("missing")  # npk_last_error, npk_status_str
     want = {c.func for c in module.ccalls}
     assert lib.called == want, f"not exercised: {sorted(want - lib.called)}"
+
+
+def test_attributes_dictionary_access_and_batch(api, tmp_path):
+    import json
+
+    path = tmp_path / "attrs"
+    with api.Store(path, create=True) as s:
+        s.save_b("u", julia_array(np.arange(6.0).reshape(2, 3)))
+        a = api.attrs(s)
+        a["step"] = 100
+        a["time"] = 2.5
+        a["units"] = "m/s²"
+        a["v"] = np.array([1.0, 2.0])
+        a["iv"] = np.array([], np.int64)
+        api.attrs(s, "u")["units"] = "K"
+        assert a["step"] == 100 and isinstance(a["step"], int)
+        assert a["time"] == 2.5 and isinstance(a["time"], float)
+        assert a["units"] == "m/s²"
+        assert list(a["v"]) == [1.0, 2.0] and a["v"].dtype == np.float64
+        assert a["iv"].dtype == np.int64 and len(a["iv"]) == 0
+        assert a.keys() == ["iv", "step", "time", "units", "v"]
+        assert "step" in a and a.get("nope", 7) == 7
+        del a["iv"]
+        with pytest.raises(NumPackError) as e:
+            a["iv"]
+        assert e.value.status == 2  # NPK_NOT_FOUND
+
+        def body(b):
+            b.save_b("w", julia_array(np.ones(3)))
+            api.attrs(b)["step"] = 101
+            api.attrs(b, "w")["note"] = "from a batch"
+            # Not visible before the end.
+            assert a["step"] == 100
+
+        api.batch(body, s)
+        assert a["step"] == 101
+        assert api.attrs(s, "w")["note"] == "from a batch"
+    # Python reads them without libnumpack, and numpack 0.5.0 still opens the store.
+    doc = json.load(open(path / "attributes.json"))
+    assert doc["store"]["step"] == 101 and doc["store"]["time"] == 2.5
+    assert doc["arrays"]["u"] == {"units": "K"}
+    with numpack.NumPack(str(path)) as n:
+        assert sorted(n.get_member_list()) == ["u", "w"]
+        assert np.array_equal(n.load("u"), np.arange(6.0).reshape(2, 3))

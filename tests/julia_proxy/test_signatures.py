@@ -39,6 +39,8 @@ def test_header_parser_sees_the_whole_api(header):
         "npk_batch_end", "npk_batch_abort", "npk_dtype_size", "npk_status_str",
         "npk_last_error", "npk_version", "npk_version_number",
         "npk_create", "npk_read_block", "npk_write_block",
+        "npk_attr_set", "npk_attr_delete", "npk_attr_query", "npk_attr_get", "npk_attr_list",
+        "npk_batch_attr_set", "npk_batch_attr_delete",
     }
     assert set(header.functions) == expected
     # every prototype in the raw text was parsed (count `npk_xxx(` declarations)
