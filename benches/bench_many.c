@@ -9,9 +9,9 @@
  *   many_open_ro / many_open_rw   open read-only / as a writer, load one array, close
  *
  * The save floor is the issue's: the same save into a store of 10 arrays (libnumpack, timed in
- * the same run) + a raw write of the n-entry catalogue's bytes (those of libnumpack's store)
- * through the commit path's file steps: create a new file, pwrite, close, rename it over the
- * old catalogue. The open floor: open, pread and close the catalogue and one data file.
+ * the same run) + a raw write of the n-entry catalogue's bytes (those of libnumpack's store) the
+ * way a commit writes it: in place over a kept spare, swapped in with renameat2(RENAME_EXCHANGE).
+ * The open floor: open, pread and close the catalogue and one data file.
  * numpack's columns come from bench_many.py.
  *
  * Output, one TSV line per implementation:  workload  <n>arr  impl  median_s  min_s  runs  note
@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <hdf5.h>
@@ -155,21 +156,62 @@ static double h5_open_load(const char *file, unsigned flags) {
 
 /* ---- raw floors ------------------------------------------------------------------------------ */
 
-/* The catalogue-size part of a commit: a new file with the catalogue's bytes renamed over the
- * old one (which is then freed, as a commit frees the catalogue it replaces). */
-static double raw_catalogue_writes(const char *dir, const char *bytes, size_t len, int k) {
-    char tmp[4096], dst[4096];
-    snprintf(tmp, sizeof tmp, "%s/.stage", dir);
-    snprintf(dst, sizeof dst, "%s/metadata.npkm", dir);
+/* The catalogue-size part of a commit, the cheapest correct way (bench_c.c's raw_swap, and the
+ * library's own since its commits write the catalogue into a spare): the catalogue's bytes
+ * written in place over a kept spare, swapped in by one renameat2(RENAME_EXCHANGE); the old
+ * catalogue becomes the spare, so two kept descriptors take turns. The version field changes
+ * each time, as the modify time of a real commit does. */
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+static double raw_catalogue_writes(const char *dir, char *bytes, size_t len, int k) {
+    static int fd[2] = {-1, -1}; /* [0]: the spare, [1]: the catalogue */
+    static char spare[4096], cat[4096];
+    if (fd[0] >= 0 && strncmp(cat, dir, strlen(dir)) != 0) {
+        close(fd[0]);
+        close(fd[1]);
+        fd[0] = fd[1] = -1;
+    }
+    if (fd[0] < 0) {
+        snprintf(spare, sizeof spare, "%s/.spare", dir);
+        snprintf(cat, sizeof cat, "%s/metadata.npkm", dir);
+        SYS(fd[0] = open(spare, O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+        SYS(fd[1] = open(cat, O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+        pwrite_all(fd[0], bytes, len, 0);
+        pwrite_all(fd[1], bytes, len, 0);
+    }
     double t0 = mono();
     for (int i = 0; i < k; i++) {
-        int fd;
-        SYS(fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-        pwrite_all(fd, bytes, len, 0);
-        SYS(close(fd));
-        SYS(rename(tmp, dst));
+        bytes[4]++;
+        pwrite_all(fd[0], bytes, len, 0);
+        SYS(syscall(SYS_renameat2, AT_FDCWD, spare, AT_FDCWD, cat, RENAME_EXCHANGE));
+        int t = fd[0];
+        fd[0] = fd[1];
+        fd[1] = t;
     }
     return mono() - t0;
+}
+
+/* Diagnostic: what creating one new file costs in `dir` (each save of a new array creates its
+ * data file there): open(O_CREAT | O_EXCL), a 64-byte pwrite, close; removed again untimed. */
+static double raw_creates(const char *dir, int k) {
+    char p[4096 + 32];
+    char bytes[64] = {0};
+    double t = 0;
+    for (int i = 0; i < k; i++) {
+        int fd;
+        snprintf(p, sizeof p, "%s/.diag-%d", dir, i);
+        double t0 = mono();
+        SYS(fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+        pwrite_all(fd, bytes, sizeof bytes, 0);
+        SYS(close(fd));
+        t += mono() - t0;
+    }
+    for (int i = 0; i < k; i++) {
+        snprintf(p, sizeof p, "%s/.diag-%d", dir, i);
+        SYS(unlink(p));
+    }
+    return t;
 }
 
 static double read_file(const char *p, char *buf, size_t cap) {
@@ -199,8 +241,8 @@ static char *slurp(const char *p, size_t *len) {
 
 /* ---- one store size -------------------------------------------------------------------------- */
 
-enum { LIB, H5, FLOOR, NIMPL };
-static const char *IMPL[NIMPL] = {"libnumpack", "hdf5", "floor"};
+enum { LIB, H5, FLOOR, NIMPL, DIAG = NIMPL };
+static const char *IMPL[NIMPL + 1] = {"libnumpack", "hdf5", "floor", "diag_create"};
 
 static void size_n(int n, npk_store *small) {
     char sub[64], name[NAMELEN];
@@ -238,12 +280,12 @@ static void size_n(int n, npk_store *small) {
     char *cat = slurp(path(sub, "lib/metadata.npkm"), &cat_len);
     raw_catalogue_writes(rawdir, cat, cat_len, 1);
 
-    double t[NIMPL][MAXRUNS];
+    double t[NIMPL + 1][MAXRUNS];
     sync();
     /* warm-up run, then RUNS timed, the order rotating */
     for (int r = -1; r < RUNS; r++) {
-        for (int j = 0; j < NIMPL; j++) {
-            int i = (j + (r < 0 ? 0 : r)) % NIMPL;
+        for (int j = 0; j <= NIMPL; j++) {
+            int i = (j + (r < 0 ? 0 : r)) % (NIMPL + 1);
             double dt;
             switch (i) {
             case LIB:
@@ -253,6 +295,9 @@ static void size_n(int n, npk_store *small) {
             case H5:
                 dt = h5_saves(f, "new", SAVES);
                 h5_drop_run(f, "new", SAVES);
+                break;
+            case DIAG:
+                dt = raw_creates(libdir, SAVES);
                 break;
             default:
                 dt = lib_saves(small, "new", SAVES);
@@ -266,7 +311,7 @@ static void size_n(int n, npk_store *small) {
     }
     char note[128];
     snprintf(note, sizeof note, "%d saves per run; catalogue %zu bytes", SAVES, cat_len);
-    for (int i = 0; i < NIMPL; i++)
+    for (int i = 0; i <= NIMPL; i++)
         emit("many_save", n, IMPL[i], t[i], RUNS, note);
     CK(npk_close(s));
     H5CK(H5Fclose(f));

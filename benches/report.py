@@ -92,6 +92,8 @@ DIAG_TEXT = {
     ("append_100", "diag_commit"): "pwrite at end + one catalogue commit",
     ("readme_rows", "diag_commit"): "K x (pread, x2, pwrite, catalogue commit)",
     ("readme_writable", "diag_commit"): "raw writable round (mmap, K x2, msync, munmap) + one commit",
+    ("many_save", "diag_create"): "create one new file in the store's directory (open O_CREAT|O_EXCL, "
+                                  "64-byte pwrite, close), as a save of a new array does",
     ("get_100", "diag_lseek"): "lseek (the truncation check) + memcpy of each row from a kept mapping",
     ("get_1000", "diag_lseek"): "lseek (the truncation check) + memcpy of each row from a kept mapping",
     ("get_10000", "diag_lseek"): "lseek (the truncation check) + memcpy of each row from a kept mapping",
@@ -117,7 +119,8 @@ FLOOR_DEF = OrderedDict([
     ("readme_rows", ("K x (pread 10 rows, x2, pwrite 10 rows)", "same")),
     ("batch_commit_10", ("10 x (pread, x2), then 10 x pwrite in place", "same with new-file saves")),
     ("many_save", ("libnumpack's same save into a store of 10 arrays + the n-entry catalogue's "
-                   "bytes written raw: new file, pwrite, close, rename over the old one", "none")),
+                   "bytes written raw in place over a kept spare and swapped in with "
+                   "renameat2(RENAME_EXCHANGE)", "none")),
     ("many_open_ro/rw", ("open + pread + close of the catalogue and of one data file", "none")),
     ("save/load_fortran", ("libnumpack's save / load of the same bytes from / into a C-order buffer",
                            "pwrite / pread of the bytes in place")),
