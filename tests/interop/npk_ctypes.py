@@ -151,6 +151,7 @@ SIGNATURES = {
     "npk_view_release": (npk_status, [ctypes.POINTER(npk_view)]),
     "npk_version": (ctypes.c_char_p, []),
     "npk_version_number": (ctypes.c_uint32, []),
+    "npk_attr_set": (npk_status, [npk_store_p, _cstr, _cstr, ctypes.c_int32, _vp, ctypes.c_uint64]),
 }
 
 
@@ -238,6 +239,25 @@ class Store:
             pass
 
     # --- writes -------------------------------------------------------------------------
+    def attr_set(self, array, key, value):
+        """npk_attr_set: int -> NPK_ATTR_INT64, float -> FLOAT64, str -> STRING, a 1-d int64 or
+        float64 numpy array -> the _VECTOR types. `array` None: the store's attribute."""
+        if isinstance(value, str):
+            b = value.encode()
+            t, buf, n = 3, ctypes.create_string_buffer(b, len(b) + 1), len(b)
+        elif isinstance(value, int):
+            t, buf, n = 1, (ctypes.c_int64 * 1)(value), 1
+        elif isinstance(value, float):
+            t, buf, n = 2, (ctypes.c_double * 1)(value), 1
+        else:
+            a = np.ascontiguousarray(value)
+            t = {np.dtype(np.int64): 4, np.dtype(np.float64): 5}[a.dtype]
+            buf, n = a, len(a)
+        ptr = ctypes.c_void_p(buf.ctypes.data) if isinstance(buf, np.ndarray) else ctypes.cast(
+            buf, ctypes.c_void_p)
+        owner = None if array is None else _enc(array)
+        check("npk_attr_set", lib.npk_attr_set(self.h, owner, _enc(key), t, ptr, n))
+
     def save(self, name, arr):
         """Saves `arr` exactly as it lies in memory (its byte strides are passed through)."""
         code, ndim, shape, data, strides = _buf_args(arr)
