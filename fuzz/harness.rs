@@ -114,6 +114,27 @@ pub fn manifest(data: &[u8]) -> bool {
     true
 }
 
+/// `attributes.json` decoder. What decodes re-encodes to bytes that decode to the same
+/// attributes (NaN and -0.0 compared by their text), and encoding is a fixed point.
+pub fn attributes(data: &[u8]) -> bool {
+    use numpack::internals::attributes::{decode, encode};
+    let Ok(a) = decode(data) else {
+        return false;
+    };
+    let bytes = encode(&a);
+    let back = match decode(&bytes) {
+        Ok(b) => b,
+        Err(e) => panic!("re-encoded attributes {a:?} do not decode: {e}"),
+    };
+    assert_eq!(
+        format!("{back:?}"),
+        format!("{a:?}"),
+        "attributes round trip"
+    );
+    assert_eq!(encode(&back), bytes, "encode is not a fixed point");
+    true
+}
+
 // ---- a store directory from bytes -------------------------------------------------------------
 
 /// How far a `store_dir` input got.
@@ -368,7 +389,25 @@ fn row_bytes(shape: &[u64], itemsize: usize) -> Option<u64> {
 }
 
 /// Reads every array every way there is and checks the ways agree. Returns arrays loaded.
+/// Every attribute of the store and of its arrays: a damaged file is an error for each call,
+/// never a panic, and every listed key can be read.
+fn read_attrs(store: &Store) {
+    let mut owners: Vec<Option<String>> = vec![None];
+    owners.extend(store.list().into_iter().map(Some));
+    for owner in &owners {
+        let Ok(keys) = store.attr_keys(owner.as_deref()) else {
+            continue;
+        };
+        for k in keys {
+            if let Err(e) = store.attr_get(owner.as_deref(), &k) {
+                panic!("listed attribute {k:?} of {owner:?} cannot be read: {e}");
+            }
+        }
+    }
+}
+
 fn read_all(store: &Store) -> usize {
+    read_attrs(store);
     let mut loaded = 0;
     for name in store.list() {
         let info = match store.info(&name) {
@@ -750,6 +789,82 @@ pub fn library_seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     bm.extend_from_slice(&(u64::MAX ^ 0b1011).to_le_bytes());
     bm.extend_from_slice(&0b10_0001u64.to_le_bytes());
     seeds.push(("bitmap", "lib_headerless_70".into(), bm));
+
+    // A store with attributes on it and on an array, and attribute files hostile in each way
+    // the reader must refuse.
+    {
+        use numpack::AttrValue as V;
+        let dir = root.join("attrs");
+        let s = Store::open(&dir, create).expect("create a store");
+        let b: Vec<u8> = [1.5f64, -2.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        s.save("b", DType::F64, &Src::contiguous(&b, &[2], 8).unwrap())
+            .unwrap();
+        for (k, v) in [
+            ("step", V::Int64(-7)),
+            ("t", V::Float64(f64::NAN)),
+            ("s", V::Str("é\"\n".into())),
+            ("iv", V::Int64s(vec![1, 2])),
+            ("fe", V::Float64s(vec![])),
+        ] {
+            s.attr_set(None, k, v.clone()).unwrap();
+            s.attr_set(Some("b"), k, v).unwrap();
+        }
+        drop(s);
+        seeds.push((
+            "store_dir",
+            "lib_attrs".into(),
+            write_archive(&pack_dir(&dir)),
+        ));
+        let file = fs::read(dir.join("attributes.json")).unwrap();
+        seeds.push(("attributes", "lib_attrs".into(), file.clone()));
+        let text = String::from_utf8(file.clone()).unwrap();
+        let head = r#"{"format": "libnumpack-attributes", "version": 1, "store": "#;
+        for (name, bytes) in [
+            ("hostile_truncated", file[..file.len() / 2].to_vec()),
+            (
+                "hostile_deep",
+                format!("{head}{}", "[".repeat(10_000)).into_bytes(),
+            ),
+            (
+                "hostile_duplicate",
+                format!(r#"{head}{{"a": 1, "a": 2.0}}, "arrays": {{}}}}"#).into_bytes(),
+            ),
+            (
+                "hostile_mixed",
+                format!(r#"{head}{{"a": [1, 2.0]}}, "arrays": {{}}}}"#).into_bytes(),
+            ),
+            (
+                "hostile_surrogate",
+                format!(r#"{head}{{"a": "\udc00"}}, "arrays": {{}}}}"#).into_bytes(),
+            ),
+            (
+                "hostile_utf8",
+                text.replacen("step", "st\u{1}p", 1)
+                    .replace('\u{1}', "\u{fffd}")
+                    .into_bytes()
+                    .into_iter()
+                    .map(|c| if c == 0xef { 0xff } else { c })
+                    .collect(),
+            ),
+            (
+                "hostile_wrong_types",
+                format!(r#"{head}[], "arrays": {{"b": 3}}}}"#).into_bytes(),
+            ),
+        ] {
+            seeds.push(("attributes", name.into(), bytes.clone()));
+            let mut entries = pack_dir(&dir);
+            entries.retain(|e| !matches!(e, Entry::File(n, _) if n == "attributes.json"));
+            entries.push(Entry::File("attributes.json".into(), bytes));
+            seeds.push((
+                "store_dir",
+                format!("lib_attrs_{name}"),
+                write_archive(&entries),
+            ));
+        }
+    }
 
     fs::remove_dir_all(&root).expect("remove the seed directory");
     seeds

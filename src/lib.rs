@@ -34,6 +34,7 @@ pub use store::{ArrayInfo, OpenOptions, Store};
 /// tests (`tests/commit_protocol.rs`, `tests/spares.rs`) and the `npk` inspector. Not an API.
 #[doc(hidden)]
 pub mod internals {
+    pub use crate::attrs::json as attributes;
     pub use crate::format::{metadata, names, record, segments, Bitmap};
     pub use crate::store::commit::{read_record, recover, Txn};
 }

@@ -38,6 +38,7 @@ fn run(target: &str, data: &[u8]) -> bool {
         "metadata" => harness::metadata(data),
         "bitmap" => harness::bitmap(data),
         "manifest" => harness::manifest(data),
+        "attributes" => harness::attributes(data),
         "store_dir" => {
             let o = harness::store_dir(data);
             o.read_only_opened || o.writer_opened
@@ -84,6 +85,28 @@ fn manifest_corpus_replays() {
 }
 
 #[test]
+fn attributes_corpus_replays() {
+    let (n, parsed) = replay("attributes");
+    assert!(parsed >= 1, "only {parsed} of {n} attribute files parse");
+}
+
+/// Whatever attributes.json holds, the store opens and its arrays load.
+#[test]
+fn hostile_attribute_files_cost_only_the_attributes() {
+    let seeds = harness::library_seeds();
+    let hostile: Vec<_> = seeds
+        .iter()
+        .filter(|(t, n, _)| *t == "store_dir" && n.starts_with("lib_attrs_hostile_"))
+        .collect();
+    assert!(hostile.len() >= 7);
+    for (_, name, data) in hostile {
+        let o = harness::store_dir(data);
+        assert!(o.read_only_opened && o.writer_opened, "{name}: {o:?}");
+        assert!(o.arrays_loaded >= 1, "{name}: {o:?}");
+    }
+}
+
+#[test]
 fn store_dir_corpus_replays_and_reaches_the_data() {
     let files = inputs("store_dir");
     assert!(!files.is_empty(), "no store_dir corpus");
@@ -110,8 +133,10 @@ fn store_dir_corpus_replays_and_reaches_the_data() {
 fn library_seeds_reach_deep() {
     for (target, name, data) in harness::library_seeds() {
         let deep = run(target, &data);
-        // The hostile record is there to be refused; whether a reader opens is not the point.
-        assert!(deep || name == "lib_hostile_record", "seed {target}/{name}");
+        // Hostile seeds are there to be refused; whether a reader opens is not the point.
+        let hostile = name == "lib_hostile_record"
+            || (target == "attributes" && name.starts_with("hostile_"));
+        assert!(deep || hostile, "seed {target}/{name}");
     }
 }
 

@@ -166,3 +166,46 @@ fn version_prints_the_crate_version() {
         );
     }
 }
+
+#[test]
+fn ls_info_and_check_show_attributes() {
+    let _serial = serial();
+    let dir = TempDir::new("attrs");
+    sample(&dir);
+    {
+        let s = writer(&dir);
+        s.attr_set(None, "step", numpack::AttrValue::Int64(100))
+            .unwrap();
+        s.attr_set(Some("x"), "units", numpack::AttrValue::Str("K".into()))
+            .unwrap();
+        s.attr_set(Some("x"), "v", numpack::AttrValue::Float64s(vec![1.0, 2.5]))
+            .unwrap();
+    }
+    let d = dir.to_str().unwrap();
+    let (code, out, _) = npk(&["ls", d]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "h\tfloat16\t[]\t2 bytes\nx\tint32\t[3, 2]\t24 bytes\t2 attributes\nz\tcomplex64\t[1]\t8 bytes\n\
+         store attributes:\n  \"step\" = 100 (int64)\n"
+    );
+    let (_, out, _) = npk(&["info", d, "x"]);
+    assert!(
+        out.ends_with(
+            "attributes:\n  \"units\" = \"K\" (string)\n  \"v\" = [1.0, 2.5] (float64 vector)\n"
+        ),
+        "{out}"
+    );
+    assert_eq!(npk(&["check", d]).0, 0);
+    std::fs::write(dir.join("attributes.json"), b"{\"format\"").unwrap();
+    let (code, out, err) = npk(&["ls", d]);
+    assert_eq!(code, 0, "the arrays are still listed");
+    assert!(out.starts_with("h\tfloat16"), "{out}");
+    assert!(err.contains("attributes.json"), "{err}");
+    let (code, out, _) = npk(&["check", d]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("CORRUPT") && out.contains("attributes.json"),
+        "{out}"
+    );
+}

@@ -1,7 +1,8 @@
 //! `npk`: inspect and check a NumPack store from the shell.
 //!
-//!   npk ls STORE                        arrays with dtype, shape and size
-//!   npk info STORE NAME                 everything the catalogue says about one array
+//!   npk ls STORE                        arrays with dtype, shape and size; the store's attributes
+//!   npk info STORE NAME                 everything the catalogue says about one array, and its
+//!                                       attributes
 //!   npk dump STORE NAME [--rows A:B]    values, one logical row per line
 //!   npk check STORE [--repair]          validate everything; exit 1 on any problem
 //!   npk --version                       the library version it was built with
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 use numpack::internals::names::{bitmap_file_name, data_file_name};
 use numpack::internals::record::{COMMIT_FILE, STAGE_PREFIX};
 use numpack::layout::{for_chunks, Dst};
-use numpack::{ArrayInfo, DType, Error, ErrorKind, OpenOptions, Store};
+use numpack::{ArrayInfo, AttrValue, DType, Error, ErrorKind, OpenOptions, Store};
 
 const USAGE: &str = "usage: npk ls STORE | npk info STORE NAME | npk dump STORE NAME [--rows A:B] | npk check STORE [--repair] | npk --version";
 
@@ -65,13 +66,60 @@ fn open_ro(path: &str) -> Result<Store, Error> {
 fn ls(s: &Store) {
     for name in s.list() {
         if let Ok(i) = s.info(&name) {
+            let n = s.attr_keys(Some(&name)).map(|k| k.len()).unwrap_or(0);
+            let attrs = match n {
+                0 => String::new(),
+                1 => "\t1 attribute".into(),
+                n => format!("\t{n} attributes"),
+            };
             println!(
-                "{name}\t{}\t{:?}\t{} bytes",
+                "{name}\t{}\t{:?}\t{} bytes{attrs}",
                 i.dtype.name(),
                 i.shape,
                 i.nbytes
             );
         }
+    }
+    print_attrs(s, None, "store attributes:");
+}
+
+/// The attributes of `array` (None: the store's) under `title`, one per line; nothing when
+/// there are none; a damaged attributes file is said so (on stderr, as the error it is).
+fn print_attrs(s: &Store, array: Option<&str>, title: &str) {
+    let keys = match s.attr_keys(array) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("npk: attributes: {e}");
+            return;
+        }
+    };
+    if keys.is_empty() {
+        return;
+    }
+    println!("{title}");
+    for k in keys {
+        if let Ok(v) = s.attr_get(array, &k) {
+            println!("  {k:?} = {}", show_attr(&v));
+        }
+    }
+}
+
+fn show_attr(v: &AttrValue) -> String {
+    fn list<T: std::fmt::Debug>(v: &[T]) -> String {
+        let shown: Vec<String> = v.iter().take(8).map(|x| format!("{x:?}")).collect();
+        let more = if v.len() > 8 {
+            format!(", ... ({} elements)", v.len())
+        } else {
+            String::new()
+        };
+        format!("[{}{more}]", shown.join(", "))
+    }
+    match v {
+        AttrValue::Int64(n) => format!("{n} (int64)"),
+        AttrValue::Float64(x) => format!("{x:?} (float64)"),
+        AttrValue::Str(t) => format!("{t:?} (string)"),
+        AttrValue::Int64s(n) => format!("{} (int64 vector)", list(n)),
+        AttrValue::Float64s(x) => format!("{} (float64 vector)", list(x)),
     }
 }
 
@@ -98,6 +146,7 @@ fn info(s: &Store, name: &str) -> Result<(), Error> {
             "one data file"
         }
     );
+    print_attrs(s, Some(name), "attributes:");
     Ok(())
 }
 
@@ -241,6 +290,9 @@ fn inspect(dir: &Path, s: &Store) -> Findings {
         repairable: Vec::new(),
         notes: Vec::new(),
     };
+    if let Err(e) = s.attr_keys(None) {
+        f.problems.push(e.message);
+    }
     let names = s.list();
     for name in &names {
         if let Err(e) = read_all(s, name) {
