@@ -75,7 +75,9 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace npk {
@@ -422,6 +424,193 @@ private:
 
 // An open batch (Store::batch() for a cache batch, Store::writable_batch() for a writable one).
 // Aborts in its destructor unless end() or abort() succeeded. Movable, not copyable.
+// ---- attributes --------------------------------------------------------------------------------
+
+// An attribute's value: int64, float64, UTF-8 text, or a vector of int64 or float64.
+using AttrValue = std::variant<int64_t, double, std::string, std::vector<int64_t>, std::vector<double>>;
+
+// The attributes of a store (store.attrs()) or of one array (store.attrs("u")), dictionary-like:
+//   store.attrs()["step"] = 100;              // or .set("step", 100): one atomic commit
+//   int64_t step = store.attrs().get<int64_t>("step");
+//   AttrValue v = store.attrs().get("units");  // any type
+//   for (auto &k : store.attrs("u").keys()) ...; store.attrs().erase("step");
+// Integers (not bool) are stored as int64, floating-point numbers as float64, anything that
+// converts to std::string_view as text, std::vector<integer> / std::vector<floating> as vectors.
+// get<T> of another type than the stored one throws NPK_DTYPE_MISMATCH (no conversions).
+// From a cache batch (batch.attrs()), set and erase are committed with the batch's arrays at
+// end(); a batch's Attrs cannot read (read from the Store). An Attrs refers to its Store or
+// Batch and must not outlive it.
+class Attrs {
+public:
+    class Proxy {
+    public:
+        template <class T> Proxy &operator=(const T &value) {
+            a_.set(key_, value);
+            return *this;
+        }
+        operator AttrValue() const { return a_.get(key_); }
+        template <class T> T as() const { return a_.get<T>(key_); }
+
+    private:
+        friend class Attrs;
+        Proxy(const Attrs &a, std::string key) : a_(a), key_(std::move(key)) {}
+        const Attrs &a_;
+        std::string key_;
+    };
+
+    Proxy operator[](const std::string &key) const { return Proxy(*this, key); }
+
+    template <class T> void set(const std::string &key, const T &value) const {
+        if constexpr (std::is_same_v<T, bool>) {
+            static_assert(detail::always_false<T>::value, "npk::Attrs: store a bool as an integer");
+        } else if constexpr (std::is_integral_v<T>) {
+            const int64_t v = static_cast<int64_t>(value);
+            put(key, NPK_ATTR_INT64, &v, 1);
+        } else if constexpr (std::is_floating_point_v<T>) {
+            const double v = static_cast<double>(value);
+            put(key, NPK_ATTR_FLOAT64, &v, 1);
+        } else if constexpr (std::is_convertible_v<const T &, std::string_view>) {
+            const std::string_view text(value);
+            put(key, NPK_ATTR_STRING, text.data(), text.size());
+        } else if constexpr (std::is_same_v<T, AttrValue>) {
+            std::visit([&](const auto &x) { set(key, x); }, value);
+        } else {
+            using E = typename T::value_type;
+            static_assert(std::is_same_v<T, std::vector<E>> && std::is_arithmetic_v<E> && !std::is_same_v<E, bool>,
+                          "npk::Attrs: a value is an integer, a floating-point number, text, or a std::vector of numbers");
+            if constexpr (std::is_integral_v<E>) {
+                const std::vector<int64_t> v(value.begin(), value.end());
+                put(key, NPK_ATTR_INT64_VECTOR, v.data(), v.size());
+            } else {
+                const std::vector<double> v(value.begin(), value.end());
+                put(key, NPK_ATTR_FLOAT64_VECTOR, v.data(), v.size());
+            }
+        }
+    }
+
+    // The stored type (NPK_ATTR_*); NPK_NOT_FOUND if there is no such key.
+    npk_attr_type type(const std::string &key) const {
+        npk_attr_type t = 0;
+        uint64_t n = 0;
+        detail::check(npk_attr_query(store(), owner(), detail::cname(key), &t, &n));
+        return t;
+    }
+
+    bool contains(const std::string &key) const {
+        for (const auto &k : keys())
+            if (k == key)
+                return true;
+        return false;
+    }
+
+    AttrValue get(const std::string &key) const {
+        for (;;) {
+            npk_attr_type t = 0;
+            uint64_t n = 0;
+            detail::check(npk_attr_query(store(), owner(), detail::cname(key), &t, &n));
+            npk_status st = NPK_OK;
+            AttrValue out;
+            switch (t) {
+            case NPK_ATTR_INT64:
+            case NPK_ATTR_INT64_VECTOR: {
+                std::vector<int64_t> v(static_cast<std::size_t>(n) + 1);
+                st = npk_attr_get(store(), owner(), key.c_str(), t, v.data(), v.size(), &n);
+                v.resize(static_cast<std::size_t>(n));
+                if (t == NPK_ATTR_INT64 && st == NPK_OK)
+                    out = v.at(0);
+                else
+                    out = std::move(v);
+                break;
+            }
+            case NPK_ATTR_FLOAT64:
+            case NPK_ATTR_FLOAT64_VECTOR: {
+                std::vector<double> v(static_cast<std::size_t>(n) + 1);
+                st = npk_attr_get(store(), owner(), key.c_str(), t, v.data(), v.size(), &n);
+                v.resize(static_cast<std::size_t>(n));
+                if (t == NPK_ATTR_FLOAT64 && st == NPK_OK)
+                    out = v.at(0);
+                else
+                    out = std::move(v);
+                break;
+            }
+            default: {
+                std::string text(static_cast<std::size_t>(n) + 1, '\0');
+                st = npk_attr_get(store(), owner(), key.c_str(), NPK_ATTR_STRING, text.data(), text.size(), &n);
+                text.resize(static_cast<std::size_t>(n));
+                out = std::move(text);
+            }
+            }
+            if (st == NPK_BUFFER_TOO_SMALL || st == NPK_DTYPE_MISMATCH)
+                continue;  // another writer changed it in between
+            detail::check(st);
+            return out;
+        }
+    }
+
+    // T is int64_t, double, std::string, std::vector<int64_t> or std::vector<double>.
+    template <class T> T get(const std::string &key) const {
+        AttrValue v = get(key);
+        if (T *p = std::get_if<T>(&v))
+            return std::move(*p);
+        detail::fail(NPK_DTYPE_MISMATCH, "npk::Attrs::get: attribute '" + key + "' has another type");
+    }
+
+    // The keys, sorted.
+    std::vector<std::string> keys() const {
+        for (;;) {
+            uint64_t needed = 0, count = 0;
+            detail::check(npk_attr_list(store(), owner(), nullptr, 0, &needed, &count));
+            std::vector<char> buf(static_cast<std::size_t>(needed) + 1);
+            npk_status st = npk_attr_list(store(), owner(), buf.data(), buf.size(), &needed, &count);
+            if (st == NPK_BUFFER_TOO_SMALL)
+                continue;
+            detail::check(st);
+            std::vector<std::string> out;
+            const char *p = buf.data();
+            for (uint64_t i = 0; i < count; i++) {
+                out.emplace_back(p);
+                p += out.back().size() + 1;
+            }
+            return out;
+        }
+    }
+
+    // Deletes `key` (NPK_NOT_FOUND if there is none).
+    void erase(const std::string &key) const {
+        if (b_ != nullptr)
+            detail::check(npk_batch_attr_delete(b_, owner(), detail::cname(key)));
+        else
+            detail::check(npk_attr_delete(store(), owner(), detail::cname(key)));
+    }
+
+private:
+    friend class Store;
+    friend class Batch;
+    Attrs(npk_store *s, npk_batch *b, const std::string *array)
+        : s_(s), b_(b), has_array_(array != nullptr), array_(array ? *array : std::string()) {
+        if (has_array_)
+            detail::cname(array_);
+    }
+
+    const char *owner() const { return has_array_ ? array_.c_str() : nullptr; }
+    npk_store *store() const {
+        if (s_ == nullptr)
+            detail::fail(NPK_WRONG_MODE, "npk::Attrs: a batch's attributes are write-only; read them from the Store");
+        return s_;
+    }
+    void put(const std::string &key, npk_attr_type t, const void *data, std::size_t n) const {
+        if (b_ != nullptr)
+            detail::check(npk_batch_attr_set(b_, owner(), detail::cname(key), t, data, n));
+        else
+            detail::check(npk_attr_set(store(), owner(), detail::cname(key), t, data, n));
+    }
+
+    npk_store *s_;
+    npk_batch *b_;
+    bool has_array_;
+    std::string array_;
+};
+
 class Batch {
 public:
     Batch() noexcept = default;
@@ -496,6 +685,10 @@ public:
     explicit operator bool() const noexcept { return active(); }
     bool is_writable() const noexcept { return writable_; }
     npk_batch *native() const noexcept { return b_; }
+
+    // Attributes set or erased in this cache batch, committed at end() (see npk::Attrs).
+    Attrs attrs() const { return Attrs(nullptr, handle(), nullptr); }
+    Attrs attrs(const std::string &array) const { return Attrs(nullptr, handle(), &array); }
 
 private:
     friend class Store;
@@ -790,6 +983,10 @@ public:
 
     // Makes a read-only handle see other processes' commits (nothing for a writer).
     void refresh() { detail::check(npk_refresh(handle())); }
+
+    // The store's attributes, or array `array`'s (see npk::Attrs).
+    Attrs attrs() const { return Attrs(handle(), nullptr, nullptr); }
+    Attrs attrs(const std::string &array) const { return Attrs(handle(), nullptr, &array); }
 
     // A read-only snapshot of the committed array (NPK_DTYPE_MISMATCH if its dtype is not T's).
     template <class T> ReadOnlyView<T> view(const std::string &name) const {

@@ -403,6 +403,53 @@ static void test_views_and_refresh(const chk::TmpDir &dir) {
     writer.refresh();  // nothing for a writer
 }
 
+static void test_attributes(const chk::TmpDir &dir) {
+    Store s(dir / "attrs.npk", Store::create);
+    s.save("u", std::vector<double>{1, 2, 3});
+    npk::Attrs a = s.attrs();
+    a["step"] = 100;                        // int -> int64
+    a["time"] = 2.5f;                       // float -> float64
+    a["units"] = "m/s";                     // text
+    a.set("ids", std::vector<int>{1, 2, 3});
+    a.set("none", std::vector<double>{});
+    s.attrs("u")["units"] = std::string("K");
+    CHECK_EQ(a.get<int64_t>("step"), int64_t(100));
+    CHECK_EQ(a.get<double>("time"), 2.5);
+    CHECK_EQ(a["units"].as<std::string>(), std::string("m/s"));
+    CHECK_EQ(a.get<std::vector<int64_t>>("ids"), (std::vector<int64_t>{1, 2, 3}));
+    CHECK(a.get<std::vector<double>>("none").empty());
+    CHECK_EQ(a.type("none"), NPK_ATTR_FLOAT64_VECTOR);
+    npk::AttrValue v = a["step"];
+    CHECK(std::holds_alternative<int64_t>(v));
+    CHECK_EQ(a.keys(), (std::vector<std::string>{"ids", "none", "step", "time", "units"}));
+    CHECK(a.contains("ids") && !a.contains("nope"));
+    CHECK_THROWS_NPK(a.get<double>("step"), NPK_DTYPE_MISMATCH, "step");
+    CHECK_THROWS_NPK(a.get("nope"), NPK_NOT_FOUND, "nope");
+    CHECK_THROWS_NPK(s.attrs("zz")["k"] = 1, NPK_NOT_FOUND, "zz");
+    CHECK_THROWS_NPK(a.set(std::string(256, 'k'), 1), NPK_INVALID_ARGUMENT, "255");
+    a.erase("ids");
+    CHECK_THROWS_NPK(a.erase("ids"), NPK_NOT_FOUND, "ids");
+    {
+        npk::Batch b = s.batch();
+        b.attrs()["step"] = 101;
+        b.attrs("u").erase("units");
+        CHECK_THROWS_NPK(b.attrs().get("step"), NPK_WRONG_MODE, "write-only");
+        CHECK_EQ(a.get<int64_t>("step"), int64_t(100));  // not before end()
+        b.end();
+    }
+    CHECK_EQ(a.get<int64_t>("step"), int64_t(101));
+    CHECK(s.attrs("u").keys().empty());
+    {
+        npk::Batch b = s.batch();
+        b.attrs()["step"] = 102;
+    }  // aborted by the destructor
+    CHECK_EQ(a.get<int64_t>("step"), int64_t(101));
+    s.close();
+    Store r(dir / "attrs.npk", Store::read_only);
+    CHECK_EQ(r.attrs().get<std::string>("units"), std::string("m/s"));
+    CHECK_THROWS_NPK(r.attrs()["x"] = 1.0, NPK_READ_ONLY, nullptr);
+}
+
 int main(int, char **argv) {
     chk::TmpDir dir;
     chk::run("all element types", [&] { test_all_types(dir); });
@@ -412,5 +459,6 @@ int main(int, char **argv) {
     chk::run("rows", [&] { test_rows(dir); });
     chk::run("catalogue", [&] { test_catalogue(dir); });
     chk::run("views and refresh", [&] { test_views_and_refresh(dir); });
+    chk::run("attributes", [&] { test_attributes(dir); });
     return chk::finish(argv[0]);
 }
