@@ -74,6 +74,10 @@
 !>   npk_view_array                             a Fortran pointer onto a view (generic)
 !>   npk_create_array                           a sized array without data (generic on fill)
 !>   npk_read_block_array, npk_write_block_array  blocks istart..iend (generic)
+!>   npk_set_attr, npk_get_attr (generic),     attributes of the store or of an array (optional
+!>   npk_delete_attr, npk_attr_names,           argument array=): set, get, delete, list, type
+!>   npk_attr_info, npk_batch_set_attr,         and length; in a cache batch
+!>   npk_batch_delete_attr
 !>   npk_check, npk_error_message, npk_status_name, npk_dtype_name, npk_version_string,
 !>   npk_cstr, npk_fstr, npk_column_major_strides
 !> Row-index calls (npk_get_rows, npk_replace_rows, npk_drop_rows) are used raw: indices are
@@ -165,6 +169,16 @@ module numpack
   !> Two float64, real then imaginary: complex(c_double_complex).
   integer(c_int32_t), parameter, public :: NPK_COMPLEX128 = 13
 
+  ! Attribute types (npk_attr_type) and limits.
+  integer(c_int32_t), parameter, public :: NPK_ATTR_INT64 = 1
+  integer(c_int32_t), parameter, public :: NPK_ATTR_FLOAT64 = 2
+  integer(c_int32_t), parameter, public :: NPK_ATTR_STRING = 3
+  integer(c_int32_t), parameter, public :: NPK_ATTR_INT64_VECTOR = 4
+  integer(c_int32_t), parameter, public :: NPK_ATTR_FLOAT64_VECTOR = 5
+  integer(c_int32_t), parameter, public :: NPK_ATTR_MAX_KEY = 255
+  integer(c_int32_t), parameter, public :: NPK_ATTR_MAX_VALUE = 65536
+  integer(c_int32_t), parameter, public :: NPK_ATTR_MAX_COUNT = 1024
+
   ! ---------------------------------------------------------------------------------------
   ! Structs (numpack.h), layout-identical to C: c_ptr = void*, c_int32_t = int32_t/uint32_t,
   ! c_int64_t = int64_t/uint64_t. Components keep the C names; arrays are 1-based here, so
@@ -230,6 +244,8 @@ module numpack
   public :: npk_get_rows, npk_drop, npk_drop_rows, npk_compact, npk_clone, npk_has, npk_list
   public :: npk_info, npk_refresh, npk_dtype_size, npk_view_open, npk_view_release
   public :: npk_version, npk_version_number
+  public :: npk_attr_set, npk_attr_delete, npk_attr_query, npk_attr_get, npk_attr_list
+  public :: npk_batch_attr_set, npk_batch_attr_delete
 
   interface
     !> npk_status npk_batch_begin(npk_store *store, uint64_t memory_limit_mb, npk_batch **out_batch)
@@ -572,6 +588,97 @@ module numpack
       integer(c_int32_t) :: number
     end function npk_version_number
 
+    ! --- attributes (owner `array` absent = the store's own) ---
+
+    !> npk_status npk_attr_set(npk_store *store, const char *array, const char *key,
+    !>     npk_attr_type type, const void *data, uint64_t len)
+    function npk_attr_set(store, array, key, type, data, len) result(status) &
+        bind(C, name="npk_attr_set")
+      import :: c_ptr, c_int32_t, c_int64_t, c_char
+      type(c_ptr), value :: store
+      character(kind=c_char), dimension(*), intent(in), optional :: array
+      character(kind=c_char), dimension(*), intent(in) :: key
+      integer(c_int32_t), value :: type
+      type(c_ptr), value :: data
+      integer(c_int64_t), value :: len
+      integer(c_int32_t) :: status
+    end function npk_attr_set
+
+    !> npk_status npk_attr_delete(npk_store *store, const char *array, const char *key)
+    function npk_attr_delete(store, array, key) result(status) bind(C, name="npk_attr_delete")
+      import :: c_ptr, c_int32_t, c_char
+      type(c_ptr), value :: store
+      character(kind=c_char), dimension(*), intent(in), optional :: array
+      character(kind=c_char), dimension(*), intent(in) :: key
+      integer(c_int32_t) :: status
+    end function npk_attr_delete
+
+    !> npk_status npk_attr_query(npk_store *store, const char *array, const char *key,
+    !>     npk_attr_type *out_type, uint64_t *out_len)
+    function npk_attr_query(store, array, key, out_type, out_len) result(status) &
+        bind(C, name="npk_attr_query")
+      import :: c_ptr, c_int32_t, c_int64_t, c_char
+      type(c_ptr), value :: store
+      character(kind=c_char), dimension(*), intent(in), optional :: array
+      character(kind=c_char), dimension(*), intent(in) :: key
+      integer(c_int32_t), intent(out) :: out_type
+      integer(c_int64_t), intent(out) :: out_len
+      integer(c_int32_t) :: status
+    end function npk_attr_query
+
+    !> npk_status npk_attr_get(npk_store *store, const char *array, const char *key,
+    !>     npk_attr_type type, void *buf, uint64_t buf_len, uint64_t *out_len)
+    function npk_attr_get(store, array, key, type, buf, buf_len, out_len) result(status) &
+        bind(C, name="npk_attr_get")
+      import :: c_ptr, c_int32_t, c_int64_t, c_char
+      type(c_ptr), value :: store
+      character(kind=c_char), dimension(*), intent(in), optional :: array
+      character(kind=c_char), dimension(*), intent(in) :: key
+      integer(c_int32_t), value :: type
+      type(c_ptr), value :: buf
+      integer(c_int64_t), value :: buf_len
+      integer(c_int64_t), intent(out) :: out_len
+      integer(c_int32_t) :: status
+    end function npk_attr_get
+
+    !> npk_status npk_attr_list(npk_store *store, const char *array, char *buf, uint64_t buf_len,
+    !>     uint64_t *out_needed, uint64_t *out_count)
+    function npk_attr_list(store, array, buf, buf_len, out_needed, out_count) result(status) &
+        bind(C, name="npk_attr_list")
+      import :: c_ptr, c_int32_t, c_int64_t, c_char
+      type(c_ptr), value :: store
+      character(kind=c_char), dimension(*), intent(in), optional :: array
+      type(c_ptr), value :: buf
+      integer(c_int64_t), value :: buf_len
+      integer(c_int64_t), intent(out) :: out_needed
+      integer(c_int64_t), intent(out) :: out_count
+      integer(c_int32_t) :: status
+    end function npk_attr_list
+
+    !> npk_status npk_batch_attr_set(npk_batch *batch, const char *array, const char *key,
+    !>     npk_attr_type type, const void *data, uint64_t len)
+    function npk_batch_attr_set(batch, array, key, type, data, len) result(status) &
+        bind(C, name="npk_batch_attr_set")
+      import :: c_ptr, c_int32_t, c_int64_t, c_char
+      type(c_ptr), value :: batch
+      character(kind=c_char), dimension(*), intent(in), optional :: array
+      character(kind=c_char), dimension(*), intent(in) :: key
+      integer(c_int32_t), value :: type
+      type(c_ptr), value :: data
+      integer(c_int64_t), value :: len
+      integer(c_int32_t) :: status
+    end function npk_batch_attr_set
+
+    !> npk_status npk_batch_attr_delete(npk_batch *batch, const char *array, const char *key)
+    function npk_batch_attr_delete(batch, array, key) result(status) &
+        bind(C, name="npk_batch_attr_delete")
+      import :: c_ptr, c_int32_t, c_char
+      type(c_ptr), value :: batch
+      character(kind=c_char), dimension(*), intent(in), optional :: array
+      character(kind=c_char), dimension(*), intent(in) :: key
+      integer(c_int32_t) :: status
+    end function npk_batch_attr_delete
+
     ! libc's strlen, for C strings handed out by the library.
     function c_strlen(s) result(n) bind(C, name="strlen")
       import :: c_ptr, c_size_t
@@ -591,6 +698,33 @@ module numpack
   public :: npk_save_array, npk_load_array, npk_load_alloc, npk_append_array
   public :: npk_batch_save_array, npk_view_array
   public :: npk_create_array, npk_read_block_array, npk_write_block_array
+  public :: npk_set_attr, npk_get_attr, npk_delete_attr, npk_attr_names, npk_attr_info
+  public :: npk_batch_set_attr, npk_batch_delete_attr
+
+  !> st = npk_set_attr(store, key, value [, array]): sets attribute `key` of the store (or of
+  !> array `array`) in one atomic commit. value: integer (any kind: stored as int64), real
+  !> (stored as float64), character (trailing blanks kept; trim() it if they are padding), or a
+  !> rank-1 array of integer(c_int32_t/c_int64_t) or real(c_float/c_double) (a vector).
+  interface npk_set_attr
+    module procedure set_attr_i4, set_attr_i8, set_attr_r4, set_attr_r8, set_attr_str, &
+      set_attr_vi4, set_attr_vi8, set_attr_vr4, set_attr_vr8
+  end interface npk_set_attr
+
+  !> st = npk_batch_set_attr(batch, key, value [, array]): as npk_set_attr inside a cache batch,
+  !> committed with its arrays by npk_batch_end.
+  interface npk_batch_set_attr
+    module procedure bset_attr_i4, bset_attr_i8, bset_attr_r4, bset_attr_r8, bset_attr_str, &
+      bset_attr_vi4, bset_attr_vi8, bset_attr_vr4, bset_attr_vr8
+  end interface npk_batch_set_attr
+
+  !> st = npk_get_attr(store, key, value [, array]): reads attribute `key` into value:
+  !> integer(c_int64_t) or real(c_double) scalar, character(len=:), allocatable, or an
+  !> allocatable rank-1 integer(c_int64_t) / real(c_double) (allocated to the length). A stored
+  !> type that does not fit the argument is NPK_DTYPE_MISMATCH (an int64 scalar reads into a
+  !> vector of length 1 too).
+  interface npk_get_attr
+    module procedure get_attr_i8, get_attr_r8, get_attr_str, get_attr_vi8, get_attr_vr8
+  end interface npk_get_attr
 
   !> st = npk_save_array(store, name, a): creates or replaces array `name` with a copy of `a`
   !> (any rank; NumPy sees shape(a) with a(i,j,...) == arr[i-1,j-1,...]).
@@ -938,6 +1072,440 @@ contains
       end if
     end do
   end function npk_list_names
+
+  ! ---------------------------------------------------------------------------------------
+  ! Attributes
+  ! ---------------------------------------------------------------------------------------
+
+  ! Sets one attribute through the store (batch absent) or a cache batch.
+  function put_attr(store, batch, key, array, type, data, n) result(st)
+    type(c_ptr), intent(in) :: store, batch
+    character(*), intent(in) :: key
+    character(*), intent(in), optional :: array
+    integer(c_int32_t), intent(in) :: type
+    type(c_ptr), intent(in) :: data
+    integer(c_int64_t), intent(in) :: n
+    integer(c_int32_t) :: st
+    if (c_associated(batch)) then
+      if (present(array)) then
+        st = lib(npk_batch_attr_set(batch, npk_cstr(array), npk_cstr(key), type, data, n))
+      else
+        st = lib(npk_batch_attr_set(batch, key=npk_cstr(key), type=type, data=data, len=n))
+      end if
+    else if (present(array)) then
+      st = lib(npk_attr_set(store, npk_cstr(array), npk_cstr(key), type, data, n))
+    else
+      st = lib(npk_attr_set(store, key=npk_cstr(key), type=type, data=data, len=n))
+    end if
+  end function put_attr
+
+  function set_attr_i8(store, key, value, array) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    integer(c_int64_t), intent(in) :: value
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    integer(c_int64_t), target :: v(1)
+    v(1) = value
+    st = put_attr(store, c_null_ptr, key, array, NPK_ATTR_INT64, c_loc(v), 1_c_int64_t)
+  end function set_attr_i8
+
+  function set_attr_i4(store, key, value, array) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    integer(c_int32_t), intent(in) :: value
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    st = set_attr_i8(store, key, int(value, c_int64_t), array)
+  end function set_attr_i4
+
+  function set_attr_r8(store, key, value, array) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    real(c_double), intent(in) :: value
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    real(c_double), target :: v(1)
+    v(1) = value
+    st = put_attr(store, c_null_ptr, key, array, NPK_ATTR_FLOAT64, c_loc(v), 1_c_int64_t)
+  end function set_attr_r8
+
+  function set_attr_r4(store, key, value, array) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    real(c_float), intent(in) :: value
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    st = set_attr_r8(store, key, real(value, c_double), array)
+  end function set_attr_r4
+
+  function set_attr_str(store, key, value, array) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    character(*), intent(in) :: value
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    character(kind=c_char), allocatable, target :: v(:)
+    integer :: i
+    allocate (v(max(len(value), 1)))
+    do i = 1, len(value)
+      v(i) = value(i:i)
+    end do
+    st = put_attr(store, c_null_ptr, key, array, NPK_ATTR_STRING, c_loc(v), &
+      int(len(value), c_int64_t))
+  end function set_attr_str
+
+  function set_attr_vi8(store, key, value, array) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    integer(c_int64_t), intent(in) :: value(:)
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    integer(c_int64_t), allocatable, target :: v(:)
+    allocate (v(max(size(value), 1)))
+    v(1:size(value)) = value
+    st = put_attr(store, c_null_ptr, key, array, NPK_ATTR_INT64_VECTOR, c_loc(v), &
+      int(size(value), c_int64_t))
+  end function set_attr_vi8
+
+  function set_attr_vi4(store, key, value, array) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    integer(c_int32_t), intent(in) :: value(:)
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    st = set_attr_vi8(store, key, int(value, c_int64_t), array)
+  end function set_attr_vi4
+
+  function set_attr_vr8(store, key, value, array) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    real(c_double), intent(in) :: value(:)
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    real(c_double), allocatable, target :: v(:)
+    allocate (v(max(size(value), 1)))
+    v(1:size(value)) = value
+    st = put_attr(store, c_null_ptr, key, array, NPK_ATTR_FLOAT64_VECTOR, c_loc(v), &
+      int(size(value), c_int64_t))
+  end function set_attr_vr8
+
+  function set_attr_vr4(store, key, value, array) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    real(c_float), intent(in) :: value(:)
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    st = set_attr_vr8(store, key, real(value, c_double), array)
+  end function set_attr_vr4
+
+  ! The batch versions: the same values through npk_batch_attr_set.
+  function bset_attr_i8(batch, key, value, array) result(st)
+    type(c_ptr), intent(in) :: batch
+    character(*), intent(in) :: key
+    integer(c_int64_t), intent(in) :: value
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    integer(c_int64_t), target :: v(1)
+    v(1) = value
+    st = put_attr(c_null_ptr, batch, key, array, NPK_ATTR_INT64, c_loc(v), 1_c_int64_t)
+  end function bset_attr_i8
+
+  function bset_attr_i4(batch, key, value, array) result(st)
+    type(c_ptr), intent(in) :: batch
+    character(*), intent(in) :: key
+    integer(c_int32_t), intent(in) :: value
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    st = bset_attr_i8(batch, key, int(value, c_int64_t), array)
+  end function bset_attr_i4
+
+  function bset_attr_r8(batch, key, value, array) result(st)
+    type(c_ptr), intent(in) :: batch
+    character(*), intent(in) :: key
+    real(c_double), intent(in) :: value
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    real(c_double), target :: v(1)
+    v(1) = value
+    st = put_attr(c_null_ptr, batch, key, array, NPK_ATTR_FLOAT64, c_loc(v), 1_c_int64_t)
+  end function bset_attr_r8
+
+  function bset_attr_r4(batch, key, value, array) result(st)
+    type(c_ptr), intent(in) :: batch
+    character(*), intent(in) :: key
+    real(c_float), intent(in) :: value
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    st = bset_attr_r8(batch, key, real(value, c_double), array)
+  end function bset_attr_r4
+
+  function bset_attr_str(batch, key, value, array) result(st)
+    type(c_ptr), intent(in) :: batch
+    character(*), intent(in) :: key
+    character(*), intent(in) :: value
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    character(kind=c_char), allocatable, target :: v(:)
+    integer :: i
+    allocate (v(max(len(value), 1)))
+    do i = 1, len(value)
+      v(i) = value(i:i)
+    end do
+    st = put_attr(c_null_ptr, batch, key, array, NPK_ATTR_STRING, c_loc(v), &
+      int(len(value), c_int64_t))
+  end function bset_attr_str
+
+  function bset_attr_vi8(batch, key, value, array) result(st)
+    type(c_ptr), intent(in) :: batch
+    character(*), intent(in) :: key
+    integer(c_int64_t), intent(in) :: value(:)
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    integer(c_int64_t), allocatable, target :: v(:)
+    allocate (v(max(size(value), 1)))
+    v(1:size(value)) = value
+    st = put_attr(c_null_ptr, batch, key, array, NPK_ATTR_INT64_VECTOR, c_loc(v), &
+      int(size(value), c_int64_t))
+  end function bset_attr_vi8
+
+  function bset_attr_vi4(batch, key, value, array) result(st)
+    type(c_ptr), intent(in) :: batch
+    character(*), intent(in) :: key
+    integer(c_int32_t), intent(in) :: value(:)
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    st = bset_attr_vi8(batch, key, int(value, c_int64_t), array)
+  end function bset_attr_vi4
+
+  function bset_attr_vr8(batch, key, value, array) result(st)
+    type(c_ptr), intent(in) :: batch
+    character(*), intent(in) :: key
+    real(c_double), intent(in) :: value(:)
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    real(c_double), allocatable, target :: v(:)
+    allocate (v(max(size(value), 1)))
+    v(1:size(value)) = value
+    st = put_attr(c_null_ptr, batch, key, array, NPK_ATTR_FLOAT64_VECTOR, c_loc(v), &
+      int(size(value), c_int64_t))
+  end function bset_attr_vr8
+
+  function bset_attr_vr4(batch, key, value, array) result(st)
+    type(c_ptr), intent(in) :: batch
+    character(*), intent(in) :: key
+    real(c_float), intent(in) :: value(:)
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    st = bset_attr_vr8(batch, key, real(value, c_double), array)
+  end function bset_attr_vr4
+
+  !> st = npk_attr_info(store, key, type, length [, array]): the stored type (NPK_ATTR_*) and
+  !> length (elements; bytes for a string).
+  function npk_attr_info(store, key, type, length, array) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    integer(c_int32_t), intent(out) :: type
+    integer(c_int64_t), intent(out) :: length
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    type = 0
+    length = 0
+    if (present(array)) then
+      st = lib(npk_attr_query(store, npk_cstr(array), npk_cstr(key), type, length))
+    else
+      st = lib(npk_attr_query(store, key=npk_cstr(key), out_type=type, out_len=length))
+    end if
+  end function npk_attr_info
+
+  ! Reads attribute `key` as `type` into buf (cap elements); n is the stored length.
+  function fetch_attr(store, key, array, type, buf, cap, n) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    character(*), intent(in), optional :: array
+    integer(c_int32_t), intent(in) :: type
+    type(c_ptr), intent(in) :: buf
+    integer(c_int64_t), intent(in) :: cap
+    integer(c_int64_t), intent(out) :: n
+    integer(c_int32_t) :: st
+    n = 0
+    if (present(array)) then
+      st = lib(npk_attr_get(store, npk_cstr(array), npk_cstr(key), type, buf, cap, n))
+    else
+      st = lib(npk_attr_get(store, key=npk_cstr(key), type=type, buf=buf, buf_len=cap, &
+        out_len=n))
+    end if
+  end function fetch_attr
+
+  function get_attr_i8(store, key, value, array) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    integer(c_int64_t), intent(out) :: value
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    integer(c_int64_t), target :: v(1)
+    integer(c_int64_t) :: n
+    value = 0
+    st = fetch_attr(store, key, array, NPK_ATTR_INT64, c_loc(v), 1_c_int64_t, n)
+    if (st == NPK_OK) value = v(1)
+  end function get_attr_i8
+
+  function get_attr_r8(store, key, value, array) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    real(c_double), intent(out) :: value
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    real(c_double), target :: v(1)
+    integer(c_int64_t) :: n
+    value = 0
+    st = fetch_attr(store, key, array, NPK_ATTR_FLOAT64, c_loc(v), 1_c_int64_t, n)
+    if (st == NPK_OK) value = v(1)
+  end function get_attr_r8
+
+  function get_attr_str(store, key, value, array) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    character(len=:), allocatable, intent(out) :: value
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    character(kind=c_char), allocatable, target :: buf(:)
+    integer(c_int64_t) :: n, i, cap
+    value = ''
+    n = 0
+    do
+      if (allocated(buf)) deallocate (buf)
+      cap = n + 1
+      allocate (buf(cap))
+      st = fetch_attr(store, key, array, NPK_ATTR_STRING, c_loc(buf), cap, n)
+      if (st /= NPK_BUFFER_TOO_SMALL) exit ! the first call asks for the length
+    end do
+    if (st /= NPK_OK) return
+    deallocate (value)
+    allocate (character(len=n) :: value)
+    do i = 1, n
+      value(i:i) = buf(i)
+    end do
+  end function get_attr_str
+
+  function get_attr_vi8(store, key, value, array) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    integer(c_int64_t), allocatable, intent(out) :: value(:)
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    integer(c_int64_t), allocatable, target :: buf(:)
+    integer(c_int64_t) :: n, cap
+    n = 0
+    do
+      if (allocated(buf)) deallocate (buf)
+      cap = n
+      allocate (buf(max(cap, 1_c_int64_t)))
+      st = fetch_attr(store, key, array, NPK_ATTR_INT64_VECTOR, c_loc(buf), cap, n)
+      if (st /= NPK_BUFFER_TOO_SMALL) exit
+    end do
+    allocate (value(0))
+    if (st /= NPK_OK) return
+    value = buf(1:n)
+  end function get_attr_vi8
+
+  function get_attr_vr8(store, key, value, array) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    real(c_double), allocatable, intent(out) :: value(:)
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    real(c_double), allocatable, target :: buf(:)
+    integer(c_int64_t) :: n, cap
+    n = 0
+    do
+      if (allocated(buf)) deallocate (buf)
+      cap = n
+      allocate (buf(max(cap, 1_c_int64_t)))
+      st = fetch_attr(store, key, array, NPK_ATTR_FLOAT64_VECTOR, c_loc(buf), cap, n)
+      if (st /= NPK_BUFFER_TOO_SMALL) exit
+    end do
+    allocate (value(0))
+    if (st /= NPK_OK) return
+    value = buf(1:n)
+  end function get_attr_vr8
+
+  !> st = npk_delete_attr(store, key [, array]): deletes an attribute (NPK_NOT_FOUND if none).
+  function npk_delete_attr(store, key, array) result(st)
+    type(c_ptr), intent(in) :: store
+    character(*), intent(in) :: key
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    if (present(array)) then
+      st = lib(npk_attr_delete(store, npk_cstr(array), npk_cstr(key)))
+    else
+      st = lib(npk_attr_delete(store, key=npk_cstr(key)))
+    end if
+  end function npk_delete_attr
+
+  !> st = npk_batch_delete_attr(batch, key [, array]): as npk_delete_attr in a cache batch.
+  function npk_batch_delete_attr(batch, key, array) result(st)
+    type(c_ptr), intent(in) :: batch
+    character(*), intent(in) :: key
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    if (present(array)) then
+      st = lib(npk_batch_attr_delete(batch, npk_cstr(array), npk_cstr(key)))
+    else
+      st = lib(npk_batch_attr_delete(batch, key=npk_cstr(key)))
+    end if
+  end function npk_batch_delete_attr
+
+  !> st = npk_attr_names(store, list [, array]): list%names = the attribute keys, sorted,
+  !> blank-padded (as npk_list_names).
+  function npk_attr_names(store, list, array) result(st)
+    type(c_ptr), intent(in) :: store
+    type(npk_name_list), intent(out) :: list
+    character(*), intent(in), optional :: array
+    integer(c_int32_t) :: st
+    character(kind=c_char), allocatable, target :: buf(:)
+    integer(c_int64_t) :: needed, count, i, j, start, longest, k, cap
+    allocate (character(len=0) :: list%names(0))
+    needed = 0
+    count = 0
+    do
+      if (allocated(buf)) deallocate (buf)
+      cap = needed
+      allocate (buf(max(cap, 1_c_int64_t)))
+      if (present(array)) then
+        st = lib(npk_attr_list(store, npk_cstr(array), c_loc(buf), cap, needed, count))
+      else
+        st = lib(npk_attr_list(store, buf=c_loc(buf), buf_len=cap, out_needed=needed, &
+          out_count=count))
+      end if
+      if (st /= NPK_BUFFER_TOO_SMALL) exit ! the first call asks for the size
+    end do
+    if (st /= NPK_OK) return
+    longest = 0
+    start = 1
+    do i = 1, needed
+      if (buf(i) == c_null_char) then
+        longest = max(longest, i - start)
+        start = i + 1
+      end if
+    end do
+    deallocate (list%names)
+    allocate (character(len=longest) :: list%names(count))
+    list%names = ''
+    start = 1
+    k = 1
+    do i = 1, needed
+      if (buf(i) == c_null_char) then
+        if (k <= count) then
+          do j = start, i - 1
+            list%names(k)(j - start + 1:j - start + 1) = buf(j)
+          end do
+        end if
+        k = k + 1
+        start = i + 1
+      end if
+    end do
+  end function npk_attr_names
 
   ! ---------------------------------------------------------------------------------------
   ! Views and batches

@@ -2,6 +2,7 @@
 NumPy: a Fortran array A(i,j,...) must be arr[i-1, j-1, ...] with shape(A) == arr.shape.
 Usage: python3 check.py STORE PHASE (1 after `test_fortran write`, 2 after `test_fortran update`).
 Prints "numpack_py_PHASE: N passed, M failed" and exits non-zero if anything failed."""
+import json
 import os
 import sys
 import traceback
@@ -92,6 +93,15 @@ def main():
         check(not npk.has_array("blk_new"), "the shared handles' structural calls made nothing")
         with open(os.path.join(path, "data_blk_0d.npkd"), "rb") as fh:
             check(fh.read() == np.float64(4.5).tobytes(), "blk_0d holds 4.5")
+        # Attributes the Fortran test set, read without libnumpack.
+        with open(os.path.join(path, "attributes.json")) as fh:
+            attrs = json.load(fh)
+        st = attrs["store"]
+        check(st["step"] == 100 and type(st["step"]) is int, f"step {st.get('step')!r}")
+        check(st["dt"] == 0.5 and type(st["dt"]) is float, f"dt {st.get('dt')!r}")
+        check(st["code"] == "fortran run" and st["stage"] == "batch", f"strings {st!r}")
+        check(st["grid"] == [4, 3] and st["weights"] == [0.25, 0.75], f"vectors {st!r}")
+        check(attrs["arrays"]["r8_2"] == {"units": "K", "iter": 7}, f"{attrs['arrays']!r}")
         if phase == 2:
             expect(npk, "new_r8", v((2, 5)).astype(np.float64))
             check(not npk.has_array("aborted"), "the aborted cache batch saved nothing")

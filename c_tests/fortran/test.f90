@@ -451,6 +451,7 @@ contains
     call check_ok(npk_drop_arrays(store, ['r8_2_copy']), 'drop the clone')
     call check_ok(npk_refresh(store), 'refresh')
     call blocks(store)
+    call attributes(store)
 
     call check_ok(npk_close_store(store), 'close')
     call check_ok(npk_close_store(store), 'closing a null handle is fine')
@@ -468,6 +469,61 @@ contains
   end subroutine phase_write
 
   ! ------------------------------------------------------------------------------------------
+  ! Attributes through the generic set/get interfaces; check.py reads them with Python's json.
+  subroutine attributes(store)
+    type(c_ptr), intent(in) :: store
+    type(c_ptr) :: batch
+    integer(c_int64_t) :: i8
+    real(c_double) :: r8
+    character(len=:), allocatable :: text
+    integer(c_int64_t), allocatable :: vi(:)
+    real(c_double), allocatable :: vr(:)
+    integer(c_int32_t) :: t
+    integer(c_int64_t) :: n
+    type(npk_name_list) :: keys
+    call check_ok(npk_set_attr(store, 'step', 100), 'set a default integer')
+    call check_ok(npk_set_attr(store, 'dt', 0.5_c_double), 'set a real(8)')
+    call check_ok(npk_set_attr(store, 'code', 'fortran run'), 'set a string')
+    call check_ok(npk_set_attr(store, 'grid', [4_c_int64_t, 3_c_int64_t]), 'set an int64 vector')
+    call check_ok(npk_set_attr(store, 'weights', [0.25_c_float, 0.75_c_float]), 'set a real(4) vector')
+    call check_ok(npk_set_attr(store, 'units', 'K', array='r8_2'), 'set on an array')
+    call check_st(npk_set_attr(store, 'units', 'K', array='no_such'), NPK_NOT_FOUND, 'set on a missing array')
+    call check_ok(npk_get_attr(store, 'step', i8), 'get an int64')
+    call check(i8 == 100, 'step is 100')
+    call check_ok(npk_get_attr(store, 'dt', r8), 'get a real(8)')
+    call check(abs(r8 - 0.5) <= 0, 'dt is 0.5')
+    call check_ok(npk_get_attr(store, 'code', text), 'get a string')
+    call check(text == 'fortran run', 'code is "fortran run"')
+    call check_ok(npk_get_attr(store, 'grid', vi), 'get an int64 vector')
+    call check(size(vi) == 2, 'grid has 2 elements')
+    if (size(vi) == 2) call check(vi(1) == 4 .and. vi(2) == 3, 'grid is [4, 3]')
+    call check_ok(npk_get_attr(store, 'weights', vr), 'get a real(8) vector')
+    call check(size(vr) == 2, 'weights has 2 elements')
+    call check_ok(npk_get_attr(store, 'units', text, array='r8_2'), 'get from an array')
+    call check(text == 'K', 'units of r8_2 is K')
+    call check_st(npk_get_attr(store, 'step', r8), NPK_DTYPE_MISMATCH, 'an int64 read as real')
+    call check_st(npk_get_attr(store, 'nope', i8), NPK_NOT_FOUND, 'a missing key')
+    call check_ok(npk_attr_info(store, 'code', t, n), 'attr_info')
+    call check(t == NPK_ATTR_STRING .and. n == 11, 'code is a string of 11 bytes')
+    call check_ok(npk_attr_names(store, keys), 'attr_names')
+    call check(size(keys%names) == 5, 'five store attributes')
+    if (size(keys%names) == 5) call check(keys%names(1) == 'code' .and. keys%names(5) == 'weights', &
+      'attribute keys sorted')
+    call check_ok(npk_set_attr(store, 'tmp', 1), 'set tmp')
+    call check_ok(npk_delete_attr(store, 'tmp'), 'delete tmp')
+    call check_st(npk_delete_attr(store, 'tmp'), NPK_NOT_FOUND, 'delete tmp again')
+    ! In a cache batch: committed at its end.
+    call check_ok(npk_batch_begin(store, 0_c_int64_t, batch), 'batch for attributes')
+    call check_ok(npk_batch_set_attr(batch, 'stage', 'batch'), 'batch set')
+    call check_ok(npk_batch_set_attr(batch, 'iter', 7, array='r8_2'), 'batch set on an array')
+    call check_st(npk_get_attr(store, 'stage', text), NPK_NOT_FOUND, 'not before the end')
+    call check_ok(npk_batch_end(batch), 'batch end')
+    call check_ok(npk_get_attr(store, 'stage', text), 'after the end')
+    call check(text == 'batch', 'stage is batch')
+    call check_ok(npk_get_attr(store, 'iter', i8, array='r8_2'), 'iter after the end')
+    call check(i8 == 7, 'iter is 7')
+  end subroutine attributes
+
   subroutine phase_update(path)
     character(*), intent(in) :: path
     type(c_ptr) :: store, batch
