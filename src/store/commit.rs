@@ -847,7 +847,7 @@ mod tests {
             std::fs::read(dir.join(METADATA_FILE)).unwrap(),
             b"four, longer than three"
         );
-        swap.discard(&dir);
+        swap.discard();
         assert_eq!(names(&dir), vec![METADATA_FILE]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -879,7 +879,7 @@ mod tests {
         let spare_ino = ino(&dir.join(&now[0]));
         swap_commit(&dir, &swap, false, b"four");
         assert_eq!(ino(&dir.join(METADATA_FILE)), spare_ino);
-        swap.discard(&dir);
+        swap.discard();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -927,7 +927,7 @@ mod tests {
                 "errno {errno}: {:?}",
                 names(&dir)
             );
-            swap.discard(&dir);
+            swap.discard();
             assert_eq!(names(&dir), vec![METADATA_FILE]);
             std::fs::remove_dir_all(&dir).unwrap();
         }
@@ -972,7 +972,7 @@ mod tests {
         swap_commit(&dir, &swap, true, b"five");
         assert_eq!(FSYNCS.get(), 2);
         assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"five");
-        swap.discard(&dir);
+        swap.discard();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -1108,7 +1108,7 @@ mod tests {
         assert_eq!(back, "one", "a held spare was overwritten");
         assert_eq!(std::fs::read(dir.join(METADATA_FILE)).unwrap(), b"three");
         assert_eq!(cat_spares(&dir).len(), 1, "{:?}", names(&dir));
-        swap.discard(&dir);
+        swap.discard();
         assert_eq!(names(&dir), vec!["data_a.npkd", METADATA_FILE]);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -116,7 +116,7 @@ impl Drop for Inner {
         }
         // While the lock is still ours: the name is unique, but a spare left to the next
         // writer's sweep is clutter meanwhile.
-        self.swap.discard(&self.dir);
+        self.swap.discard();
     }
 }
 

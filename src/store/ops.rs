@@ -141,11 +141,11 @@ impl Store {
             e
         };
         data::write_src(&file, src, offset)
-            .ctx(format_args!("cannot append to {}", data_file_name(name)))
+            .ctx(format_args!("cannot append to data_{name}.npkd"))
             .map_err(undo)?;
         if self.inner.durable {
             fsutil::sync_data(&file)
-                .ctx(format_args!("cannot fsync {}", data_file_name(name)))
+                .ctx(format_args!("cannot fsync data_{name}.npkd"))
                 .map_err(undo)?;
         }
         let mut txn = self.txn();

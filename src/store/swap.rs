@@ -46,7 +46,7 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 
@@ -65,8 +65,13 @@ pub(crate) struct CatalogueSwap {
 struct State {
     /// The filesystem cannot exchange or lease: use the rename path.
     off: bool,
-    /// The spare's name in the store directory.
+    /// The spare's name in the store directory, and its path (also as a C string, for the
+    /// exchange), kept so a commit builds no path.
     name: String,
+    path: PathBuf,
+    path_c: Option<CString>,
+    /// `metadata.npkm`'s path as a C string.
+    meta_c: Option<CString>,
     spare: Option<Spare>,
     /// The file our last exchange made the catalogue: after the next exchange the spare's name
     /// holds it, and it is the next spare without an open (checked by its identity).
@@ -107,7 +112,14 @@ impl CatalogueSwap {
         if !st.fill(dir, bytes, durable)? {
             return Ok(Swapped::No);
         }
-        match exchange(dir, &st.name, METADATA_FILE) {
+        if st.meta_c.is_none() {
+            st.meta_c = c_path(&dir.join(METADATA_FILE)).ok();
+        }
+        let swapped = match (&st.path_c, &st.meta_c) {
+            (Some(a), Some(b)) => exchange_c(a, b),
+            _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+        };
+        match swapped {
             Ok(()) => {}
             Err(e) if unsupported(&e) => return Ok(st.turn_off(dir)),
             Err(_) => {
@@ -116,8 +128,7 @@ impl CatalogueSwap {
             }
         }
         // Decided. The spare's name now holds the old catalogue: the next spare.
-        let name = st.name.clone();
-        st.published(dir, name);
+        st.published(dir, None);
         Ok(Swapped::Yes)
     }
 
@@ -147,26 +158,33 @@ impl CatalogueSwap {
     pub(crate) fn renamed(&self, dir: &Path, prepared: Prepared, applied: bool) {
         let mut st = self.state.lock();
         if applied {
-            st.published(dir, prepared.keep);
+            st.published(dir, Some(prepared.keep));
         } else {
             st.spare = None;
             st.current = None;
-            st.name = prepared.keep;
+            st.set_name(dir, prepared.keep);
         }
     }
 
     /// Removes the spare (at close).
-    pub(crate) fn discard(&self, dir: &Path) {
+    pub(crate) fn discard(&self) {
         let mut st = self.state.lock();
         st.current = None;
         st.spare = None;
         if !st.name.is_empty() {
-            let _ = fsutil::remove_if_exists(&dir.join(&st.name));
+            let _ = fsutil::remove_if_exists(&st.path);
         }
     }
 }
 
 impl State {
+    /// Names the spare `name` (empty: none).
+    fn set_name(&mut self, dir: &Path, name: String) {
+        self.path = dir.join(&name);
+        self.path_c = c_path(&self.path).ok();
+        self.name = name;
+    }
+
     /// A name for a new spare: unique, and swept by a writer's open after a crash.
     fn new_name(&mut self) -> String {
         self.made += 1;
@@ -194,7 +212,7 @@ impl State {
                 // A reader holds it (or it is not ours to lease): never write it again. Its
                 // name goes; a reader holding it keeps reading it.
                 Err(_) => {
-                    let _ = fsutil::remove_if_exists(&dir.join(&self.name));
+                    let _ = fsutil::remove_if_exists(&self.path);
                     self.spare = None;
                 }
             }
@@ -202,22 +220,22 @@ impl State {
         if self.spare.is_none() {
             if !self.name.is_empty() {
                 // A name left by a record commit that was not applied here.
-                let _ = fsutil::remove_if_exists(&dir.join(&self.name));
+                let _ = fsutil::remove_if_exists(&self.path);
             }
-            self.name = self.new_name();
+            let name = self.new_name();
+            self.set_name(dir, name);
             // Without a spare (a full directory, say) the rename path reports the real
             // trouble, if any.
             let Ok(spare) =
-                fsutil::create_new(&dir.join(&self.name)).and_then(|file| Spare::of(file, Some(0)))
+                fsutil::create_new(&self.path).and_then(|file| Spare::of(file, Some(0)))
             else {
-                self.name.clear();
+                self.set_name(dir, String::new());
                 return Ok(false);
             };
             self.spare = Some(spare);
         }
-        let path = dir.join(&self.name);
         let spare = self.spare.as_mut().expect("a spare was just made");
-        if let Err(e) = overwrite(&path, spare, bytes, durable) {
+        if let Err(e) = overwrite(&self.path, spare, bytes, durable) {
             spare.len = u64::MAX; // garbage is harmless in a spare, but its length is unknown
             return Err(e);
         }
@@ -228,22 +246,23 @@ impl State {
     /// spare. It is the file we published last if nothing else replaced the catalogue since
     /// (one lstat tells); else it is opened by name, so the file we write is always the one the
     /// name holds.
-    fn published(&mut self, dir: &Path, name: String) {
-        let path = dir.join(&name);
+    fn published(&mut self, dir: &Path, name: Option<String>) {
+        if let Some(name) = name {
+            self.set_name(dir, name);
+        }
         let published = self.spare.take();
-        let held = fsutil::regular_file_meta(&path).ok().flatten();
+        let held = fsutil::regular_file_meta(&self.path).ok().flatten();
         self.spare = match (self.current.take(), held) {
             (Some(cur), Some(m)) if FileId::of(&m) == cur.id => Some(cur),
-            (_, Some(_)) => fsutil::open_rw(&path)
+            (_, Some(_)) => fsutil::open_rw(&self.path)
                 .and_then(|file| Spare::of(file, None))
                 .ok(),
             (_, None) => None,
         };
         self.current = published;
-        self.name = name;
         if self.spare.is_none() {
-            let _ = fsutil::remove_if_exists(&path);
-            self.name.clear();
+            let _ = fsutil::remove_if_exists(&self.path);
+            self.set_name(dir, String::new());
         }
     }
 
@@ -251,9 +270,9 @@ impl State {
         self.off = true;
         self.current = None;
         if self.spare.take().is_some() {
-            let _ = fsutil::remove_if_exists(&dir.join(&self.name));
+            let _ = fsutil::remove_if_exists(&self.path);
         }
-        self.name.clear();
+        self.set_name(dir, String::new());
         Swapped::No
     }
 }
@@ -359,17 +378,23 @@ pub(crate) fn lease_probe(file: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// Swaps the names `a` and `b` in `dir` atomically.
+fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// Swaps the names `a` and `b` in `dir` atomically (tests stage a writer's steps with it).
+#[cfg(test)]
 pub(crate) fn exchange(dir: &Path, a: &str, b: &str) -> io::Result<()> {
+    exchange_c(&c_path(&dir.join(a))?, &c_path(&dir.join(b))?)
+}
+
+/// Swaps the files at paths `a` and `b` atomically.
+fn exchange_c(a: &CString, b: &CString) -> io::Result<()> {
     #[cfg(test)]
     if let Some(errno) = fail_points::EXCHANGE_FAILS_WITH.get() {
         return Err(io::Error::from_raw_os_error(errno));
     }
-    let c = |name: &str| {
-        CString::new(dir.join(name).as_os_str().as_bytes())
-            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-    };
-    let (a, b) = (c(a)?, c(b)?);
     // SAFETY: renameat2 reads two NUL-terminated paths that live across the call. Called by
     // number: glibc has a wrapper only from 2.28.
     let rc = unsafe {
