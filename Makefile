@@ -112,6 +112,7 @@ test-c: lib
 
 test-interop: lib
 	bash scripts/setup-python.sh
+	nice bash scripts/setup-numpack07.sh
 	$(MAKE) -C examples check LIBDIR=$(BUILT)
 	LIBDIR=$(BUILT) $(PYTHON) -m pytest -q tests/interop tests/julia_proxy
 

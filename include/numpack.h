@@ -78,6 +78,9 @@
 
 #define NPK_VERSION_PATCH 0
 
+// numpack 0.7.0's segment size when `NUMPACK_SEGMENT_TARGET_BYTES` is not set.
+#define DEFAULT_TARGET_BYTES ((256 * 1024) * 1024)
+
 // An open batch on one store. One batch per store at a time. Use a batch from one thread at a
 // time (calls from several threads are serialised, never corrupt, but views are not
 // synchronised for you), except that `npk_batch_end` and `npk_batch_abort` free it: they must
@@ -151,7 +154,7 @@ typedef struct {
   uint32_t struct_size;
   npk_dtype dtype;
   uint32_t ndim;
-  // 1 for a segmented array written by numpack 0.7.0 (readable; compact it to write in place).
+  // 1 for a segmented array written by numpack 0.7.0 (read and written in its segments).
   int32_t segmented;
   uint64_t shape[NPK_MAX_DIMS];
   // Logical size in bytes: product of shape times the item size.
@@ -490,7 +493,7 @@ npk_status npk_read_block(npk_store *store,
 // count with a zero anywhere writes nothing and leaves the time alone. On a durable store the
 // written data is synced to disk before the call returns. A block of whole rows from a C-order buffer is one
 // pwrite of those bytes when no dropped row falls inside it. Segmented (numpack 0.7.0) arrays
-// are refused with NPK_INVALID_ARGUMENT: `npk_compact` them first.
+// are written in place in their segment files.
 npk_status npk_write_block(npk_store *store,
                            const char *name,
                            npk_dtype dtype,
@@ -513,6 +516,9 @@ npk_status npk_load(npk_store *store,
 
 // Appends rows: `shape` is (rows, rest of the array's shape). NPK_NOT_FOUND if the array does
 // not exist yet: save it first.
+// A numpack 0.7.0 segmented array stays segmented: the rows fill its last segment up to
+// numpack's target size (`NUMPACK_SEGMENT_TARGET_BYTES`, 256 MiB by default), then go to new
+// segment files, as numpack 0.7.0 appends; the manifest and catalogue commit atomically.
 npk_status npk_append(npk_store *store,
                       const char *name,
                       npk_dtype dtype,

@@ -844,27 +844,28 @@ fn recreating_a_large_array_does_not_reuse_its_old_bytes() {
 }
 
 #[test]
-fn segmented_arrays_read_blocks_and_refuse_block_writes() {
+fn segmented_arrays_read_and_write_blocks() {
     let dir = TempDir::new("segmented");
-    let values = segmented_store(&dir, &[3, 1, 4]);
+    let mut values = segmented_store(&dir, &[3, 1, 4]);
     let s = Store::open(&dir, OpenOptions::default()).unwrap();
     // Rows 2..6 straddle three segments; columns 1..3 make short runs.
     let got = common::from_bytes::<i32>(&read_block_bytes(&s, "x", DType::I32, &[2, 1], &[4, 2]));
     assert_eq!(got, [21, 22, 31, 32, 41, 42, 51, 52]);
     let got = common::from_bytes::<i32>(&read_block_bytes(&s, "x", DType::I32, &[1, 0], &[6, 3]));
     assert_eq!(got, values[3..21]);
-    let before = fingerprint(&dir);
-    expect_err(
-        s.write_block(
-            "x",
-            DType::I32,
-            &[0, 0],
-            &Src::contiguous(&[0u8; 12], &[1, 3], 4).unwrap(),
-        ),
-        ErrorKind::InvalidArgument,
-        &["\"x\"", "segments", "compact"],
+    // Whole rows 2..5 across three segments, written in place.
+    let block: Vec<i32> = (0..9).map(|v| -v).collect();
+    write_block_bytes(
+        &s,
+        "x",
+        DType::I32,
+        &[2, 0],
+        &[3, 3],
+        &common::to_bytes(&block),
     );
-    assert_eq!(fingerprint(&dir), before);
+    values[6..15].copy_from_slice(&block);
+    assert_eq!(load::<i32>(&s, "x"), values);
+    assert!(s.info("x").unwrap().segmented);
 }
 
 #[test]

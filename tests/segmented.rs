@@ -4,7 +4,7 @@
 mod common;
 
 use common::{load, reader, segmented_store, TempDir};
-use numpack::layout::Dst;
+use numpack::layout::{Dst, Src};
 use numpack::DType;
 use numpack::{ErrorKind, OpenOptions, Store};
 
@@ -47,21 +47,138 @@ fn segmented_arrays_read_across_segment_boundaries() {
     assert_eq!(viewed, values.as_slice());
 }
 
+/// numpack 0.7.0's segment size for this test binary: 40 bytes, so a segment of (n, 3) int32
+/// rows is full at 3 rows. Every test sets the same value before touching a store.
+fn small_segments() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::env::set_var("NUMPACK_SEGMENT_TARGET_BYTES", "40"));
+}
+
+fn rows_of(values: &[i32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn manifest_rows(dir: &std::path::Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(dir.join("data_x.npkseg")).unwrap();
+    numpack::internals::segments::parse_manifest(&text, "x")
+        .unwrap()
+        .iter()
+        .map(|s| s.rows)
+        .collect()
+}
+
 #[test]
-fn writes_in_place_refuse_segments_until_compacted_into_one_file() {
+fn appends_fill_the_last_segment_then_add_segments_as_numpack_07_does() {
+    small_segments();
+    let dir = TempDir::new("append");
+    let mut values = segmented_store(&dir, &[3, 1]);
+    let s = Store::open(&dir, OpenOptions::default()).unwrap();
+    let more: Vec<i32> = (12..18)
+        .flat_map(|r| (0..3).map(move |c| 10 * r + c))
+        .collect();
+    let bytes = rows_of(&more);
+    s.append(
+        "x",
+        DType::I32,
+        &Src::contiguous(&bytes, &[6, 3], 4).unwrap(),
+    )
+    .unwrap();
+    values.extend(&more);
+    // Segment 1 grew from 1 to 3 rows (36 of 40 bytes), then two new segments.
+    assert_eq!(manifest_rows(&dir), [3, 3, 3, 1]);
+    assert_eq!(
+        std::fs::metadata(dir.join("data_x_segments/seg_000003.npkd"))
+            .unwrap()
+            .len(),
+        12
+    );
+    assert!(s.info("x").unwrap().segmented);
+    assert_eq!(load::<i32>(&s, "x"), values);
+    drop(s);
+    assert_eq!(load::<i32>(&reader(&dir), "x"), values);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with(".npk"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["data_x.npkseg", "data_x_segments", "metadata.npkm"]);
+}
+
+#[test]
+fn rows_and_blocks_are_written_in_place_across_segments() {
+    small_segments();
+    let dir = TempDir::new("inplace");
+    let mut values = segmented_store(&dir, &[3, 1, 3]);
+    let before = manifest_rows(&dir);
+    let s = Store::open(&dir, OpenOptions::default()).unwrap();
+    // Rows 2 and 3 sit in different segments; -1 is in the last.
+    let new = [-1, -2, -3, -4, -5, -6, -7, -8, -9];
+    let bytes = rows_of(&new);
+    s.replace_rows(
+        "x",
+        &[2, 3, -1],
+        DType::I32,
+        &Src::contiguous(&bytes, &[3, 3], 4).unwrap(),
+    )
+    .unwrap();
+    values[6..9].copy_from_slice(&new[0..3]);
+    values[9..12].copy_from_slice(&new[3..6]);
+    values[18..21].copy_from_slice(&new[6..9]);
+    assert_eq!(load::<i32>(&s, "x"), values);
+    // A block of rows 2..5, columns 1..3, straddling all three segments.
+    let block: Vec<i32> = (100..106).collect();
+    let bytes = rows_of(&block);
+    s.write_block(
+        "x",
+        DType::I32,
+        &[2, 1],
+        &Src::contiguous(&bytes, &[3, 2], 4).unwrap(),
+    )
+    .unwrap();
+    for (k, r) in (2..5).enumerate() {
+        values[r * 3 + 1] = block[2 * k];
+        values[r * 3 + 2] = block[2 * k + 1];
+    }
+    assert_eq!(load::<i32>(&s, "x"), values);
+    drop(s);
+    assert_eq!(
+        manifest_rows(&dir),
+        before,
+        "in-place writes keep the layout"
+    );
+    assert_eq!(load::<i32>(&reader(&dir), "x"), values);
+}
+
+#[test]
+fn dropped_rows_and_appends_combine_on_segments() {
+    small_segments();
+    let dir = TempDir::new("droprows");
+    let mut values = segmented_store(&dir, &[3, 1]);
+    let s = Store::open(&dir, OpenOptions::default()).unwrap();
+    s.drop_rows("x", &[1]).unwrap();
+    values.drain(3..6);
+    let bytes = rows_of(&[7, 8, 9]);
+    s.append(
+        "x",
+        DType::I32,
+        &Src::contiguous(&bytes, &[1, 3], 4).unwrap(),
+    )
+    .unwrap();
+    values.extend([7, 8, 9]);
+    assert_eq!(load::<i32>(&s, "x"), values);
+    assert_eq!(s.info("x").unwrap().shape, vec![4, 3]);
+    drop(s);
+    assert_eq!(load::<i32>(&reader(&dir), "x"), values);
+    assert_eq!(manifest_rows(&dir), [3, 2]);
+}
+
+#[test]
+fn compaction_still_consolidates_segments_into_one_file() {
+    small_segments();
     let dir = TempDir::new("compact");
     let values = segmented_store(&dir, &[2, 2]);
     let s = Store::open(&dir, OpenOptions::default()).unwrap();
-    let row = [0u8; 12];
-    let src = numpack::layout::Src::contiguous(&row, &[1, 3], 4).unwrap();
-    let err = s.append("x", DType::I32, &src).unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InvalidArgument);
-    assert!(
-        err.message.contains("segments") && err.message.contains("\"x\""),
-        "{}",
-        err.message
-    );
-
     s.drop_rows("x", &[1]).unwrap();
     s.compact(None).unwrap();
     assert!(!s.info("x").unwrap().segmented);
@@ -69,8 +186,6 @@ fn writes_in_place_refuse_segments_until_compacted_into_one_file() {
     let mut expect = values.clone();
     expect.drain(3..6);
     assert_eq!(load::<i32>(&s, "x"), expect);
-    s.append("x", DType::I32, &src).unwrap();
-    assert_eq!(s.info("x").unwrap().shape, vec![4, 3]);
 }
 
 fn open_read_only_err(dir: &std::path::Path) -> numpack::Error {
@@ -101,4 +216,88 @@ fn a_manifest_that_disagrees_with_the_metadata_is_corrupt() {
     .unwrap();
     let err = open_read_only_err(&dir);
     assert_eq!(err.kind, ErrorKind::Corrupt);
+}
+
+/// Segments of 1,024 rows of 12 bytes are 3 pages each, so a writable batch maps them side by
+/// side: one pointer over the whole array, writes landing in the segment files, no
+/// consolidation.
+#[test]
+fn a_writable_batch_maps_page_sized_segments_side_by_side() {
+    small_segments();
+    let dir = TempDir::new("wbatch");
+    let mut values = segmented_store(&dir, &[1024, 1024, 5]);
+    let manifest = std::fs::read(dir.join("data_x.npkseg")).unwrap();
+    let s = Store::open(&dir, OpenOptions::default()).unwrap();
+    let mut b = numpack::batch::WritableBatch::begin(&s).unwrap();
+    let v = b.load("x").unwrap();
+    assert_eq!(v.shape, vec![2053, 3]);
+    // SAFETY: the view holds 2053 * 3 i32 until the batch ends.
+    let view = unsafe { std::slice::from_raw_parts_mut(v.ptr.cast::<i32>(), values.len()) };
+    assert_eq!(
+        view,
+        values.as_slice(),
+        "one contiguous pointer over three segments"
+    );
+    for r in [0usize, 1023, 1024, 2047, 2048, 2052] {
+        view[r * 3 + 1] = -(r as i32);
+        values[r * 3 + 1] = -(r as i32);
+    }
+    b.end().unwrap();
+    assert_eq!(load::<i32>(&s, "x"), values);
+    drop(s);
+    assert!(reader(&dir).info("x").unwrap().segmented);
+    assert_eq!(std::fs::read(dir.join("data_x.npkseg")).unwrap(), manifest);
+    let seg1 = std::fs::read(dir.join("data_x_segments/seg_000001.npkd")).unwrap();
+    assert_eq!(
+        seg1[4..8],
+        (-1024i32).to_le_bytes(),
+        "row 1024 is segment 1's row 0"
+    );
+    assert_eq!(load::<i32>(&reader(&dir), "x"), values);
+}
+
+/// Segments that are not page multiples cannot be mapped side by side: the writable batch
+/// consolidates that array into one file first (as it compacts an array with dropped rows).
+#[test]
+fn a_writable_batch_consolidates_segments_that_are_not_page_multiples() {
+    small_segments();
+    let dir = TempDir::new("wbatch-odd");
+    let mut values = segmented_store(&dir, &[3, 1]);
+    let s = Store::open(&dir, OpenOptions::default()).unwrap();
+    let mut b = numpack::batch::WritableBatch::begin(&s).unwrap();
+    let v = b.load("x").unwrap();
+    // SAFETY: the view holds 4 * 3 i32 until the batch ends.
+    let view = unsafe { std::slice::from_raw_parts_mut(v.ptr.cast::<i32>(), values.len()) };
+    view[10] = 7;
+    values[10] = 7;
+    b.end().unwrap();
+    assert!(!s.info("x").unwrap().segmented);
+    assert_eq!(load::<i32>(&s, "x"), values);
+}
+
+#[test]
+fn a_cache_batch_reads_and_rewrites_a_segmented_array() {
+    small_segments();
+    let dir = TempDir::new("cbatch");
+    let mut values = segmented_store(&dir, &[3, 1]);
+    let s = Store::open(&dir, OpenOptions::default()).unwrap();
+    let mut b = numpack::batch::CacheBatch::begin(&s, 64).unwrap();
+    let v = b.load("x").unwrap();
+    // SAFETY: the batch's buffer holds 4 * 3 i32 until the batch ends.
+    let view = unsafe { std::slice::from_raw_parts_mut(v.ptr.cast::<i32>(), values.len()) };
+    assert_eq!(view, values.as_slice());
+    view[4] = 99;
+    values[4] = 99;
+    // SAFETY: as above; the save passes the view's own buffer.
+    let bytes = unsafe { std::slice::from_raw_parts(v.ptr, values.len() * 4) };
+    b.save(
+        "x",
+        DType::I32,
+        &Src::contiguous(bytes, &[4, 3], 4).unwrap(),
+    )
+    .unwrap();
+    b.end().unwrap();
+    assert_eq!(load::<i32>(&s, "x"), values);
+    drop(s);
+    assert_eq!(load::<i32>(&reader(&dir), "x"), values);
 }

@@ -11,8 +11,11 @@
 //! new slot, so a mapping never outlives its file or shows a replaced one.
 //!
 //! An array with dropped rows is compacted (one commit) before it is mapped, so the view never
-//! shows a dropped row as live. A segmented array (numpack 0.7.0) is consolidated the same way.
-//! Both are structural, so a shared open (in-place writers) refuses such an array (WrongMode).
+//! shows a dropped row as live. A segmented array (numpack 0.7.0) keeps its segments: they are
+//! mapped side by side into one reserved address range (`segmap`), one pointer as for a single
+//! file, unless a segment other than the last is not a whole number of pages (then it is
+//! consolidated into one file like an array with dropped rows). Compaction is structural, so a
+//! shared open (in-place writers) refuses such an array (WrongMode).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,15 +23,22 @@ use std::sync::Arc;
 
 use memmap2::MmapRaw;
 
+use crate::batch::segmap::{self, SegmentedMap};
 use crate::batch::{open_store, src_ptr, BatchView};
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::DType;
 use crate::layout::Src;
 use crate::store::fsutil::{self, FileId};
+use crate::store::snapshot::DataFiles;
 use crate::store::{check_dtype, check_itemsize, check_name, untruncated, BatchOpen, Store};
+
+/// A mapped segment file: its path, identity and the bytes of it the array uses.
+type SegmentId = (PathBuf, FileId, u64);
 
 struct Mapped {
     map: Option<Arc<MmapRaw>>,
+    /// A segmented array's one mapping, and (path, identity, bytes) of each segment file.
+    segs: Option<(SegmentedMap, Vec<SegmentId>)>,
     /// The array's bytes; the mapping may be longer (room for appends).
     len: u64,
     dtype: DType,
@@ -40,6 +50,9 @@ struct Mapped {
 
 impl Mapped {
     fn ptr(&self) -> *mut u8 {
+        if let Some((m, _)) = &self.segs {
+            return m.ptr();
+        }
         self.map
             .as_ref()
             .map_or(std::ptr::null_mut(), |m| m.as_mut_ptr())
@@ -50,16 +63,26 @@ impl Mapped {
     /// file nobody reads). Neither may pass as a successful save or end. One stat of the path
     /// answers both: when it names our file, its size is our file's.
     fn check_intact(&self, name: &str) -> Result<()> {
+        if let Some((_, files)) = &self.segs {
+            for (path, id, len) in files {
+                check_file(name, path, *id, *len)?;
+            }
+            return Ok(());
+        }
         if self.map.is_none() {
             return Ok(());
         }
-        match fsutil::regular_file_meta(&self.path)? {
-            Some(m) if FileId::of(&m) == self.id => untruncated(name, &self.path, m.len(), self.len),
-            _ => Err(Error::corrupt(format!(
-                "array {name:?}: {} was removed or replaced behind the store's back while the writable batch had it mapped",
-                self.path.display()
-            ))),
-        }
+        check_file(name, &self.path, self.id, self.len)
+    }
+}
+
+fn check_file(name: &str, path: &std::path::Path, id: FileId, len: u64) -> Result<()> {
+    match fsutil::regular_file_meta(path)? {
+        Some(m) if FileId::of(&m) == id => untruncated(name, path, m.len(), len),
+        _ => Err(Error::corrupt(format!(
+            "array {name:?}: {} was removed or replaced behind the store's back while the writable batch had it mapped",
+            path.display()
+        ))),
     }
 }
 
@@ -105,7 +128,9 @@ impl WritableBatch {
         let store = self.store()?;
         let snap = store.snapshot();
         let st = snap.get(name)?;
-        if st.bitmap.is_some() || st.meta.is_segmented() {
+        let side_by_side =
+            matches!(&st.data, DataFiles::Segmented { segments } if segmap::side_by_side(segments));
+        if st.bitmap.is_some() || (st.meta.is_segmented() && !side_by_side) {
             // Compacting it first is structural: a shared open cannot.
             store.refuse_shared(&format!(
                 "compacting array {name:?} (it has dropped rows or segments) for a writable batch"
@@ -115,6 +140,9 @@ impl WritableBatch {
         }
         let snap = store.snapshot();
         let st = snap.get(name)?;
+        if let DataFiles::Segmented { segments } = &st.data {
+            return map_segments(st, segments);
+        }
         let (file, path) = store.data_file(st)?;
         let len = st.meta.size_bytes;
         let id = st
@@ -149,6 +177,7 @@ impl WritableBatch {
         };
         Ok(Mapped {
             map,
+            segs: None,
             len,
             dtype: st.meta.dtype,
             shape: st.logical_shape(),
@@ -230,6 +259,10 @@ impl WritableBatch {
             if let (true, Some(map)) = (durable, &m.map) {
                 sync_range(map, m.len).ctx(format_args!("cannot flush array {name:?}"))?;
             }
+            if let (true, Some((map, _))) = (durable, &m.segs) {
+                map.flush(m.len)
+                    .ctx(format_args!("cannot flush array {name:?}"))?;
+            }
         }
         // In-place writes, like replace_rows: the modify times go into the handle's catalogue
         // now and reach metadata.npkm with the next commit or at close.
@@ -255,6 +288,43 @@ impl WritableBatch {
     pub fn abort(self) {
         drop(self);
     }
+}
+
+/// A segmented array's segments mapped side by side (the caller checked that they can be).
+fn map_segments(
+    st: &crate::store::snapshot::ArrayState,
+    segments: &[crate::store::snapshot::SegmentFile],
+) -> Result<Mapped> {
+    let len = st.meta.size_bytes;
+    let mut files = Vec::with_capacity(segments.len());
+    for s in segments {
+        let id = s
+            .file
+            .metadata()
+            .map(|m| FileId::of(&m))
+            .ctx(format_args!("cannot stat {}", s.path.display()))?;
+        files.push((s.path.clone(), id, s.segment.bytes));
+    }
+    // Unused for a segmented array (check_intact checks `files`), but it has to be something.
+    let (path, id) = files
+        .first()
+        .map_or((PathBuf::new(), FileId { dev: 0, ino: 0 }), |(p, id, _)| {
+            (p.clone(), *id)
+        });
+    let segs = if len == 0 {
+        None
+    } else {
+        Some((SegmentedMap::map(segments, len)?, files))
+    };
+    Ok(Mapped {
+        map: None,
+        segs,
+        len,
+        dtype: st.meta.dtype,
+        shape: st.logical_shape(),
+        id,
+        path,
+    })
 }
 
 /// A synchronous msync of the array's bytes only (the mapping has room past them).

@@ -272,7 +272,7 @@ pub extern "C" fn npk_read_block(
 /// count with a zero anywhere writes nothing and leaves the time alone. On a durable store the
 /// written data is synced to disk before the call returns. A block of whole rows from a C-order buffer is one
 /// pwrite of those bytes when no dropped row falls inside it. Segmented (numpack 0.7.0) arrays
-/// are refused with NPK_INVALID_ARGUMENT: `npk_compact` them first.
+/// are written in place in their segment files.
 #[no_mangle]
 pub extern "C" fn npk_write_block(
     store: *mut npk_store,
@@ -328,6 +328,9 @@ pub extern "C" fn npk_load(
 
 /// Appends rows: `shape` is (rows, rest of the array's shape). NPK_NOT_FOUND if the array does
 /// not exist yet: save it first.
+/// A numpack 0.7.0 segmented array stays segmented: the rows fill its last segment up to
+/// numpack's target size (`NUMPACK_SEGMENT_TARGET_BYTES`, 256 MiB by default), then go to new
+/// segment files, as numpack 0.7.0 appends; the manifest and catalogue commit atomically.
 #[no_mangle]
 pub extern "C" fn npk_append(
     store: *mut npk_store,

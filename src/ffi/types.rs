@@ -128,7 +128,7 @@ pub struct npk_array_info {
     pub struct_size: u32,
     pub dtype: npk_dtype,
     pub ndim: u32,
-    /// 1 for a segmented array written by numpack 0.7.0 (readable; compact it to write in place).
+    /// 1 for a segmented array written by numpack 0.7.0 (read and written in its segments).
     pub segmented: i32,
     pub shape: [u64; NPK_MAX_DIMS],
     /// Logical size in bytes: product of shape times the item size.

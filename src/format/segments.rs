@@ -423,6 +423,91 @@ pub fn parse_manifest(text: &str, array_name: &str) -> Result<Vec<Segment>, Form
     Ok(out)
 }
 
+/// numpack 0.7.0's segment size when `NUMPACK_SEGMENT_TARGET_BYTES` is not set.
+pub const DEFAULT_TARGET_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The segment size numpack 0.7.0 fills to: `NUMPACK_SEGMENT_TARGET_BYTES` (or
+/// `NPK_SEGMENT_TARGET_BYTES`) when it parses, else 256 MiB, and never less than one row. Read
+/// from the same variables so that both libraries, run with the same environment, split an
+/// array's appends at the same rows.
+pub fn target_bytes(row_bytes: u64) -> u64 {
+    let configured = ["NUMPACK_SEGMENT_TARGET_BYTES", "NPK_SEGMENT_TARGET_BYTES"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(DEFAULT_TARGET_BYTES);
+    configured.max(row_bytes.max(1))
+}
+
+/// The segment file numpack 0.7.0 names `index`.
+pub fn segment_file(array_name: &str, index: usize) -> String {
+    format!("data_{array_name}_segments/seg_{index:06}.npkd")
+}
+
+/// Where an append of `rows` rows of `row_bytes` goes, exactly as numpack 0.7.0's
+/// `append_bytes` splits it: first into the last segment up to `target` bytes, then into new
+/// segments of at most `target / row_bytes` rows each.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AppendPlan {
+    /// Rows written at the end of the last segment.
+    pub into_last: u64,
+    /// Row counts of the new segments, in order.
+    pub new_segments: Vec<u64>,
+}
+
+pub fn plan_append(segments: &[Segment], row_bytes: u64, rows: u64, target: u64) -> AppendPlan {
+    let row_bytes = row_bytes.max(1);
+    let into_last = segments
+        .last()
+        .filter(|last| last.bytes < target)
+        .map_or(0, |last| rows.min((target - last.bytes) / row_bytes));
+    let per_segment = (target / row_bytes).max(1);
+    let mut left = rows - into_last;
+    let mut new_segments = Vec::new();
+    while left > 0 {
+        let n = left.min(per_segment);
+        new_segments.push(n);
+        left -= n;
+    }
+    AppendPlan {
+        into_last,
+        new_segments,
+    }
+}
+
+/// The manifest for `segments`, laid out as numpack 0.7.0 writes it (serde_json's pretty form).
+pub fn encode_manifest(segments: &[Segment]) -> String {
+    let mut out = String::from("{\n  \"version\": 1,\n  \"segments\": [");
+    for (i, s) in segments.iter().enumerate() {
+        out.push_str(if i == 0 { "\n" } else { ",\n" });
+        out.push_str("    {\n      \"file\": ");
+        push_json_string(&mut out, &s.file);
+        out.push_str(&format!(
+            ",\n      \"rows\": {},\n      \"bytes\": {}\n    }}",
+            s.rows, s.bytes
+        ));
+    }
+    out.push_str(if segments.is_empty() {
+        "]\n}"
+    } else {
+        "\n  ]\n}"
+    });
+    out
+}
+
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -668,5 +753,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn nth(i: usize, rows: u64, row_bytes: u64) -> Segment {
+        Segment {
+            file: segment_file("x", i),
+            rows,
+            bytes: rows * row_bytes,
+        }
+    }
+
+    #[test]
+    fn manifests_we_write_parse_back_and_look_like_numpack_07s() {
+        let segs = vec![nth(0, 3, 12), nth(1, 1, 12)];
+        let text = encode_manifest(&segs);
+        assert_eq!(parse_manifest(&text, "x").unwrap(), segs);
+        // serde_json::to_vec_pretty of numpack's SegmentManifest, as 0.7.0 wrote it.
+        assert!(text.starts_with(
+            "{\n  \"version\": 1,\n  \"segments\": [\n    {\n      \"file\": \"data_x_segments/seg_000000.npkd\",\n      \"rows\": 3,\n      \"bytes\": 36\n    },"
+        ), "{text}");
+        let odd = vec![Segment {
+            file: "data_a\"b_segments/seg_000000.npkd".into(),
+            rows: 1,
+            bytes: 4,
+        }];
+        assert_eq!(parse_manifest(&encode_manifest(&odd), "a\"b").unwrap(), odd);
+    }
+
+    #[test]
+    fn appends_split_as_numpack_07_splits_them() {
+        // Target 40 bytes, rows of 12: a segment is full at 3 rows (36 bytes).
+        let segs = vec![nth(0, 3, 12), nth(1, 1, 12)];
+        let plan = plan_append(&segs, 12, 9, 40);
+        assert_eq!((plan.into_last, plan.new_segments), (2, vec![3, 3, 1]));
+        // A full last segment takes nothing; a small append fits entirely.
+        let full = vec![nth(0, 3, 12)];
+        assert_eq!(plan_append(&full, 12, 1, 40).into_last, 0);
+        assert_eq!(
+            plan_append(&segs, 12, 1, 40).new_segments,
+            Vec::<u64>::new()
+        );
+        // A row larger than the target still goes one per segment.
+        assert_eq!(plan_append(&segs, 100, 2, 100).new_segments, vec![1, 1]);
+        assert_eq!(target_bytes(1 << 40), 1 << 40);
     }
 }

@@ -19,6 +19,7 @@ mod open;
 mod ops;
 mod publish;
 mod read;
+mod segwrite;
 pub mod snapshot;
 mod spares;
 mod stage;

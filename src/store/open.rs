@@ -173,18 +173,28 @@ fn check_record_result(dir: &Path, record: &commit::Record) -> Result<()> {
     Ok(())
 }
 
-/// A writer that crashed mid-append leaves bytes past an array's end: cut them off, so the file
-/// size matches the shape again for NumPack too.
+/// A writer that crashed mid-append leaves bytes past an array's end (for a segmented array,
+/// past its last segment's end): cut them off, so the file size matches the shape (the
+/// manifest) again for NumPack too, which maps whole segment files.
 fn trim_interrupted_appends(snap: &Snapshot) -> Result<()> {
+    let trim = |file: &std::fs::File, path: &std::path::Path, size: u64| -> Result<()> {
+        let len = file
+            .metadata()
+            .ctx(format_args!("cannot stat {}", path.display()))?
+            .len();
+        if len > size {
+            file.set_len(size)
+                .ctx(format_args!("cannot trim {}", path.display()))?;
+        }
+        Ok(())
+    };
     for st in snap.arrays.values() {
-        if let DataFiles::Single { path, file, .. } = &st.data {
-            let len = file
-                .metadata()
-                .ctx(format_args!("cannot stat {}", path.display()))?
-                .len();
-            if len > st.meta.size_bytes {
-                file.set_len(st.meta.size_bytes)
-                    .ctx(format_args!("cannot trim {}", path.display()))?;
+        match &st.data {
+            DataFiles::Single { path, file, .. } => trim(file, path, st.meta.size_bytes)?,
+            DataFiles::Segmented { segments } => {
+                if let Some(last) = segments.last() {
+                    trim(&last.file, &last.path, last.segment.bytes)?;
+                }
             }
         }
     }

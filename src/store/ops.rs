@@ -10,6 +10,7 @@ use super::block::{Block, BlockSrc};
 use super::checks::{check_dtype, check_itemsize, check_name, physical_rows, zero_d};
 use super::data;
 use super::fsutil;
+use super::segwrite;
 use super::snapshot::{ArrayState, DataFiles};
 use super::stage::retire;
 use super::{Store, WriteGuard};
@@ -127,7 +128,6 @@ impl Store {
                 ),
             ));
         }
-        let file = self.open_for_update(st)?;
         let offset = st.meta.size_bytes;
         let added = src.layout.shape[0];
         let new_rows = st.meta.shape[0].checked_add(added);
@@ -136,6 +136,42 @@ impl Store {
         meta.size_bytes = byte_size(&meta.shape, dtype)
             .ok_or_else(|| Error::invalid(format!("appending to {name:?} overflows its size")))?;
         meta.modify_time_us = fsutil::now_micros();
+        if let DataFiles::Segmented { segments } = &st.data {
+            if added == 0 {
+                return Ok(());
+            }
+            let mut txn = self.txn();
+            let prepared = segwrite::prepare_append(
+                &self.inner.dir,
+                &mut txn,
+                st,
+                segments,
+                meta,
+                src,
+                self.inner.durable,
+            )?;
+            let mut state = prepared.state.clone();
+            if let Some(b) = &st.bitmap {
+                let mut grown = (**b).clone();
+                let staged = grown
+                    .try_grow(state.meta.shape[0])
+                    .ok_or_else(|| bitmap_too_large(name, state.meta.shape[0]))
+                    .and_then(|_| self.stage_bitmap(&mut txn, name, &grown));
+                if let Err(e) = staged {
+                    prepared.undo();
+                    return Err(e);
+                }
+                state.bitmap = Some(Arc::new(grown));
+            }
+            let mut next = (*current).clone();
+            next.arrays.insert(name, state);
+            return self.commit_with(&w, &mut txn, next).inspect_err(|_| {
+                if !txn.is_decided() {
+                    prepared.undo();
+                }
+            });
+        }
+        let file = self.open_for_update(st)?;
         let undo = |e: Error| {
             let _ = file.set_len(offset);
             e
@@ -195,9 +231,29 @@ impl Store {
             // Nothing replaced: not even the modify time changes.
             return Ok(());
         }
+        if let DataFiles::Segmented { segments } = &st.data {
+            let row = st.row_bytes();
+            let mut tmp = vec![0u8; row as usize];
+            let contiguous = src.as_c_bytes();
+            for (k, &p) in phys.iter().enumerate() {
+                let bytes = match contiguous {
+                    Some(all) => &all[k * row as usize..(k + 1) * row as usize],
+                    None => {
+                        src.gather_rows(k as u64, &mut tmp);
+                        &tmp[..]
+                    }
+                };
+                segwrite::write_at(segments, bytes, p * row)?;
+            }
+            if self.inner.durable {
+                segwrite::sync_all(segments)?;
+            }
+            drop(current);
+            self.touch_in_memory(&w, name);
+            return Ok(());
+        }
         let Some(map) = self.row_map(st)? else {
-            // Segmented arrays are refused here; an empty array has no rows to write.
-            self.open_for_update(st)?;
+            // An empty array has no rows to write.
             return Ok(());
         };
         // Rows go through the mapping, unless the file has holes (an array made by create): a
@@ -275,10 +331,31 @@ impl Store {
         let st = current.get(name)?;
         check_dtype(st, dtype)?;
         let block = Block::new(st, offset, count)?;
-        let (file, path) = self.data_file(st)?;
         let Some(block) = block else {
             return Ok(());
         };
+        if let DataFiles::Segmented { segments } = &st.data {
+            let put = |bytes: &[u8], at: u64| segwrite::write_at(segments, bytes, at);
+            match data {
+                BlockSrc::C(all) => block.for_runs(0, block.rows(), |at, pos, len| {
+                    put(&all[pos..pos + len], at)
+                })?,
+                BlockSrc::Strided(src) => {
+                    for_chunks(block.rows(), block.row_bytes(), |first, chunk| {
+                        src.gather_rows(first, chunk);
+                        let n = chunk.len() as u64 / block.row_bytes();
+                        block.for_runs(first, n, |at, pos, len| put(&chunk[pos..pos + len], at))
+                    })?
+                }
+            }
+            if self.inner.durable {
+                segwrite::sync_all(segments)?;
+            }
+            drop(current);
+            self.touch_in_memory(&w, name);
+            return Ok(());
+        }
+        let (file, path) = self.data_file(st)?;
         let map = if block.whole_rows() {
             None
         } else {
