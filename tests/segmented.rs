@@ -301,3 +301,52 @@ fn a_cache_batch_reads_and_rewrites_a_segmented_array() {
     drop(s);
     assert_eq!(load::<i32>(&reader(&dir), "x"), values);
 }
+
+/// Between an append's decision and its renames, the new segment is only under its staged
+/// name: a reader rolls the record forward and finds it there, as it finds the manifest.
+#[test]
+fn readers_find_a_new_segment_under_its_staged_name_until_the_record_is_applied() {
+    use numpack::internals::record::{Op, Record, COMMIT_FILE, STAGE_PREFIX};
+    small_segments();
+    // The state after the append, made by a real append in another directory.
+    let after = TempDir::new("gap-after");
+    let mut values = segmented_store(&after, &[3, 3]);
+    let bytes = rows_of(&[60, 61, 62]);
+    let s = Store::open(&after, OpenOptions::default()).unwrap();
+    s.append(
+        "x",
+        DType::I32,
+        &Src::contiguous(&bytes, &[1, 3], 4).unwrap(),
+    )
+    .unwrap();
+    drop(s);
+    values.extend([60, 61, 62]);
+    assert_eq!(manifest_rows(&after), [3, 3, 1]);
+    // The store before it, with the three files staged and the decided record.
+    let dir = TempDir::new("gap");
+    segmented_store(&dir, &[3, 3]);
+    let files = [
+        "data_x_segments/seg_000002.npkd",
+        "data_x.npkseg",
+        "metadata.npkm",
+    ];
+    let mut ops = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let staged = format!("{STAGE_PREFIX}t-{i}");
+        std::fs::copy(after.join(f), dir.join(&staged)).unwrap();
+        ops.push(Op::Rename {
+            from: staged,
+            to: f.to_string(),
+        });
+    }
+    let record = Record {
+        txid: "t".into(),
+        ops,
+    };
+    std::fs::write(dir.join(COMMIT_FILE), record.encode()).unwrap();
+    assert_eq!(load::<i32>(&reader(&dir), "x"), values);
+    assert!(dir.join(COMMIT_FILE).exists(), "a reader applies nothing");
+    let w = Store::open(&dir, OpenOptions::default()).unwrap();
+    assert_eq!(load::<i32>(&w, "x"), values);
+    assert!(dir.join("data_x_segments/seg_000002.npkd").exists());
+}

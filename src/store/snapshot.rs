@@ -459,7 +459,10 @@ fn read_array(
         for seg in segs {
             fsutil::check_subdir(dir, &seg.file)?;
             let path = dir.join(&seg.file);
-            let (file, _) = open_checked(&path, writable)?.ok_or_else(|| missing(&seg.file))?;
+            // Resolved like the manifest: an append's new segment is still under its staged
+            // name between the commit's decision and its renames.
+            let (file, _, _) = open_resolved(dir, resolver, &seg.file, writable)?
+                .ok_or_else(|| missing(&seg.file))?;
             let len = file
                 .metadata()
                 .ctx(format_args!("cannot stat {}", path.display()))?
