@@ -10,8 +10,12 @@
  * produces saves (new arrays and overwrites, also changing shape and dtype), appends, row drops,
  * compactions (one array or all), clones, array drops and cache batches over 2-4 arrays (views
  * changed in place, longer or re-shaped arrays, new arrays, loaded-but-unsaved arrays; sometimes
- * with a 1 MB memory limit so arrays spill to staged files; sometimes aborted). A few arrays are
- * several MB, so kills also land inside data writes.
+ * with a 1 MB memory limit so arrays spill to staged files; sometimes aborted) and attribute
+ * commits (issue #15): an int64 attribute "tag" set or deleted on an array or on the store, and
+ * every cache batch sets the store's "tag" in its commit. The model tracks each tag (a dropped
+ * array's goes with it, a clone copies it, a save over keeps it), and every observation below
+ * compares the tags with the arrays: a tag of one commit with arrays of another matches neither
+ * state. A few arrays are several MB, so kills also land inside data writes.
  *
  * Every trial forks a writer that opens the store (sometimes NPK_OPEN_DURABLE) and runs ops from
  * the current model; before op k it publishes "started k" in a shared page and after the call
@@ -109,12 +113,17 @@ typedef struct {
     uint64_t cap;
     uint64_t *ids;   /* row id of every live row, in logical order */
     uint64_t phys;   /* rows in the data file, dropped ones included */
+    int64_t attr;    /* the array's attribute "tag", 0 when it has none */
 } marr;
 
 typedef struct {
     marr a[NSLOT];
     uint64_t next_id;
+    int64_t sattr; /* the store's attribute "tag", 0 when it has none */
 } model;
+
+/* The one attribute key of the campaign. */
+#define TAG "tag"
 
 static const char *const NAMES[NSLOT] = {"a0", "a1", "a2", "a3", "a4", "a5"};
 
@@ -209,6 +218,7 @@ static void model_copy(model *dst, const model *src)
     for (i = 0; i < NSLOT; i++)
         marr_copy(&dst->a[i], &src->a[i]);
     dst->next_id = src->next_id;
+    dst->sattr = src->sattr;
 }
 
 static int marr_equal(const marr *x, const marr *y)
@@ -218,7 +228,7 @@ static int marr_equal(const marr *x, const marr *y)
     if (!x->used)
         return 1;
     return x->dtype == y->dtype && x->ndim == y->ndim && x->cols == y->cols && x->n == y->n &&
-           x->phys == y->phys &&
+           x->phys == y->phys && x->attr == y->attr &&
            (x->n == 0 || memcmp(x->ids, y->ids, (size_t)x->n * sizeof(uint64_t)) == 0);
 }
 
@@ -229,7 +239,7 @@ static int model_equal(const model *x, const model *y)
     for (i = 0; i < NSLOT; i++)
         if (!marr_equal(&x->a[i], &y->a[i]))
             return 0;
-    return 1;
+    return x->sattr == y->sattr;
 }
 
 /* The 8 bytes of element (row id, col) in an array of `dt`. */
@@ -291,9 +301,9 @@ static uint64_t model_elems(const model *m)
 /* ---- ops --------------------------------------------------------------------------------------*/
 
 enum { OP_SAVE_NEW, OP_SAVE_OVER, OP_APPEND, OP_DROP_ROWS, OP_COMPACT, OP_CLONE, OP_DROP, OP_BATCH,
-       OP_KINDS };
+       OP_ATTR, OP_KINDS };
 static const char *const OP_NAMES[OP_KINDS] = {"save-new", "save-over", "append", "drop-rows",
-                                               "compact",  "clone",     "drop",   "batch"};
+                                               "compact",  "clone",     "drop",   "batch", "attr"};
 
 /* Cache-batch entries: load + change rows through the view + save the view's pointer; save a
  * longer array (old rows + new ones); save a new dtype/shape; save a new array; load, scribble
@@ -318,7 +328,7 @@ typedef struct {
     uint64_t cols, rows; /* SAVE_*: new layout; APPEND: rows */
     int nidx;
     int64_t idx[MAXIDX]; /* DROP_ROWS: logical, some negative */
-    int all;             /* COMPACT: every array (name NULL) */
+    int all;             /* COMPACT: every array (name NULL); ATTR: delete the tag */
     int nb;
     bent b[MAXB];
     uint64_t mem_mb;
@@ -356,6 +366,10 @@ static void op_desc(const op_t *op, char *out, size_t n)
     case OP_DROP:
         snprintf(out, n, "drop %s%s%s", NAMES[op->slot], op->slot2 >= 0 ? " " : "",
                  op->slot2 >= 0 ? NAMES[op->slot2] : "");
+        break;
+    case OP_ATTR:
+        snprintf(out, n, "attr %s %s", op->all ? "delete" : "set",
+                 op->slot >= 0 ? NAMES[op->slot] : "(store)");
         break;
     default:
         len = (size_t)snprintf(out, n, "batch (mem %llu MB%s):", (unsigned long long)op->mem_mb,
@@ -460,6 +474,7 @@ static void gen_op(const model *m, rng_t *r, op_t *op)
     w[OP_CLONE] = used && freec ? 2 : 0;
     w[OP_DROP] = used ? (freec ? 1 : 2) : 0;
     w[OP_BATCH] = used ? 4 : 0;
+    w[OP_ATTR] = 2;
     for (k = 0; k < OP_KINDS; k++)
         total += w[k];
     x = below(r, (uint64_t)total);
@@ -529,6 +544,13 @@ static void gen_op(const model *m, rng_t *r, op_t *op)
                 op->slot2 = pick_slot(r, m, 1, 0);
             while (op->slot2 == op->slot);
         break;
+    case OP_ATTR: {
+        const int64_t *tag;
+        op->slot = used && below(r, 3) != 0 ? pick_slot(r, m, 1, 0) : -1;
+        tag = op->slot >= 0 ? &m->a[op->slot].attr : &m->sattr;
+        op->all = *tag != 0 && below(r, 4) == 0;
+        break;
+    }
     default: { /* OP_BATCH: 2-4 distinct arrays, existing ones or new names */
         int want = 2 + (int)below(r, 3), taken[NSLOT] = {0}, j;
         op->mem_mb = below(r, 5) < 2 ? 1 : 0;
@@ -640,6 +662,11 @@ static void apply_op(model *m, const op_t *op)
         if (op->slot2 >= 0)
             marr_clear(&m->a[op->slot2]);
         break;
+    case OP_ATTR: {
+        int64_t *tag = op->slot >= 0 ? &m->a[op->slot].attr : &m->sattr;
+        *tag = op->all ? 0 : (int64_t)m->next_id++;
+        break;
+    }
     default:
         for (i = 0; i < op->nb; i++) {
             const bent *e = &op->b[i];
@@ -663,6 +690,7 @@ static void apply_op(model *m, const op_t *op)
                 break;
             }
         }
+        m->sattr = (int64_t)m->next_id++; /* in the batch's commit */
         break;
     }
 }
@@ -799,6 +827,12 @@ static npk_status exec_batch(npk_store *s, const model *cur, const model *after,
             fprintf(stderr, "  writer: %s: %s\n", *what, keep);
         return st;
     }
+    *what = "npk_batch_attr_set";
+    if ((st = npk_batch_attr_set(b, NULL, TAG, NPK_ATTR_INT64, &after->sattr, 1)) != NPK_OK) {
+        fprintf(stderr, "  writer: %s: %s\n", *what, npk_last_error());
+        npk_batch_abort(b);
+        return st;
+    }
     if (op->abort_batch) {
         *what = "npk_batch_abort";
         return npk_batch_abort(b);
@@ -857,6 +891,14 @@ static npk_status exec_op(npk_store *s, const model *cur, const op_t *op, const 
         st = npk_drop(s, names, op->slot2 >= 0 ? 2 : 1);
         break;
     }
+    case OP_ATTR: {
+        const char *owner = op->slot >= 0 ? NAMES[op->slot] : NULL;
+        const int64_t tag = op->slot >= 0 ? after.a[op->slot].attr : after.sattr;
+        *what = op->all ? "npk_attr_delete" : "npk_attr_set";
+        st = op->all ? npk_attr_delete(s, owner, TAG)
+                     : npk_attr_set(s, owner, TAG, NPK_ATTR_INT64, &tag, 1);
+        break;
+    }
     default:
         st = exec_batch(s, cur, &after, op, what);
         break;
@@ -910,12 +952,34 @@ typedef struct {
     char name[64];
     npk_array_info info;
     uint64_t *data; /* npk_load's copy */
+    int64_t attr;   /* its "tag" attribute, 0 if none */
 } oarr;
 
 typedef struct {
     int n;
     oarr a[32];
+    int64_t sattr; /* the store's "tag" attribute, 0 if none */
 } obs;
+
+/* The "tag" attribute of `array` (NULL: the store) into *tag, 0 when there is none. 1 on
+ * success; 0 with *why. */
+static int read_tag(npk_store *s, const char *array, int64_t *tag, char *why, size_t wn)
+{
+    uint64_t n = 0;
+    npk_status st;
+    *tag = 0;
+    st = npk_attr_get(s, array, TAG, NPK_ATTR_INT64, tag, 1, &n);
+    if (st == NPK_NOT_FOUND) {
+        *tag = 0;
+        return 1;
+    }
+    if (st != NPK_OK || n != 1) {
+        snprintf(why, wn, "npk_attr_get(%s, tag): %s: %s", array ? array : "(store)",
+                 npk_status_str(st), npk_last_error());
+        return 0;
+    }
+    return 1;
+}
 
 static void obs_free(obs *o)
 {
@@ -969,6 +1033,8 @@ static int observe(npk_store *s, obs *o, int deep, long fill_every, long fill_of
     npk_status st;
     int ok = 0;
     o->n = 0;
+    if (!read_tag(s, NULL, &o->sattr, why, wn))
+        goto out;
     st = npk_list(s, names, cap, &needed, &count);
     if (st != NPK_OK) {
         snprintf(why, wn, "npk_list: %s: %s", npk_status_str(st), npk_last_error());
@@ -1015,6 +1081,8 @@ static int observe(npk_store *s, obs *o, int deep, long fill_every, long fill_of
         }
         a->data = (uint64_t *)xmalloc((size_t)nelem * 8);
         o->n++;
+        if (!read_tag(s, p, &a->attr, why, wn))
+            goto out;
         if ((st = npk_load(s, p, a->info.dtype, a->info.ndim, a->info.shape, a->data, NULL)) !=
             NPK_OK) {
             snprintf(why, wn, "npk_load(%s): %s: %s", p, npk_status_str(st), npk_last_error());
@@ -1110,6 +1178,11 @@ static int match_arr(const oarr *o, const marr *m, char *why, size_t wn)
                  (unsigned long long)o->info.physical_rows, (unsigned long long)m->phys);
         return 0;
     }
+    if (o->attr != m->attr) {
+        snprintf(why, wn, "attribute tag %lld, want %lld (contents equal)", (long long)o->attr,
+                 (long long)m->attr);
+        return 0;
+    }
     return 1;
 }
 
@@ -1140,6 +1213,11 @@ static int match_state(const obs *o, const model *m, int res[NSLOT], char why[NS
     }
     for (i = 0; i < NSLOT; i++)
         all &= res[i];
+    if (o->sattr != m->sattr) {
+        snprintf(extra, en, "store attribute tag %lld, want %lld", (long long)o->sattr,
+                 (long long)m->sattr);
+        all = 0;
+    }
     return all;
 }
 
@@ -1149,11 +1227,11 @@ static void print_model(const char *label, const model *m)
     fprintf(stderr, "    %s:", label);
     for (i = 0; i < NSLOT; i++)
         if (m->a[i].used)
-            fprintf(stderr, " %s %s (%llu,%llu) phys %llu%s;", NAMES[i],
+            fprintf(stderr, " %s %s (%llu,%llu) phys %llu%s tag %lld;", NAMES[i],
                     m->a[i].dtype == NPK_INT64 ? "i8" : "f8", (unsigned long long)m->a[i].n,
                     (unsigned long long)m->a[i].cols, (unsigned long long)m->a[i].phys,
-                    m->a[i].ndim == 1 ? " 1-D" : "");
-    fputc('\n', stderr);
+                    m->a[i].ndim == 1 ? " 1-D" : "", (long long)m->a[i].attr);
+    fprintf(stderr, " store tag %lld\n", (long long)m->sattr);
 }
 
 static void print_obs(const char *label, const obs *o)
@@ -1189,6 +1267,7 @@ static uint64_t hash_header(int slot, npk_dtype dt, uint32_t ndim, uint64_t rows
 static uint64_t hash_marr(const marr *m, int slot)
 {
     uint64_t h = hash_header(slot, m->dtype, m->ndim, m->n, m->cols, m->phys), r, c;
+    h = hstep(h, (uint64_t)m->attr);
     for (r = 0; r < m->n; r++)
         for (c = 0; c < m->cols; c++)
             h = hstep(h, val_bits(m->dtype, m->ids[r], c));
@@ -1199,14 +1278,15 @@ static uint64_t hash_oarr(const oarr *o, int slot)
 {
     uint64_t cols = o->info.ndim == 2 ? o->info.shape[1] : 1, rows = o->info.shape[0], i;
     uint64_t h = hash_header(slot, o->info.dtype, o->info.ndim, rows, cols, o->info.physical_rows);
+    h = hstep(h, (uint64_t)o->attr);
     for (i = 0; i < rows * cols; i++)
         h = hstep(h, o->data[i]);
     return h;
 }
 
-static uint64_t combine(const uint64_t per[NSLOT], const int used[NSLOT])
+static uint64_t combine(const uint64_t per[NSLOT], const int used[NSLOT], int64_t sattr)
 {
-    uint64_t h = 99;
+    uint64_t h = hstep(99, (uint64_t)sattr);
     int i;
     for (i = 0; i < NSLOT; i++)
         h = hstep(h, used[i] ? per[i] : 0);
@@ -1225,6 +1305,8 @@ static unsigned touched(const op_t *op)
         for (i = 0; i < op->nb; i++)
             t |= 1u << op->b[i].slot;
         return t;
+    case OP_ATTR: /* the store's own tag is hashed apart from the slots */
+        return op->slot >= 0 ? 1u << op->slot : 0;
     default:
         t = 1u << op->slot;
         if (op->slot2 >= 0)
@@ -1250,7 +1332,7 @@ static void hist_push(history *H)
         H->cap = H->cap ? H->cap * 2 : 64;
         H->h = (uint64_t *)realloc(H->h, (size_t)H->cap * sizeof(uint64_t));
     }
-    H->h[H->nh++] = combine(H->per, used);
+    H->h[H->nh++] = combine(H->per, used, H->cur.sattr);
 }
 
 static void hist_init(history *H, const model *start, uint64_t seed)
@@ -1347,7 +1429,7 @@ static void run_reader(const char *dir, const model *start, uint64_t seed, uint6
             used[sl] = 1;
             per[sl] = hash_oarr(&o.a[i], sl);
         }
-        fp = combine(per, used);
+        fp = combine(per, used, o.sattr);
         lo = last_j > d + 1 ? last_j : (long)(d + 1);
         hi = (long)started + 1;
         hist_extend(&H, hi);
@@ -1405,6 +1487,8 @@ static void obs_add(obs *o, const model *m, int slot)
     a->info.nbytes = x->n * x->cols * 8;
     a->info.physical_rows = x->phys;
     a->data = (uint64_t *)materialize(x, 0, x->n);
+    a->attr = x->attr;
+    o->sattr = m->sattr;
 }
 
 static uint64_t fp_obs(const obs *o)
@@ -1416,7 +1500,7 @@ static uint64_t fp_obs(const obs *o)
         used[sl] = 1;
         per[sl] = hash_oarr(&o->a[i], sl);
     }
-    return combine(per, used);
+    return combine(per, used, o->sattr);
 }
 
 static uint64_t fp_model(const model *m)
@@ -1426,7 +1510,7 @@ static uint64_t fp_model(const model *m)
     for (i = 0; i < NSLOT; i++)
         if ((used[i] = m->a[i].used) != 0)
             per[i] = hash_marr(&m->a[i], i);
-    return combine(per, used);
+    return combine(per, used, m->sattr);
 }
 
 /* A mixture of two states of a batch, a torn row and a resurrected dropped row must match
@@ -1501,6 +1585,23 @@ static void selftest(void)
     CHECK(!match_state(&o, &C, resA, whyA, extra, sizeof extra));
     CHECK(!match_state(&o, &A, resB, whyB, extra, sizeof extra));
     CHECK(fp_obs(&o) != fp_model(&C) && fp_obs(&o) != fp_model(&A));
+    obs_free(&o);
+
+    /* Attributes of another commit: B's arrays with A's store tag, then with a0's tag of A. */
+    CHECK(A.sattr != B.sattr);
+    obs_add(&o, &B, 0);
+    obs_add(&o, &B, 1);
+    CHECK(match_state(&o, &B, resB, whyB, extra, sizeof extra));
+    o.sattr = A.sattr;
+    CHECK(!match_state(&o, &A, resA, whyA, extra, sizeof extra));
+    CHECK(!match_state(&o, &B, resB, whyB, extra, sizeof extra));
+    CHECK(strstr(extra, "store attribute tag") != NULL);
+    CHECK(fp_obs(&o) != fp_model(&A) && fp_obs(&o) != fp_model(&B));
+    o.sattr = B.sattr;
+    o.a[0].attr = B.a[0].attr + 1;
+    CHECK(!match_state(&o, &B, resB, whyB, extra, sizeof extra));
+    CHECK(strstr(whyB[0], "attribute tag") != NULL);
+    CHECK(fp_obs(&o) != fp_model(&B));
     obs_free(&o);
     model_free(&A);
     model_free(&B);

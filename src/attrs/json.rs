@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Python's `json.load` reads it as plain dicts, ints, floats, strings and lists. The types stay
-//! distinguishable: a float64 is always written with a '.' or an exponent (`1.0`, `1e+300`) or
+//! distinguishable: a float64 is always written with a '.' or an exponent (`1.0`, `1e300`) or
 //! as `NaN`, `Infinity`, `-Infinity` (which Python's json reads and writes), an int64 never is;
 //! a vector is a list, a scalar is not; an empty vector, whose list would have no type, is
 //! `{"int64": []}` or `{"float64": []}`. Non-ASCII characters are written as `\u` escapes, so
