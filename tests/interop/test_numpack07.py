@@ -32,7 +32,7 @@ NP07 = Path(
 )
 
 
-def np07(script, store, arrays_in=None, workdir=None):
+def np07(script, store, arrays_in=None, workdir=None, segment_bytes=SEGMENT_BYTES):
     """Runs `script` with numpack 0.7.0 in a child; `store` is the store path, `inp` a dict of
     arrays given to it, `out` a dict whose arrays come back. Returns the dict `out`."""
     if not NP07.exists():
@@ -52,7 +52,7 @@ def np07(script, store, arrays_in=None, workdir=None):
         """
     )
     epilogue = "\nfor k, v in out.items():\n    np.save(work / f'out_{k}.npy', v)\n"
-    env = dict(os.environ, NUMPACK_SEGMENT_TARGET_BYTES=str(SEGMENT_BYTES))
+    env = dict(os.environ, NUMPACK_SEGMENT_TARGET_BYTES=str(segment_bytes))
     r = subprocess.run(
         [str(NP07), "-c", prelude + textwrap.dedent(script) + epilogue, str(store), str(work)],
         capture_output=True,
@@ -187,3 +187,50 @@ def test_numpack_07_appends_after_libnumpack_appended_to_its_segments(tmp_path):
     assert manifest_rows(store, "big") == [6, 6, 4]
     with Store(str(store), flags=0) as s:
         np.testing.assert_array_equal(s.load("big"), rows(16))
+
+
+def test_batches_on_numpack_07_segments_read_back_in_numpack_07(tmp_path):
+    from test_batch_interop import Batch, Store as BatchStore
+
+    store = tmp_path / "s"
+    big = rows(200, width=8)  # rows of 64 bytes, segments of 4096: 64 rows, one page each
+    odd = rows(200)  # rows of 40 bytes: segments of 102 rows, 4080 bytes, not whole pages
+    np07(
+        """
+        with NumPack(store, drop_if_exists=True) as p:
+            p.save({"big": inp["big"], "odd": inp["odd"]})
+        """,
+        store,
+        {"big": big, "odd": odd},
+        segment_bytes=4096,
+    )
+    assert manifest_rows(store, "big") == [64, 64, 64, 8]
+    assert manifest_rows(store, "odd") == [102, 98]
+    s = BatchStore(store, flags=0)
+    with Batch(s, writable=True) as b:
+        v = b.load("big")  # one pointer across four segment files
+        v[60:70] *= -1
+        v[-1] = 42.0
+        o = b.load("odd")  # consolidated into one file first
+        o[3] = 7.0
+    with Batch(s, memory_limit_mb=64) as b:
+        o = b.load("odd")
+        o[4] = 8.0
+        b.save("odd", o)
+    s.close()
+    big[60:70] *= -1
+    big[-1] = 42.0
+    odd[3] = 7.0
+    odd[4] = 8.0
+    assert manifest_rows(store, "big") == [64, 64, 64, 8], "the batch kept the segments"
+    assert not (store / "data_big.npkd").exists()
+    out = np07(
+        """
+        with NumPack(store) as p:
+            out["big"] = p.load("big")
+            out["odd"] = p.load("odd")
+        """,
+        store,
+    )
+    np.testing.assert_array_equal(out["big"], big)
+    np.testing.assert_array_equal(out["odd"], odd)
