@@ -513,6 +513,7 @@ fn interrupted_append_is_ignored_by_readers_and_trimmed_by_the_writer() {
             .unwrap();
         f.write_all(&[0xAB; 5]).unwrap();
     }
+    common::as_if_the_writer_died(&dir);
 
     let want: Expect = vec![("a", vec![3, 2], 7), ("b", vec![2], 8)];
     let before = fingerprint(&dir);

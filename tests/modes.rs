@@ -248,6 +248,7 @@ fn crashed_store() -> TempDir {
     let mut b = std::fs::read(dir.join("data_b.npkd")).unwrap();
     b.extend_from_slice(&[0xAB; 8]);
     std::fs::write(dir.join("data_b.npkd"), &b).unwrap();
+    common::as_if_the_writer_died(&dir);
     dir
 }
 

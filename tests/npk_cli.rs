@@ -97,6 +97,7 @@ fn check_reports_leftovers_and_repairs_only_when_asked() {
     bytes.extend_from_slice(&[7; 8]);
     std::fs::write(&data, &bytes).unwrap();
     std::fs::write(dir.join(".npk-stage-dead-1"), b"junk").unwrap();
+    common::as_if_the_writer_died(&dir);
     let (code, out, _) = npk(&["check", d]);
     assert_eq!(code, 1, "{out}");
     assert!(

@@ -119,7 +119,7 @@ impl CacheBatch {
         entry.last_use = now;
         if let Content::Spilled(state) = &entry.content {
             let mut buf = PageBuf::zeroed(state.meta.size_bytes as usize)?;
-            data::open_reader(state).read_at(buf.as_mut_slice(), 0)?;
+            data::open_reader(state)?.read_at(buf.as_mut_slice(), 0)?;
             entry.content = Content::Memory(buf);
         }
         let view = view_of(entry);

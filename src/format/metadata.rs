@@ -123,17 +123,32 @@ pub fn decode(bytes: &[u8]) -> Result<Catalog, FormatError> {
         )));
     }
 
+    // Records are decoded without building their messages' context (a format per record and
+    // field was most of the time a large catalogue took to open); a record that fails is
+    // decoded again with it, so the message is the same.
     let mut arrays = BTreeMap::new();
     for index in 1..=count {
-        r.ctx = format!("record {index} of {count}");
-        let meta = decode_record(&mut r)?;
-        if arrays.contains_key(&meta.name) {
-            return Err(r.err(format_args!(
-                "array name {:?} appears more than once in the catalogue",
-                meta.name
-            )));
+        let start = r.pos;
+        let meta = match decode_record(&mut r, false) {
+            Ok(meta) => meta,
+            Err(quiet) => {
+                r.pos = start;
+                r.ctx = format!("record {index} of {count}");
+                return Err(decode_record(&mut r, true).err().unwrap_or(quiet));
+            }
+        };
+        match arrays.entry(meta.name.clone()) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(meta);
+            }
+            std::collections::btree_map::Entry::Occupied(_) => {
+                r.ctx = format!("record {index} of {count} (array {:?})", meta.name);
+                return Err(r.err(format_args!(
+                    "array name {:?} appears more than once in the catalogue",
+                    meta.name
+                )));
+            }
         }
-        arrays.insert(meta.name.clone(), meta);
     }
     if r.remaining() != 0 {
         r.ctx = "end of file".to_string();
@@ -146,12 +161,15 @@ pub fn decode(bytes: &[u8]) -> Result<Catalog, FormatError> {
     Ok(Catalog { version, arrays })
 }
 
-fn decode_record(r: &mut Reader<'_>) -> Result<ArrayMeta, FormatError> {
+/// One record; `detail` builds the context and field names its errors need (see `decode`).
+fn decode_record(r: &mut Reader<'_>, detail: bool) -> Result<ArrayMeta, FormatError> {
     let name = r.string("name")?;
     if let Err(msg) = validate_name(&name) {
         return Err(r.err(format_args!("invalid array name: {msg}")));
     }
-    r.ctx = format!("{} (array {name:?})", r.ctx);
+    if detail {
+        r.ctx = format!("{} (array {name:?})", r.ctx);
+    }
 
     let ndim_pos = r.pos;
     let ndim = r.u32("ndim")?;
@@ -162,13 +180,21 @@ fn decode_record(r: &mut Reader<'_>) -> Result<ArrayMeta, FormatError> {
     }
     let mut shape = Vec::with_capacity(ndim as usize);
     for d in 0..ndim {
-        shape.push(r.u64(&format!("shape[{d}]"))?);
+        shape.push(if detail {
+            r.u64(&format!("shape[{d}]"))?
+        } else {
+            r.u64("shape")?
+        });
     }
 
     let df_pos = r.pos;
     let data_file = r.string("data file name")?;
-    let plain = data_file_name(&name);
-    if data_file != plain && data_file != segment_manifest_name(&name) {
+    let is_plain = data_file
+        .strip_prefix("data_")
+        .and_then(|d| d.strip_suffix(".npkd"))
+        == Some(name.as_str());
+    if !is_plain && data_file != segment_manifest_name(&name) {
+        let plain = data_file_name(&name);
         return Err(r.err(format_args!(
             "data file name at offset {df_pos} is {data_file:?}, expected {plain:?} (or {:?} for a segmented array)",
             segment_manifest_name(&name)

@@ -284,7 +284,9 @@ mod tests {
             bitmap: None,
             data: DataFiles::Single {
                 path: PathBuf::from("/dev/null"),
-                file: Arc::new(std::fs::File::open("/dev/null").unwrap()),
+                file: crate::store::files::DataFile::lazy(crate::store::files::Source::writer(
+                    std::path::Path::new("/dev"),
+                )),
             },
             map: MapSlot::default(),
         }

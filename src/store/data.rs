@@ -4,29 +4,33 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::layout::{for_chunks, Src};
 use crate::store::fsutil;
 use crate::store::snapshot::{ArrayState, DataFiles};
 
-/// Reads one array's bytes through the snapshot's descriptors. Borrows the array's state, so
-/// making one costs nothing (row and block reads make one per call).
+/// Reads one array's bytes through the snapshot's descriptors. Borrows the array's state and
+/// holds its single data file for the call (opened now if this is the array's first use; a
+/// descriptor the store closes meanwhile stays open until the call ends).
 pub struct DataReader<'a> {
     state: &'a ArrayState,
+    file: Option<Arc<File>>,
 }
 
-pub fn open_reader(state: &ArrayState) -> DataReader<'_> {
-    DataReader { state }
+pub fn open_reader(state: &ArrayState) -> Result<DataReader<'_>> {
+    let file = match &state.data {
+        DataFiles::Single { file, .. } => Some(file.get(&state.meta)?),
+        DataFiles::Segmented { .. } => None,
+    };
+    Ok(DataReader { state, file })
 }
 
 impl DataReader<'_> {
     /// The single data file, when the array has one.
     pub fn single(&self) -> Option<&File> {
-        match &self.state.data {
-            DataFiles::Single { file, .. } => Some(file),
-            DataFiles::Segmented { .. } => None,
-        }
+        self.file.as_deref()
     }
 
     pub fn read_at(&self, mut buf: &mut [u8], mut offset: u64) -> Result<()> {
@@ -57,8 +61,11 @@ impl DataReader<'_> {
             Ok(!buf.is_empty())
         };
         match &self.state.data {
-            DataFiles::Single { file, path } => {
-                part(file, path, 0, self.state.meta.size_bytes)?;
+            // `open_reader` gave a single file its descriptor.
+            DataFiles::Single { path, .. } => {
+                if let Some(file) = &self.file {
+                    part(file, path, 0, self.state.meta.size_bytes)?;
+                }
             }
             DataFiles::Segmented { segments } => {
                 let mut start = 0;

@@ -38,11 +38,23 @@ pub fn env_allows_locking() -> bool {
     }
 }
 
+/// What a structural writer appends to its pid in the lock file when it closes: the store was
+/// left with no interrupted append, so the next writer open need not stat every data file to
+/// trim one. A writer that dies leaves its bare pid (any writer open writes it first).
+const CLOSED_MARK: &str = " closed";
+
 /// A writer handle's hold on the store. `file` is None when locking is turned off: the caller
 /// then guarantees the exclusion itself.
 pub struct WriterLock {
     file: Option<File>,
     path: PathBuf,
+    /// The lock file said the last structural writer closed (`CLOSED_MARK`) when we took it.
+    was_closed: bool,
+}
+
+/// Whether the lock file of `dir` says its last writer closed, leaving no interrupted append.
+pub fn closed_cleanly(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join(LOCK_FILE)).is_ok_and(|s| s.ends_with(CLOSED_MARK))
 }
 
 /// The shared gate while held; released on drop.
@@ -150,6 +162,22 @@ impl WriterLock {
         WriterLock {
             file: None,
             path: dir.join(LOCK_FILE),
+            was_closed: false,
+        }
+    }
+
+    /// The last structural writer closed the store (see `CLOSED_MARK`); false without a lock.
+    pub fn was_closed(&self) -> bool {
+        self.was_closed
+    }
+
+    /// Records that this writer closes with no interrupted append (the store's data files all
+    /// match the catalogue's sizes). Best effort: without it the next writer open trims.
+    pub fn mark_closed(&self) {
+        if let Some(f) = &self.file {
+            let note = format!("{}{CLOSED_MARK}", std::process::id());
+            let _ = f.set_len(0);
+            let _ = fsutil::write_all_at(f, note.as_bytes(), 0);
         }
     }
 
@@ -191,12 +219,17 @@ impl WriterLock {
                 ),
             ));
         }
-        // The pid is only for the message a refused writer sees; failing to write it is harmless.
+        let mut before = [0u8; 64];
+        let n = std::os::unix::fs::FileExt::read_at(&file, &mut before, 0).unwrap_or(0);
+        let was_closed = before[..n].ends_with(CLOSED_MARK.as_bytes());
+        // The pid is for the message a refused writer sees, and without CLOSED_MARK it says
+        // "not closed yet" should this writer die; failing to write it only costs a trim.
         let _ = file.set_len(0);
         let _ = fsutil::write_all_at(&file, std::process::id().to_string().as_bytes(), 0);
         Ok(WriterLock {
             file: Some(file),
             path,
+            was_closed,
         })
     }
 
@@ -210,6 +243,7 @@ impl WriterLock {
         let lock = WriterLock {
             file: Some(file),
             path,
+            was_closed: false,
         };
         let f = lock.file.as_ref().expect("just set");
         // Join without waiting when we can. A refusal comes from a structural writer, or from

@@ -11,6 +11,7 @@ mod block;
 mod checks;
 pub mod commit;
 pub mod data;
+pub mod files;
 pub mod fsutil;
 mod gate;
 mod gather;
@@ -118,6 +119,11 @@ impl Drop for Inner {
         // While the lock is still ours: the name is unique, but a spare left to the next
         // writer's sweep is clutter meanwhile.
         self.swap.discard();
+        if !self.shared && !self.read_only {
+            if let Some(lock) = &self.lock {
+                lock.mark_closed();
+            }
+        }
     }
 }
 

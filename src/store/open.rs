@@ -77,7 +77,10 @@ impl Store {
             Some(if locking {
                 WriterLock::shared(&dir, || {
                     recover(&dir)?;
-                    trim_interrupted_appends(&snapshot::load_with(&dir, true)?)
+                    if !lock::closed_cleanly(&dir) {
+                        trim_interrupted_appends(&snapshot::load_with(&dir, true)?)?;
+                    }
+                    Ok(())
                 })?
             } else {
                 WriterLock::none(&dir)
@@ -96,8 +99,12 @@ impl Store {
             Some(lock)
         };
         let snap = snapshot::load_with(&dir, !opts.read_only)?;
-        if lock.is_some() && !opts.shared {
-            trim_interrupted_appends(&snap)?;
+        if let Some(lock) = lock.as_ref().filter(|_| !opts.shared) {
+            // A writer that closed left no interrupted append: then a large store's files need
+            // no stat (a small one's are checked at open all the same, as a reader's are).
+            if !lock.was_closed() || snap.arrays.keys().len() <= snapshot::SMALL_STORE {
+                trim_interrupted_appends(&snap)?;
+            }
         }
         Ok(Store {
             inner: Arc::new(Inner {
@@ -139,10 +146,12 @@ fn check_record_result(dir: &Path, record: &commit::Record) -> Result<()> {
             dir.join(commit::COMMIT_FILE).display()
         ))
     };
-    let snap = snapshot::load(dir).map_err(|e| match e.kind {
-        ErrorKind::Corrupt | ErrorKind::NotFound => refuse(e.message),
-        _ => e,
-    })?;
+    let snap = snapshot::load(dir)
+        .and_then(|s| s.open_all().map(|()| s))
+        .map_err(|e| match e.kind {
+            ErrorKind::Corrupt | ErrorKind::NotFound => refuse(e.message),
+            _ => e,
+        })?;
     let mut named: Vec<&str> = Vec::new();
     for st in snap.arrays.values() {
         match &st.data {
@@ -175,7 +184,10 @@ fn check_record_result(dir: &Path, record: &commit::Record) -> Result<()> {
 
 /// A writer that crashed mid-append leaves bytes past an array's end (for a segmented array,
 /// past its last segment's end): cut them off, so the file size matches the shape (the
-/// manifest) again for NumPack too, which maps whole segment files.
+/// manifest) again for NumPack too, which appends at the file's end and maps whole segment
+/// files. One stat per single-file array, without opening it; it also reports a missing or
+/// short data file at open, as before files were opened on first use. Runs after recovery,
+/// under the writer's lock, so every file is at its final name.
 fn trim_interrupted_appends(snap: &Snapshot) -> Result<()> {
     let trim = |file: &std::fs::File, path: &std::path::Path, size: u64| -> Result<()> {
         let len = file
@@ -190,10 +202,35 @@ fn trim_interrupted_appends(snap: &Snapshot) -> Result<()> {
     };
     for st in snap.arrays.values() {
         match &st.data {
-            DataFiles::Single { path, file, .. } => trim(file, path, st.meta.size_bytes)?,
             DataFiles::Segmented { segments } => {
                 if let Some(last) = segments.last() {
                     trim(&last.file, &last.path, last.segment.bytes)?;
+                }
+            }
+            DataFiles::Single { path, .. } => {
+                let Some(meta) = fsutil::regular_file_meta(path)? else {
+                    return Err(Error::corrupt(format!(
+                        "array {:?}: {} is missing",
+                        st.meta.name,
+                        path.display()
+                    )));
+                };
+                let need = st.meta.size_bytes;
+                if meta.len() < need {
+                    return Err(Error::corrupt(format!(
+                        "array {:?}: {} holds {} bytes but shape {:?} of {} needs {need}",
+                        st.meta.name,
+                        path.display(),
+                        meta.len(),
+                        st.meta.shape,
+                        st.meta.dtype.name()
+                    )));
+                }
+                if meta.len() > need {
+                    let file = fsutil::open_rw(path)
+                        .ctx(format_args!("cannot open {}", path.display()))?;
+                    file.set_len(need)
+                        .ctx(format_args!("cannot trim {}", path.display()))?;
                 }
             }
         }

@@ -403,7 +403,7 @@ impl Store {
     /// opens its files read-write); segmented arrays are refused.
     pub(crate) fn data_file(&self, st: &ArrayState) -> Result<(Arc<File>, PathBuf)> {
         match &st.data {
-            DataFiles::Single { file, path, .. } => Ok((file.clone(), path.clone())),
+            DataFiles::Single { file, path, .. } => Ok((file.get(&st.meta)?, path.clone())),
             DataFiles::Segmented { .. } => Err(Error::invalid(format!(
                 "array {:?} is stored in segments (numpack 0.7.0); compact it first to write it in place",
                 st.meta.name

@@ -1,6 +1,7 @@
 //! Reads: everything served from the handle's current snapshot, which no commit changes under
 //! a reader.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::block::{self, Block, BlockDst};
@@ -8,8 +9,9 @@ use super::checks::{
     check_dtype, check_itemsize, check_len, check_name, check_rows, check_rows_shape, physical_row,
 };
 use super::data::{self, DataReader};
+use super::files;
 use super::gather::gather;
-use super::snapshot::{self, ArrayState, DataFiles};
+use super::snapshot::{self, ArrayState, DataFiles, Snapshot};
 use super::view;
 use super::{ArrayInfo, Store};
 use crate::error::{Error, ErrorKind, Result};
@@ -24,17 +26,24 @@ const MAP_READ_MAX: u64 = 64 << 10;
 
 impl Store {
     pub fn has(&self, name: &str) -> bool {
-        self.snapshot().arrays.contains_key(name)
+        let snap = self.snapshot();
+        snap.names_shown.store(true, Ordering::Relaxed);
+        snap.arrays.contains_key(name)
     }
 
     pub fn list(&self) -> Vec<String> {
-        self.snapshot().arrays.keys().cloned().collect()
+        let snap = self.snapshot();
+        snap.names_shown.store(true, Ordering::Relaxed);
+        snap.arrays.keys().cloned().collect()
     }
 
     pub fn info(&self, name: &str) -> Result<ArrayInfo> {
         check_name(name)?;
         let snap = self.snapshot();
         let st = snap.get(name)?;
+        if let DataFiles::Single { file, .. } = &st.data {
+            file.mark_shown();
+        }
         let shape = st.logical_shape();
         Ok(ArrayInfo {
             dtype: st.meta.dtype,
@@ -67,9 +76,38 @@ impl Store {
         f: impl FnOnce(&ArrayState, &DataReader) -> Result<T>,
     ) -> Result<T> {
         check_name(name)?;
-        let snap = self.snapshot();
-        let st = snap.get(name)?;
-        f(st, &data::open_reader(st))
+        let mut tries = 0;
+        loop {
+            let snap = self.snapshot();
+            let st = snap.get(name)?;
+            let err = match data::open_reader(st) {
+                Ok(reader) => return f(st, &reader),
+                Err(e) => e,
+            };
+            self.after_stale(&snap, err, &mut tries)?;
+        }
+    }
+
+    /// A read-only handle's late open found the store past its snapshot: move the handle to
+    /// the newest commit when that shows nothing different from what the handle has shown
+    /// (then its calls still see one whole commit), and try again; any other error is returned.
+    fn after_stale(&self, old: &Arc<Snapshot>, err: Error, tries: &mut u32) -> Result<()> {
+        *tries += 1;
+        if !self.inner.read_only || !files::is_stale(&err) || *tries > 50 {
+            return Err(err);
+        }
+        let _one = self.inner.write.lock();
+        if !Arc::ptr_eq(&self.inner.snap.read(), old) {
+            return Ok(());
+        }
+        let new = snapshot::load(&self.inner.dir)?;
+        match still_shows(old, &new) {
+            // The store moved again while we compared: compare with the next state.
+            Err(e) if files::is_stale(&e) => return Ok(()),
+            r => r?,
+        }
+        *self.inner.snap.write() = Arc::new(new);
+        Ok(())
     }
 
     /// `with_reader` for a read of at most `SMALL_READ` bytes: under the snapshot's read lock
@@ -82,9 +120,18 @@ impl Store {
         f: impl FnOnce(&ArrayState, &DataReader) -> Result<T>,
     ) -> Result<T> {
         check_name(name)?;
-        let snap = self.inner.snap.read();
-        let st = snap.get(name)?;
-        f(st, &data::open_reader(st))
+        let mut tries = 0;
+        loop {
+            let snap = self.inner.snap.read();
+            let st = snap.get(name)?;
+            let err = match data::open_reader(st) {
+                Ok(reader) => return f(st, &reader),
+                Err(e) => e,
+            };
+            let old = Arc::clone(&snap);
+            drop(snap);
+            self.after_stale(&old, err, &mut tries)?;
+        }
     }
 
     pub fn load(&self, name: &str, dtype: DType, dst: &mut Dst) -> Result<()> {
@@ -341,13 +388,93 @@ impl Store {
         if st.meta.size_bytes == 0 {
             return Ok(None);
         }
+        let file = file.get(&st.meta)?;
         // A file cut short behind our back would read as zeros (or fault): check first.
-        check_len(&st.meta.name, file, path, st.meta.size_bytes)?;
+        check_len(&st.meta.name, &file, path, st.meta.size_bytes)?;
         st.map
-            .get(file, st.meta.size_bytes, !self.inner.read_only)
+            .get(&file, st.meta.size_bytes, !self.inner.read_only)
             .map(Some)
             .map_err(|e| Error::io(format!("cannot map {}", path.display()), &e))
     }
+}
+
+/// Whether `new` shows the same as `old` for everything `old` has shown: the set of names if it
+/// was listed, and for every array shown, its catalogue entry (but the modify time, which
+/// in-place writes move), its bitmap, and, when its bytes were read, the very file (`old` still
+/// holds it, so its inode cannot have been reused). Then serving the next call from `new` is
+/// as if the handle had read `new` all along. Otherwise the handle cannot go on: NPK_BUSY.
+fn still_shows(old: &Snapshot, new: &Snapshot) -> Result<()> {
+    let changed = |name: &str| {
+        Error::new(
+            ErrorKind::Busy,
+            format!(
+                "the store changed since this read-only handle was opened or refreshed: array \
+                 {name:?}, which the handle has shown, was changed, and an array it had not \
+                 opened yet cannot be read from the handle's commit; npk_refresh reads the \
+                 new state"
+            ),
+        )
+    };
+    if old.names_shown.load(Ordering::Relaxed) {
+        if !old.arrays.keys().eq(new.arrays.keys()) {
+            return Err(changed("(the list of arrays)"));
+        }
+        new.names_shown.store(true, Ordering::Relaxed);
+    }
+    for (name, st) in old.arrays.iter() {
+        let shown = match &st.data {
+            DataFiles::Single { file, .. } => file.was_shown(),
+            DataFiles::Segmented { .. } => true,
+        };
+        if !shown {
+            continue;
+        }
+        let Some(now) = new.arrays.get(name) else {
+            return Err(changed(name));
+        };
+        let mut a = st.meta.clone();
+        a.modify_time_us = now.meta.modify_time_us;
+        if a != now.meta || st.bitmap != now.bitmap {
+            return Err(changed(name));
+        }
+        match (&st.data, &now.data) {
+            (DataFiles::Single { file: was, .. }, DataFiles::Single { file: is, .. }) => {
+                if was.was_opened() {
+                    let same = match was.held_id() {
+                        Some(id) => {
+                            let f = is.get(&now.meta)?;
+                            let meta = f.metadata().map_err(|e| Error::io("cannot stat", &e))?;
+                            crate::store::fsutil::FileId::of(&meta) == id
+                        }
+                        None => false,
+                    };
+                    if !same {
+                        return Err(changed(name));
+                    }
+                } else {
+                    is.mark_shown();
+                }
+            }
+            (DataFiles::Segmented { segments: was }, DataFiles::Segmented { segments: is }) => {
+                let ids =
+                    |s: &[snapshot::SegmentFile]| -> Vec<Option<crate::store::fsutil::FileId>> {
+                        s.iter()
+                            .map(|f| {
+                                f.file
+                                    .metadata()
+                                    .ok()
+                                    .map(|m| crate::store::fsutil::FileId::of(&m))
+                            })
+                            .collect()
+                    };
+                if ids(was) != ids(is) {
+                    return Err(changed(name));
+                }
+            }
+            _ => return Err(changed(name)),
+        }
+    }
+    Ok(())
 }
 
 /// Runs of consecutive rows: (first, count), in the order given.

@@ -1,10 +1,12 @@
-//! One committed state of a store, as a reader sees it. A snapshot holds an open descriptor
-//! for every data file, so it keeps showing its commit however many commits follow (the old
-//! files stay readable while we hold them, and their inode numbers cannot be reused). Readers
-//! take no lock: they open the catalogue, then every file, then check that no commit ran
-//! meanwhile (the commit record is unchanged and `metadata.npkm` is still the file we hold).
-//! A state that fails the check is read again.
+//! One committed state of a store, as a handle sees it: the catalogue, every array's deletion
+//! bitmap, and its data files, which are opened on first use (`files::DataFile`), so opening a
+//! store costs the catalogue and one directory listing, not a descriptor per array. Readers take
+//! no lock: they open the catalogue, read the state, then check that no commit ran meanwhile
+//! (the commit record is unchanged and `metadata.npkm` is still the file we hold). A state that
+//! fails the check is read again. A reader keeps its catalogue open for the snapshot's lifetime,
+//! so the same check proves that a data file opened later still belongs to its commit.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,14 +19,19 @@ use crate::format::names::{bitmap_file_name, data_file_name};
 use crate::format::segments::{self, Segment};
 use crate::format::Bitmap;
 use crate::store::commit::{self, Resolver};
+use crate::store::files::{self, open_checked, DataFile, ReaderCheck, Source};
 use crate::store::fsutil::{self, FileId};
+
+/// A writer checks every data file of a store of at most this many arrays at open (present,
+/// regular, long enough), as it did before files were opened on first use.
+pub(crate) const SMALL_STORE: usize = 64;
 
 /// Where an array's bytes live.
 #[derive(Clone, Debug)]
 pub enum DataFiles {
     /// One `data_<name>.npkd`. It may be longer than the array (an interrupted append leaves
     /// bytes past the end); only the first `size_bytes` count.
-    Single { path: PathBuf, file: Arc<File> },
+    Single { path: PathBuf, file: DataFile },
     /// numpack 0.7.0's segments, in row order.
     Segmented { segments: Vec<SegmentFile> },
 }
@@ -151,6 +158,8 @@ pub struct Snapshot {
     /// `attributes.json` of the same commit (see `crate::attrs`); a commit that changes it
     /// stages it with the catalogue.
     pub attrs: Arc<crate::attrs::Attributes>,
+    /// The set of names was shown (list, has): a reader moving to a newer commit needs the same.
+    pub names_shown: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Snapshot {
@@ -179,13 +188,14 @@ impl Snapshot {
 /// How long a reader keeps re-reading a store that changes under it before giving up.
 const CHANGING_WAIT: Duration = Duration::from_secs(10);
 
-/// Reads the current committed state of `dir` for a reader (files opened read-only).
+/// Reads the current committed state of `dir` for a reader (files opened read-only, and checked
+/// to belong to the snapshot's commit when opened later).
 pub fn load(dir: &Path) -> Result<Snapshot> {
     load_with(dir, false)
 }
 
-/// Reads the current committed state; `writable` opens the data files for writing (a writer
-/// updates them in place through the snapshot's descriptors).
+/// Reads the current committed state; `writable` is a writer's snapshot (it holds the lock):
+/// data files opened read-write, without the reader's checks.
 pub fn load_with(dir: &Path, writable: bool) -> Result<Snapshot> {
     let start = Instant::now();
     loop {
@@ -197,28 +207,34 @@ pub fn load_with(dir: &Path, writable: bool) -> Result<Snapshot> {
         };
         #[cfg(test)]
         tests::pause(tests::Pause::Catalogue);
-        let (meta_file, meta_id, meta_path) =
-            match open_resolved(dir, &resolver, METADATA_FILE, false) {
-                Ok(Some(f)) => f,
-                // A commit with a record moves the old catalogue aside before it renames the
-                // new one in: between the two there is none, and the record says so.
-                Ok(None)
-                    if start.elapsed() <= CHANGING_WAIT && catalogue_moving(dir, &resolver) =>
-                {
-                    std::thread::sleep(Duration::from_micros(200));
-                    continue;
-                }
-                Ok(None) => {
-                    return Err(Error::new(
-                        ErrorKind::NotFound,
-                        format!(
-                            "{} is not a NumPack store: {METADATA_FILE} is missing",
-                            dir.display()
-                        ),
-                    ))
-                }
-                Err(e) => return Err(e),
-            };
+        let (meta_file, meta_path) = match open_resolved(dir, &resolver, METADATA_FILE, false)? {
+            Some(f) => f,
+            // A commit with a record moves the old catalogue aside before it renames the
+            // new one in: between the two there is none, and the record says so.
+            None if start.elapsed() <= CHANGING_WAIT && catalogue_moving(dir, &resolver) => {
+                std::thread::sleep(Duration::from_micros(200));
+                continue;
+            }
+            None => {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "{} is not a NumPack store: {METADATA_FILE} is missing",
+                        dir.display()
+                    ),
+                ))
+            }
+        };
+        let meta_stat = meta_file
+            .metadata()
+            .ctx(format_args!("cannot stat {}", meta_path.display()))?;
+        if !meta_stat.file_type().is_file() {
+            return Err(Error::corrupt(format!(
+                "{} is not a regular file",
+                meta_path.display()
+            )));
+        }
+        let meta_id = FileId::of(&meta_stat);
         // "No record" was seen before the catalogue was opened. A commit decided and partly
         // applied in between would pair its new catalogue with files it has yet to remove (a
         // bitmap of a compacted array, say), and finish before the check below. Seen again now
@@ -231,21 +247,31 @@ pub fn load_with(dir: &Path, writable: bool) -> Result<Snapshot> {
             let bytes = read_catalogue(&meta_file, &meta_path);
             #[cfg(test)]
             tests::pause(tests::Pause::Files);
-            let attempt = bytes
-                .as_ref()
-                .map_err(Error::clone)
-                .and_then(|b| read_with(dir, &resolver, b, &meta_path, writable));
+            let source = Arc::new(Source {
+                dir: dir.to_path_buf(),
+                writable,
+                resolver: resolver.clone(),
+                reader: None,
+            });
+            let meta_file = Arc::new(meta_file);
+            let attempt = bytes.as_ref().map_err(Error::clone).and_then(|b| {
+                read_with(source, meta_file.clone(), meta_id, b, &meta_path, writable)
+            });
             #[cfg(test)]
             tests::pause(tests::Pause::Check);
             // Whatever we read only counts if no commit started or finished meanwhile; we hold
             // `meta_file`, so its inode cannot have been reused by a newer catalogue. And the
             // file must still read the same: a writer may have overwritten it in place as its
             // spare catalogue and swapped it back in (see `store::swap` for why this suffices).
-            if unchanged(dir, &resolver, meta_id)?
+            // A file of a small store found stale says the store changed too.
+            let stale = matches!(&attempt, Err(e) if files::is_stale(e));
+            if !stale
+                && unchanged(dir, &resolver, meta_id)?
                 && reads_the_same(&meta_file, bytes.as_deref().ok())
             {
                 return attempt;
             }
+            drop(meta_file);
         }
         if start.elapsed() > CHANGING_WAIT {
             return Err(Error::new(
@@ -308,10 +334,10 @@ fn open_resolved(
     resolver: &Resolver,
     name: &str,
     writable: bool,
-) -> Result<Option<(File, FileId, PathBuf)>> {
+) -> Result<Option<(File, PathBuf)>> {
     for path in resolver.candidates(dir, name).unwrap_or_default() {
-        if let Some((file, id)) = open_checked(&path, writable)? {
-            return Ok(Some((file, id, path)));
+        if let Some(file) = open_checked(&path, writable)? {
+            return Ok(Some((file, path)));
         }
     }
     Ok(None)
@@ -331,49 +357,19 @@ fn read_resolved(
     Ok(None)
 }
 
-/// Opens a store file without following symlinks; None when it does not exist.
-fn open_checked(path: &Path, writable: bool) -> Result<Option<(File, FileId)>> {
-    let opened = if writable {
-        fsutil::open_rw(path)
-    } else {
-        fsutil::open_read(path)
-    };
-    let file = match opened {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(Error::corrupt(format!(
-                "{} is a symbolic link; refusing to follow it out of the store",
-                path.display()
-            )))
+/// The arrays with a bitmap file (`deleted_<name>.npkb`) in the store directory: one listing
+/// instead of a failing open per array that has none.
+fn bitmap_candidates(dir: &Path) -> Result<HashSet<String>> {
+    let mut names = HashSet::new();
+    files::names_with_prefix(dir, b"deleted_", |rest| {
+        let array = rest
+            .strip_suffix(b".npkb")
+            .and_then(|a| std::str::from_utf8(a).ok());
+        if let Some(array) = array {
+            names.insert(array.to_string());
         }
-        Err(e) if e.raw_os_error() == Some(libc::EISDIR) => {
-            return Err(Error::corrupt(format!(
-                "{} is not a regular file",
-                path.display()
-            )))
-        }
-        Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
-            return Err(Error::io(
-                format!(
-                    "cannot open {}: a handle keeps one descriptor per array open",
-                    path.display()
-                ),
-                &e,
-            ))
-        }
-        Err(e) => return Err(Error::io(format!("cannot open {}", path.display()), &e)),
-    };
-    let meta = file
-        .metadata()
-        .ctx(format_args!("cannot stat {}", path.display()))?;
-    if !meta.file_type().is_file() {
-        return Err(Error::corrupt(format!(
-            "{} is not a regular file",
-            path.display()
-        )));
-    }
-    Ok(Some((file, FileId::of(&meta))))
+    })?;
+    Ok(names)
 }
 
 fn read_catalogue(meta_file: &File, meta_path: &Path) -> Result<Vec<u8>> {
@@ -407,34 +403,61 @@ fn reads_the_same(file: &File, first: Option<&[u8]>) -> bool {
 }
 
 fn read_with(
-    dir: &Path,
-    resolver: &Resolver,
+    mut source: Arc<Source>,
+    meta_file: Arc<File>,
+    meta_id: FileId,
     bytes: &[u8],
     meta_path: &Path,
     writable: bool,
 ) -> Result<Snapshot> {
     let catalog = metadata::decode(bytes)
         .map_err(|e| Error::corrupt(format!("{}: {e}", meta_path.display())))?;
+    if !writable {
+        // A reader keeps its catalogue open: see `files::Source::still_current`.
+        Arc::get_mut(&mut source).expect("not shared yet").reader = Some(ReaderCheck {
+            _meta_file: meta_file,
+            meta_id,
+        });
+    }
+    // More descriptors mean fewer data files closed and reopened; none are needed up front.
     fsutil::ensure_fd_headroom(catalog.arrays.len());
+    files::refresh_cap();
+    let dir = source.dir.clone();
+    let listed = if catalog.arrays.is_empty() {
+        HashSet::new()
+    } else {
+        bitmap_candidates(&dir)?
+    };
+    let pin = !writable && files::pins_all(catalog.arrays.len());
     let arrays = catalog
         .arrays
         .into_iter()
-        .map(|(name, meta)| Ok((name, read_array(dir, resolver, meta, writable)?)))
+        .map(|(name, meta)| {
+            let state = read_array(&source, &listed, meta)?;
+            if pin {
+                if let DataFiles::Single { file, .. } = &state.data {
+                    file.pin_in_load(&state.meta)?;
+                }
+            }
+            Ok((name, state))
+        })
         .collect::<Result<ArrayMap>>()?;
-    let attrs = Arc::new(crate::attrs::file::read(dir, resolver)?);
+    let attrs = Arc::new(crate::attrs::file::read(&dir, &source.resolver)?);
     Ok(Snapshot {
         version: catalog.version,
         arrays,
         attrs,
+        names_shown: Default::default(),
     })
 }
 
 fn read_array(
-    dir: &Path,
-    resolver: &Resolver,
+    source: &Arc<Source>,
+    listed: &HashSet<String>,
     meta: ArrayMeta,
-    writable: bool,
 ) -> Result<ArrayState> {
+    let dir = &source.dir;
+    let resolver = &source.resolver;
     let name = meta.name.clone();
     let expected = byte_size(&meta.shape, meta.dtype).unwrap_or(u64::MAX);
     let missing = |what: &str| {
@@ -461,12 +484,18 @@ fn read_array(
             let path = dir.join(&seg.file);
             // Resolved like the manifest: an append's new segment is still under its staged
             // name between the commit's decision and its renames.
-            let (file, _, _) = open_resolved(dir, resolver, &seg.file, writable)?
+            let (file, _) = open_resolved(dir, resolver, &seg.file, source.writable)?
                 .ok_or_else(|| missing(&seg.file))?;
-            let len = file
+            let stat = file
                 .metadata()
-                .ctx(format_args!("cannot stat {}", path.display()))?
-                .len();
+                .ctx(format_args!("cannot stat {}", path.display()))?;
+            if !stat.file_type().is_file() {
+                return Err(Error::corrupt(format!(
+                    "{} is not a regular file",
+                    path.display()
+                )));
+            }
+            let len = stat.len();
             if len < seg.bytes {
                 return Err(Error::corrupt(format!(
                     "array {name:?}: segment {} holds {len} bytes, its manifest says {}",
@@ -490,28 +519,29 @@ fn read_array(
         }
         DataFiles::Segmented { segments: out }
     } else {
-        let file_name = data_file_name(&name);
-        let (file, _, path) = open_resolved(dir, resolver, &file_name, writable)?
-            .ok_or_else(|| missing(&file_name))?;
-        let len = file
-            .metadata()
-            .ctx(format_args!("cannot stat {}", path.display()))?
-            .len();
-        if len < expected {
-            return Err(Error::corrupt(format!(
-                "array {name:?}: {} holds {len} bytes but shape {:?} of {} needs {expected}",
-                path.display(),
-                meta.shape,
-                meta.dtype.name()
-            )));
-        }
-        // Name the file by its final path even while a record still points at a staged one.
         DataFiles::Single {
-            path: dir.join(&file_name),
-            file: Arc::new(file),
+            // Named by its final path even while a record still points at a staged one.
+            path: dir.join(data_file_name(&name)),
+            file: DataFile::lazy(source.clone()),
         }
     };
-    let bitmap = match read_resolved(dir, resolver, &bitmap_file_name(&name))? {
+    // The final name is looked up in the listing; a staged one (a record names it) is tried.
+    let has_final = listed.contains(name.as_str());
+    let mut bitmap_bytes = None;
+    if has_final || resolver.txid().is_some() {
+        let bitmap_name = bitmap_file_name(&name);
+        let final_path = dir.join(&bitmap_name);
+        for path in resolver.candidates(dir, &bitmap_name).unwrap_or_default() {
+            if path == final_path && !has_final {
+                continue;
+            }
+            if let Some(bytes) = fsutil::read_small(&path)? {
+                bitmap_bytes = Some((bytes, path));
+                break;
+            }
+        }
+    }
+    let bitmap = match bitmap_bytes {
         None => None,
         Some((bytes, path)) => {
             if meta.shape.is_empty() {
@@ -531,6 +561,19 @@ fn read_array(
         data,
         map: MapSlot::default(),
     })
+}
+
+impl Snapshot {
+    /// Opens every data file now (a commit record's result is checked whole before recovery
+    /// applies it): a missing or short file is reported here rather than on first use.
+    pub fn open_all(&self) -> Result<()> {
+        for st in self.arrays.values() {
+            if let DataFiles::Single { file, .. } = &st.data {
+                file.get(&st.meta)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -883,7 +926,13 @@ mod tests {
 
     fn file_id(s: &Snapshot, name: &str) -> FileId {
         match &s.get(name).unwrap().data {
-            DataFiles::Single { file, .. } => FileId::of(&file.metadata().unwrap()),
+            DataFiles::Single { file, .. } => FileId::of(
+                &file
+                    .get(&s.get(name).unwrap().meta)
+                    .unwrap()
+                    .metadata()
+                    .unwrap(),
+            ),
             DataFiles::Segmented { .. } => panic!("segmented"),
         }
     }

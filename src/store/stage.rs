@@ -3,10 +3,10 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::sync::Arc;
 
 use super::commit::Txn;
 use super::data;
+use super::files::{DataFile, Source};
 use super::fsutil;
 use super::snapshot::{ArrayState, DataFiles, Snapshot};
 use super::Store;
@@ -48,8 +48,8 @@ impl Store {
             meta: ArrayMeta::new(name, dtype, shape.to_vec(), fsutil::now_micros()),
             bitmap: None,
             data: DataFiles::Single {
-                path: self.inner.dir.join(file_name),
-                file: Arc::new(file),
+                path: self.inner.dir.join(&file_name),
+                file: DataFile::opened(Source::writer(&self.inner.dir), file)?,
             },
         })
     }
@@ -63,7 +63,7 @@ impl Store {
         st: &ArrayState,
         as_name: &str,
     ) -> Result<ArrayState> {
-        let reader = data::open_reader(st);
+        let reader = data::open_reader(st)?;
         let shape = st.logical_shape();
         let rows = st.logical_rows().max(if shape.is_empty() { 1 } else { 0 });
         let row = st.row_bytes();
@@ -93,14 +93,20 @@ impl Store {
     }
 }
 
-/// Schedules removal of every file of an array that a commit drops or replaces.
+/// Schedules removal of every file of an array that a commit drops or replaces. Its data file
+/// is opened first if it was not yet (and kept while the old state lives): a snapshot of the
+/// old state still in use, on another thread, must read this file, not the name's next one.
+/// One that cannot be opened cannot be read by that snapshot either.
 pub(crate) fn retire(txn: &mut Txn, st: &ArrayState) {
     let name = &st.meta.name;
     if st.bitmap.is_some() {
         txn.remove(&bitmap_file_name(name));
     }
     match &st.data {
-        DataFiles::Single { .. } => txn.remove(&data_file_name(name)),
+        DataFiles::Single { file, .. } => {
+            let _ = file.seal(&st.meta);
+            txn.remove(&data_file_name(name))
+        }
         DataFiles::Segmented { segments, .. } => {
             txn.remove(&st.meta.data_file);
             for seg in segments {
