@@ -51,3 +51,42 @@ def test_python_reads_attributes_set_from_c_and_numpack_ignores_them(tmp_path):
     assert (path / "attributes.json").read_bytes() == before
     with Store(path) as s:
         assert s.list() == ["u", "v"]
+
+
+def test_numpack_07_ignores_attributes_both_ways(tmp_path):
+    """numpack 0.7.0 (built by scripts/setup-numpack07.sh, run in a child) opens a store with
+    attributes, loads and saves into it and leaves attributes.json as it was; and attributes set
+    by libnumpack on a segmented array numpack 0.7.0 wrote do not disturb it."""
+    from test_numpack07 import np07
+
+    path = tmp_path / "ckpt"
+    u = np.arange(12.0).reshape(4, 3)
+    with Store(path) as s:
+        s.save("u", u)
+        s.attr_set(None, "step", 7)
+        s.attr_set("u", "units", "K")
+    before = (path / "attributes.json").read_bytes()
+    out = np07(
+        """
+        with NumPack(store) as n:
+            out["names"] = np.array(sorted(n.get_member_list()))
+            out["u"] = n.load("u")
+            n.save({"v": np.ones(3)})
+        """,
+        path,
+    )
+    assert list(out["names"]) == ["u"] and np.array_equal(out["u"], u)
+    assert (path / "attributes.json").read_bytes() == before
+    assert json.load(open(path / "attributes.json"))["arrays"] == {"u": {"units": "K"}}
+
+    # numpack 0.7.0 writes a segmented array; libnumpack annotates it; 0.7.0 still reads it.
+    seg = tmp_path / "seg"
+    big = np.arange(400.0).reshape(100, 4)
+    np07("with NumPack(store, drop_if_exists=True) as n:\n    n.save({'big': inp['big']})\n",
+         seg, arrays_in={"big": big})
+    assert (seg / "data_big.npkseg").exists()
+    with Store(seg) as s:
+        s.attr_set("big", "source", "numpack 0.7.0")
+    out = np07("with NumPack(store) as n:\n    out['big'] = n.load('big')\n", seg)
+    assert np.array_equal(out["big"], big)
+    assert json.load(open(seg / "attributes.json"))["arrays"]["big"] == {"source": "numpack 0.7.0"}
