@@ -275,31 +275,56 @@ fn a_writable_batch_consolidates_segments_that_are_not_page_multiples() {
     assert_eq!(load::<i32>(&s, "x"), values);
 }
 
+/// A cache batch's save of a segmented array writes it as numpack 0.7.0's save would: segments
+/// when it is larger than the target, reusing the segment names and removing the ones left over.
 #[test]
-fn a_cache_batch_reads_and_rewrites_a_segmented_array() {
+fn a_cache_batch_rewrites_a_segmented_array_as_segments() {
     small_segments();
     let dir = TempDir::new("cbatch");
-    let mut values = segmented_store(&dir, &[3, 1]);
+    let mut values = segmented_store(&dir, &[3, 3, 3, 1]);
     let s = Store::open(&dir, OpenOptions::default()).unwrap();
     let mut b = numpack::batch::CacheBatch::begin(&s, 64).unwrap();
     let v = b.load("x").unwrap();
-    // SAFETY: the batch's buffer holds 4 * 3 i32 until the batch ends.
+    // SAFETY: the batch's buffer holds 10 * 3 i32 until the batch ends.
     let view = unsafe { std::slice::from_raw_parts_mut(v.ptr.cast::<i32>(), values.len()) };
     assert_eq!(view, values.as_slice());
     view[4] = 99;
     values[4] = 99;
-    // SAFETY: as above; the save passes the view's own buffer.
-    let bytes = unsafe { std::slice::from_raw_parts(v.ptr, values.len() * 4) };
+    // Fewer rows: 5 rows of 12 bytes over 40-byte segments.
+    values.truncate(15);
+    // SAFETY: the first 15 of the buffer's 30 i32, alive until the batch ends.
+    let bytes = unsafe { std::slice::from_raw_parts(v.ptr, 15 * 4) };
     b.save(
         "x",
         DType::I32,
-        &Src::contiguous(bytes, &[4, 3], 4).unwrap(),
+        &Src::contiguous(bytes, &[5, 3], 4).unwrap(),
     )
     .unwrap();
     b.end().unwrap();
     assert_eq!(load::<i32>(&s, "x"), values);
+    assert!(s.info("x").unwrap().segmented);
     drop(s);
+    assert_eq!(manifest_rows(&dir), [3, 2]);
+    assert!(!dir.join("data_x_segments/seg_000002.npkd").exists());
+    assert!(!dir.join("data_x_segments/seg_000003.npkd").exists());
+    assert!(!dir.join("data_x.npkd").exists());
     assert_eq!(load::<i32>(&reader(&dir), "x"), values);
+
+    // Three rows (36 bytes) fit the 40-byte target: numpack 0.7.0 would write one file.
+    let s = Store::open(&dir, OpenOptions::default()).unwrap();
+    let mut b = numpack::batch::CacheBatch::begin(&s, 64).unwrap();
+    let small = rows_of(&values[..9]);
+    b.save(
+        "x",
+        DType::I32,
+        &Src::contiguous(&small, &[3, 3], 4).unwrap(),
+    )
+    .unwrap();
+    b.end().unwrap();
+    assert!(!s.info("x").unwrap().segmented);
+    assert_eq!(load::<i32>(&s, "x"), values[..9]);
+    drop(s);
+    assert!(!dir.join("data_x.npkseg").exists() && !dir.join("data_x_segments").exists());
 }
 
 /// Between an append's decision and its renames, the new segment is only under its staged

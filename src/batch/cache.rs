@@ -261,6 +261,19 @@ impl CacheBatch {
         let now = fsutil::now_micros();
         for (name, entry) in self.entries.iter().filter(|(_, e)| e.changed) {
             let state = match &entry.content {
+                // numpack 0.7.0's segments stay segments, as its own save would write them.
+                Content::Memory(buf)
+                    if store.saves_as_segments(&current, name, entry.dtype, &entry.shape) =>
+                {
+                    store.stage_segments(
+                        &mut self.txn,
+                        &current,
+                        name,
+                        entry.dtype,
+                        &entry.shape,
+                        buf.as_slice(),
+                    )?
+                }
                 Content::Memory(buf) => store.stage_array(
                     &mut self.txn,
                     &current,

@@ -10,12 +10,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, IoContext, Result};
-use crate::format::metadata::ArrayMeta;
+use crate::format::metadata::{byte_size, ArrayMeta};
+use crate::format::names::{bitmap_file_name, segment_manifest_name};
 use crate::format::segments::{self, Segment};
+use crate::format::DType;
 use crate::layout::{for_chunks, Src};
 use crate::store::commit::Txn;
 use crate::store::fsutil;
-use crate::store::snapshot::{ArrayState, DataFiles, SegmentFile};
+use crate::store::snapshot::{ArrayState, DataFiles, SegmentFile, Snapshot};
 
 /// Writes `bytes` at byte `offset` of the array's physical data, across segment boundaries.
 /// The caller has checked that the range lies inside the array.
@@ -122,11 +124,9 @@ pub(crate) fn prepare_append(
         for n in plan.new_segments {
             let target = segments::segment_file(name, out.len());
             let (file, staged) = txn.stage(&target)?;
+            // Staged files are fsynced by the commit on a durable store.
             write_rows(&file, src, first, n, 0)
                 .ctx(format_args!("cannot write {}", staged.display()))?;
-            if durable {
-                fsutil::sync_data(&file).ctx(format_args!("cannot fsync {}", staged.display()))?;
-            }
             first += n;
             out.push(SegmentFile {
                 path: dir.join(&target),
@@ -142,9 +142,6 @@ pub(crate) fn prepare_append(
         let (file, staged) = txn.stage(&st.meta.data_file)?;
         fsutil::write_all_at(&file, segments::encode_manifest(&list).as_bytes(), 0)
             .ctx(format_args!("cannot write {}", staged.display()))?;
-        if durable {
-            fsutil::sync_data(&file).ctx(format_args!("cannot fsync {}", staged.display()))?;
-        }
         Ok(())
     })();
     if let Err(e) = result {
@@ -154,4 +151,91 @@ pub(crate) fn prepare_append(
     prepared.state.meta = meta;
     prepared.state.data = DataFiles::Segmented { segments: out };
     Ok(prepared)
+}
+
+impl crate::store::Store {
+    /// Whether a whole-array save of `shape` over the array `name` keeps numpack 0.7.0's
+    /// segments: the array is segmented now (with its segment folder) and the new content is
+    /// larger than the target, which is when numpack 0.7.0's own save writes segments. Other
+    /// saves write one file, which both numpack versions read.
+    pub(crate) fn saves_as_segments(
+        &self,
+        current: &Snapshot,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+    ) -> bool {
+        let Some(DataFiles::Segmented { segments }) = current.arrays.get(name).map(|s| &s.data)
+        else {
+            return false;
+        };
+        if segments.is_empty() || shape.is_empty() {
+            return false;
+        }
+        let row = shape[1..].iter().product::<u64>() * dtype.size() as u64;
+        let total = byte_size(shape, dtype).unwrap_or(0);
+        row > 0 && total > segments::target_bytes(row)
+    }
+
+    /// Stages `bytes` (C order, `shape`) as array `name` in numpack 0.7.0's segmented layout,
+    /// split as its save splits (`target / row` rows a segment), over the array's current
+    /// segments: files of the same name are renamed over, the others removed, the folder kept.
+    /// The caller checked `saves_as_segments`.
+    pub(crate) fn stage_segments(
+        &self,
+        txn: &mut Txn,
+        current: &Snapshot,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+        bytes: &[u8],
+    ) -> Result<ArrayState> {
+        let row = shape[1..].iter().product::<u64>() * dtype.size() as u64;
+        let per_segment = (segments::target_bytes(row) / row).max(1);
+        let rows = shape[0];
+        let mut out = Vec::new();
+        let mut first = 0u64;
+        while first < rows {
+            let n = per_segment.min(rows - first);
+            let target = segments::segment_file(name, out.len());
+            let (file, staged) = txn.stage(&target)?;
+            let (a, b) = ((first * row) as usize, ((first + n) * row) as usize);
+            fsutil::write_all_at(&file, &bytes[a..b], 0)
+                .ctx(format_args!("cannot write {}", staged.display()))?;
+            out.push(SegmentFile {
+                path: self.inner.dir.join(&target),
+                file: Arc::new(file),
+                segment: Segment {
+                    file: target,
+                    rows: n,
+                    bytes: n * row,
+                },
+            });
+            first += n;
+        }
+        let manifest = segment_manifest_name(name);
+        let list: Vec<Segment> = out.iter().map(|s| s.segment.clone()).collect();
+        let (file, staged) = txn.stage(&manifest)?;
+        fsutil::write_all_at(&file, segments::encode_manifest(&list).as_bytes(), 0)
+            .ctx(format_args!("cannot write {}", staged.display()))?;
+        let old = current.get(name)?;
+        if old.bitmap.is_some() {
+            txn.remove(&bitmap_file_name(name));
+        }
+        if let DataFiles::Segmented { segments } = &old.data {
+            for s in segments {
+                if !list.iter().any(|n| n.file == s.segment.file) {
+                    txn.remove(&s.segment.file);
+                }
+            }
+        }
+        let mut meta = ArrayMeta::new(name, dtype, shape.to_vec(), fsutil::now_micros());
+        meta.data_file = manifest;
+        Ok(ArrayState {
+            map: Default::default(),
+            meta,
+            bitmap: None,
+            data: DataFiles::Segmented { segments: out },
+        })
+    }
 }

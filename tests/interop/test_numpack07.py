@@ -189,8 +189,11 @@ def test_numpack_07_appends_after_libnumpack_appended_to_its_segments(tmp_path):
         np.testing.assert_array_equal(s.load("big"), rows(16))
 
 
-def test_batches_on_numpack_07_segments_read_back_in_numpack_07(tmp_path):
+def test_batches_on_numpack_07_segments_read_back_in_numpack_07(tmp_path, monkeypatch):
     from test_batch_interop import Batch, Store as BatchStore
+
+    # The segment size for both libraries here (a cache batch's save splits as 0.7.0 would).
+    monkeypatch.setenv("NUMPACK_SEGMENT_TARGET_BYTES", "4096")
 
     store = tmp_path / "s"
     big = rows(200, width=8)  # rows of 64 bytes, segments of 4096: 64 rows, one page each
@@ -213,16 +216,20 @@ def test_batches_on_numpack_07_segments_read_back_in_numpack_07(tmp_path):
         v[-1] = 42.0
         o = b.load("odd")  # consolidated into one file first
         o[3] = 7.0
+    big[60:70] *= -1
+    big[-1] = 42.0
     with Batch(s, memory_limit_mb=64) as b:
         o = b.load("odd")
         o[4] = 8.0
         b.save("odd", o)
+        g = b.load("big")  # rewritten at end as 0.7.0's save would: the same segments
+        g[100] = 3.5
+        b.save("big", g)
     s.close()
-    big[60:70] *= -1
-    big[-1] = 42.0
+    big[100] = 3.5
     odd[3] = 7.0
     odd[4] = 8.0
-    assert manifest_rows(store, "big") == [64, 64, 64, 8], "the batch kept the segments"
+    assert manifest_rows(store, "big") == [64, 64, 64, 8], "both batches kept the segments"
     assert not (store / "data_big.npkd").exists()
     out = np07(
         """
