@@ -163,12 +163,13 @@ impl DataFile {
     pub fn get(&self, meta: &ArrayMeta) -> Result<Arc<File>> {
         let s = &self.slot;
         s.used.store(true, Ordering::Relaxed);
-        s.shown.store(true, Ordering::Relaxed);
         let mut held = s.file.lock();
         if let Some(f) = held.as_ref() {
             return Ok(f.clone());
         }
         let file = Arc::new(self.open(meta, s.source.reader.is_some())?);
+        // Only an open that succeeded can show anything of the array.
+        s.shown.store(true, Ordering::Relaxed);
         *held = Some(file.clone());
         drop(held);
         OPEN.fetch_add(1, Ordering::Relaxed);
@@ -456,5 +457,46 @@ pub fn names_with_prefix(dir: &Path, prefix: &[u8], mut found: impl FnMut(&[u8])
             }
             at += reclen;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::format::DType;
+    use crate::layout::Src;
+    use crate::store::{data, OpenOptions, Store};
+    use crate::test_util::tmp;
+
+    fn save(s: &Store, name: &str, values: &[i32]) {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let shape = [values.len() as u64];
+        s.save(
+            name,
+            DType::I32,
+            &Src::contiguous(&bytes, &shape, 4).unwrap(),
+        )
+        .unwrap();
+    }
+
+    /// A writer's snapshot taken before a commit replaced an array it had not opened yet (another
+    /// thread's read, say) still reads the replaced file: the commit opens it before renaming
+    /// the new one over its name. Without that, the old state would open the new, shorter file.
+    #[test]
+    fn an_older_writer_snapshot_reads_the_file_a_commit_replaced() {
+        let dir = tmp("seal");
+        let opts = OpenOptions {
+            create: true,
+            ..Default::default()
+        };
+        save(&Store::open(&dir, opts).unwrap(), "a", &[1, 1, 1, 1]);
+        let s = Store::open(&dir, OpenOptions::default()).unwrap();
+        let old = s.snapshot();
+        save(&s, "a", &[2, 2]);
+        let st = old.get("a").unwrap();
+        let mut out = [0u8; 16];
+        data::open_reader(st).unwrap().read_at(&mut out, 0).unwrap();
+        assert_eq!(out, [1, 0, 0, 0].repeat(4).as_slice());
+        drop((old, s));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -208,7 +208,7 @@ pub fn check_subdir(dir: &Path, relative: &str) -> Result<()> {
     Ok(())
 }
 
-/// A handle keeps one descriptor per array open (so its snapshot stays readable). Raise the
+/// Data files stay open up to half this limit (`files::cap`): more room, fewer reopens. Raise the
 /// soft limit toward the hard one when a store has more arrays than the default 1024 allows, as
 /// Go's runtime does at start-up; never lower it.
 pub fn ensure_fd_headroom(arrays: usize) {

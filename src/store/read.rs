@@ -39,20 +39,15 @@ impl Store {
 
     pub fn info(&self, name: &str) -> Result<ArrayInfo> {
         check_name(name)?;
+        if self.inner.read_only {
+            // A reader opens the array's file first: the shape it reports is then the one its
+            // later reads of this array see (opened late, after a commit, the handle moves on
+            // before it shows anything of the array; see `after_stale`).
+            return self.with_reader(name, |st, _| Ok(array_info(st)));
+        }
         let snap = self.snapshot();
         let st = snap.get(name)?;
-        if let DataFiles::Single { file, .. } = &st.data {
-            file.mark_shown();
-        }
-        let shape = st.logical_shape();
-        Ok(ArrayInfo {
-            dtype: st.meta.dtype,
-            nbytes: shape.iter().product::<u64>() * st.meta.dtype.size() as u64,
-            shape,
-            modify_time_us: st.meta.modify_time_us,
-            physical_rows: st.physical_rows(),
-            segmented: st.meta.is_segmented(),
-        })
+        Ok(array_info(st))
     }
 
     /// Picks up commits made by another process (a writer handle sees its own at once). An
@@ -395,6 +390,18 @@ impl Store {
             .get(&file, st.meta.size_bytes, !self.inner.read_only)
             .map(Some)
             .map_err(|e| Error::io(format!("cannot map {}", path.display()), &e))
+    }
+}
+
+fn array_info(st: &ArrayState) -> ArrayInfo {
+    let shape = st.logical_shape();
+    ArrayInfo {
+        dtype: st.meta.dtype,
+        nbytes: shape.iter().product::<u64>() * st.meta.dtype.size() as u64,
+        shape,
+        modify_time_us: st.meta.modify_time_us,
+        physical_rows: st.physical_rows(),
+        segmented: st.meta.is_segmented(),
     }
 }
 
