@@ -210,3 +210,29 @@ fn ls_info_and_check_show_attributes() {
         "{out}"
     );
 }
+
+/// An interrupted append to a numpack 0.7.0 segmented array leaves bytes past its last
+/// segment, which 0.7.0 would read as rows: check reports them, --repair cuts them off.
+#[test]
+fn check_reports_and_repairs_bytes_past_the_last_segment() {
+    let _serial = serial();
+    let dir = TempDir::new("check-seg");
+    let values = common::segmented_store(&dir, &[3, 1]);
+    let d = dir.to_str().unwrap();
+    assert_eq!(npk(&["check", d]).0, 0);
+    let last = dir.join("data_x_segments/seg_000001.npkd");
+    let mut bytes = std::fs::read(&last).unwrap();
+    bytes.extend_from_slice(&[7; 12]);
+    std::fs::write(&last, &bytes).unwrap();
+    let (code, out, _) = npk(&["check", d]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("12 bytes past the end of array \"x\"'s last segment"),
+        "{out}"
+    );
+    let (code, out, _) = npk(&["check", d, "--repair"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(std::fs::read(&last).unwrap().len(), 12);
+    let r = common::reader(&dir);
+    assert_eq!(common::load::<i32>(&r, "x"), values);
+}

@@ -12,8 +12,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use numpack::internals::names::{bitmap_file_name, data_file_name};
+use numpack::internals::names::{bitmap_file_name, data_file_name, segment_manifest_name};
 use numpack::internals::record::{COMMIT_FILE, STAGE_PREFIX};
+use numpack::internals::segments::parse_manifest;
 use numpack::layout::{for_chunks, Dst};
 use numpack::{ArrayInfo, AttrValue, DType, Error, ErrorKind, OpenOptions, Store};
 
@@ -315,6 +316,9 @@ fn inspect(dir: &Path, s: &Store) -> Findings {
                 ));
             }
         }
+        if let Some(past) = past_last_segment(dir, name) {
+            f.repairable.push(past);
+        }
     }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return f;
@@ -357,6 +361,22 @@ fn read_all(s: &Store, name: &str) -> Result<(), Error> {
         return s.load(name, i.dtype, &mut Dst::contiguous(&mut buf, &[], item)?);
     }
     for_row_chunks(s, name, &i, 0, i.shape[0], |_| {})
+}
+
+/// Bytes past the end of a segmented array's last segment (an interrupted append), which
+/// numpack 0.7.0 would read as rows, since it maps whole segment files.
+fn past_last_segment(dir: &Path, name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(segment_manifest_name(name))).ok()?;
+    let last = parse_manifest(&text, name).ok()?.pop()?;
+    let path = dir.join(&last.file);
+    let len = std::fs::symlink_metadata(&path).ok()?.len();
+    (len > last.bytes).then(|| {
+        format!(
+            "{}: {} bytes past the end of array {name:?}'s last segment (an interrupted append)",
+            path.display(),
+            len - last.bytes
+        )
+    })
 }
 
 fn check(dir: &Path, repair: bool) -> ExitCode {
