@@ -375,3 +375,29 @@ fn readers_find_a_new_segment_under_its_staged_name_until_the_record_is_applied(
     assert_eq!(load::<i32>(&w, "x"), values);
     assert!(dir.join("data_x_segments/seg_000002.npkd").exists());
 }
+
+#[test]
+fn durable_stores_append_to_segments_too() {
+    small_segments();
+    let dir = TempDir::new("durable");
+    let mut values = segmented_store(&dir, &[3, 2]);
+    let durable = OpenOptions {
+        durable: true,
+        ..Default::default()
+    };
+    let s = Store::open(&dir, durable).unwrap();
+    let more: Vec<i32> = (5..9)
+        .flat_map(|r| (0..3).map(move |c| 10 * r + c))
+        .collect();
+    let bytes = rows_of(&more);
+    s.append(
+        "x",
+        DType::I32,
+        &Src::contiguous(&bytes, &[4, 3], 4).unwrap(),
+    )
+    .unwrap();
+    values.extend(&more);
+    assert_eq!(manifest_rows(&dir), [3, 3, 3]);
+    drop(s);
+    assert_eq!(load::<i32>(&reader(&dir), "x"), values);
+}

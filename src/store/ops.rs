@@ -165,11 +165,22 @@ impl Store {
             }
             let mut next = (*current).clone();
             next.arrays.insert(name, state);
-            return self.commit_with(&w, &mut txn, next).inspect_err(|_| {
+            self.commit_with(&w, &mut txn, next).inspect_err(|_| {
                 if !txn.is_decided() {
                     prepared.undo();
                 }
-            });
+            })?;
+            if let (true, Some(folder)) = (self.inner.durable, &prepared.new_in) {
+                fsutil::fsync_dir(folder).map_err(|e| {
+                    Error::new(
+                        ErrorKind::NotDurable,
+                        format!(
+                            "{e}; the append is committed and visible, but not confirmed durable"
+                        ),
+                    )
+                })?;
+            }
+            return Ok(());
         }
         let file = self.open_for_update(st)?;
         let undo = |e: Error| {

@@ -69,6 +69,9 @@ pub(crate) struct Prepared {
     pub state: ArrayState,
     /// The last segment and its committed length, when rows went into it.
     pub grown: Option<(Arc<File>, u64)>,
+    /// The segment folder, when the commit renames new segments into it (a durable store
+    /// fsyncs it after the commit: the commit fsyncs only the store's directory).
+    pub new_in: Option<std::path::PathBuf>,
 }
 
 impl Prepared {
@@ -106,6 +109,7 @@ pub(crate) fn prepare_append(
     let mut prepared = Prepared {
         state: st.clone(),
         grown: None,
+        new_in: None,
     };
     let result = (|| -> Result<()> {
         if plan.into_last > 0 {
@@ -121,6 +125,11 @@ pub(crate) fn prepare_append(
             last.segment.bytes += plan.into_last * row;
         }
         let mut first = plan.into_last;
+        if !plan.new_segments.is_empty() {
+            let folder = segments::segment_file(name, 0);
+            let folder = folder.split_once('/').map_or("", |(f, _)| f);
+            prepared.new_in = Some(dir.join(folder));
+        }
         for n in plan.new_segments {
             let target = segments::segment_file(name, out.len());
             let (file, staged) = txn.stage(&target)?;
