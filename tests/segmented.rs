@@ -401,3 +401,21 @@ fn durable_stores_append_to_segments_too() {
     drop(s);
     assert_eq!(load::<i32>(&reader(&dir), "x"), values);
 }
+
+/// A read view of page-sized segments is one mapping over the segment files (no copy of a
+/// possibly huge array); other segments are copied.
+#[test]
+fn read_views_map_page_sized_segments_side_by_side() {
+    let dir = TempDir::new("rview");
+    let values = segmented_store(&dir, &[1024, 1024, 5]);
+    let s = reader(&dir);
+    let view = s.view("x").unwrap();
+    assert!(
+        view.is_mapped(),
+        "three whole-page segments map side by side"
+    );
+    assert_eq!(view.len(), values.len() * 4);
+    // SAFETY: the view holds 2053 * 3 i32 until dropped.
+    let got = unsafe { std::slice::from_raw_parts(view.as_ptr().cast::<i32>(), values.len()) };
+    assert_eq!(got, values.as_slice());
+}

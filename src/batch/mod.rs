@@ -4,7 +4,7 @@
 //! return busy while they are open, and both end in `end` (commit) or `abort`.
 
 pub mod cache;
-mod segmap;
+pub(crate) mod segmap;
 pub mod writable;
 
 use crate::error::{Error, Result};

@@ -1,8 +1,8 @@
-//! One contiguous writable mapping of a segmented array (numpack 0.7.0): one address range is
-//! reserved (an inaccessible anonymous mapping of the total size), then each segment file is
-//! mapped shared and writable with MAP_FIXED over its part of that range, side by side, so the
-//! caller gets one pointer to the whole array as for a single file, and writes land in the
-//! segment files themselves.
+//! One contiguous mapping of a segmented array (numpack 0.7.0), for a writable batch's view or a
+//! read view: one address range is reserved (an inaccessible anonymous mapping of the total
+//! size), then each segment file is mapped shared with MAP_FIXED over its part of that range,
+//! side by side, so the caller gets one pointer to the whole array as for a single file, and
+//! writes land in the segment files themselves.
 //!
 //! Side by side only works when every segment but the last is a whole number of pages: a
 //! file's mapping starts on a page boundary. numpack 0.7.0 fills a segment to
@@ -45,9 +45,14 @@ pub(crate) fn side_by_side(segs: &[SegmentFile]) -> bool {
 }
 
 impl SegmentedMap {
-    /// Maps `segs` (whose bytes total `total` > 0) side by side; the caller checked
-    /// `side_by_side`.
-    pub(crate) fn map(segs: &[SegmentFile], total: u64) -> Result<SegmentedMap> {
+    /// Maps `segs` (whose bytes total `total` > 0) side by side, writable or read-only; the
+    /// caller checked `side_by_side`.
+    pub(crate) fn map(segs: &[SegmentFile], total: u64, writable: bool) -> Result<SegmentedMap> {
+        let prot = if writable {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_READ
+        };
         let page = page_size();
         let reserved = usize::try_from(total.div_ceil(page) * page)
             .map_err(|_| Error::invalid("segmented array too large to map"))?;
@@ -85,7 +90,7 @@ impl SegmentedMap {
                 libc::mmap(
                     this.base.add(offset as usize).cast(),
                     len,
-                    libc::PROT_READ | libc::PROT_WRITE,
+                    prot,
                     libc::MAP_SHARED | libc::MAP_FIXED,
                     s.file.as_raw_fd(),
                     0,
@@ -93,7 +98,7 @@ impl SegmentedMap {
             };
             if got == libc::MAP_FAILED {
                 return Err(Error::io(
-                    format!("cannot map {} writable", s.path.display()),
+                    format!("cannot map {}", s.path.display()),
                     &std::io::Error::last_os_error(),
                 ));
             }

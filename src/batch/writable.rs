@@ -314,7 +314,7 @@ fn map_segments(
     let segs = if len == 0 {
         None
     } else {
-        Some((SegmentedMap::map(segments, len)?, files))
+        Some((SegmentedMap::map(segments, len, true)?, files))
     };
     Ok(Mapped {
         map: None,

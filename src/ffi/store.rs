@@ -580,7 +580,9 @@ pub(crate) fn fill_view(
 }
 
 /// A read-only view of the array's committed content: a shared mapping of its data file when it
-/// has no deleted rows (no copy; "lazy load"), otherwise a private copy of its live rows. The
+/// has no deleted rows (no copy; "lazy load"; for a numpack 0.7.0 segmented array, its segment
+/// files mapped side by side when every segment but the last is whole pages), otherwise a
+/// private copy of its live rows. The
 /// view is a snapshot: later commits replace files and do not change it, but in-place writes
 /// (`npk_replace_rows`, writable batches) to the same file are visible through a mapping.
 /// Release it with `npk_view_release`; the store may be closed before. A mapping cannot report

@@ -1,19 +1,22 @@
 //! Read-only views: a shared mapping of the data file when the array is one contiguous file
-//! with no dropped rows (zero copy, "lazy load"), otherwise an aligned copy of the live rows, so
-//! a view never shows a dropped row.
+//! with no dropped rows (zero copy, "lazy load"), or numpack 0.7.0's segment files mapped side
+//! by side when they are whole pages (`batch::segmap`), otherwise an aligned copy of the live
+//! rows, so a view never shows a dropped row.
 
 use memmap2::{Mmap, MmapOptions};
 
+use crate::batch::segmap::{self, SegmentedMap};
 use crate::error::{Error, Result};
 use crate::format::DType;
 use crate::layout::for_chunks;
 use crate::pages::PageBuf;
 use crate::store::data::DataReader;
-use crate::store::snapshot::ArrayState;
+use crate::store::snapshot::{ArrayState, DataFiles};
 
 enum Memory {
     Empty,
     Mapped(Mmap),
+    Segments(SegmentedMap),
     Copied(PageBuf),
 }
 
@@ -36,26 +39,14 @@ impl ReadView {
             let map = unsafe { MmapOptions::new().len(len as usize).map(file) }
                 .map_err(|e| Error::io(format!("cannot map array {:?}", st.meta.name), &e))?;
             Memory::Mapped(map)
+        } else if let (DataFiles::Segmented { segments }, None) = (&st.data, &st.bitmap) {
+            if segmap::side_by_side(segments) {
+                Memory::Segments(SegmentedMap::map(segments, len, false)?)
+            } else {
+                copy(st, reader, &shape, len)?
+            }
         } else {
-            let mut buf = PageBuf::zeroed(len as usize).map_err(|e| {
-                Error::new(
-                    e.kind,
-                    format!(
-                        "{e} for a copy of array {:?} without its dropped rows",
-                        st.meta.name
-                    ),
-                )
-            })?;
-            let row = st.row_bytes();
-            let rows = st.logical_rows().max(if shape.is_empty() { 1 } else { 0 });
-            let out = buf.as_mut_slice();
-            for_chunks(rows, row, |first, chunk| {
-                reader.read_rows(st, first, chunk)?;
-                let at = (first * row) as usize;
-                out[at..at + chunk.len()].copy_from_slice(chunk);
-                Ok(())
-            })?;
-            Memory::Copied(buf)
+            copy(st, reader, &shape, len)?
         };
         Ok(ReadView {
             dtype: st.meta.dtype,
@@ -69,6 +60,7 @@ impl ReadView {
         match &self.memory {
             Memory::Empty => std::ptr::null(),
             Memory::Mapped(m) => m.as_ptr(),
+            Memory::Segments(m) => m.ptr(),
             Memory::Copied(b) => b.as_ptr(),
         }
     }
@@ -77,6 +69,7 @@ impl ReadView {
         match &self.memory {
             Memory::Empty => 0,
             Memory::Mapped(m) => m.len(),
+            Memory::Segments(_) => self.shape.iter().product::<u64>() as usize * self.dtype.size(),
             Memory::Copied(b) => b.len(),
         }
     }
@@ -87,6 +80,29 @@ impl ReadView {
 
     /// True when the view maps the file (no copy was made).
     pub fn is_mapped(&self) -> bool {
-        matches!(self.memory, Memory::Mapped(_))
+        matches!(self.memory, Memory::Mapped(_) | Memory::Segments(_))
     }
+}
+
+/// An aligned copy of the array's live rows.
+fn copy(st: &ArrayState, reader: &DataReader, shape: &[u64], len: u64) -> Result<Memory> {
+    let mut buf = PageBuf::zeroed(len as usize).map_err(|e| {
+        Error::new(
+            e.kind,
+            format!(
+                "{e} for a copy of array {:?} without its dropped rows",
+                st.meta.name
+            ),
+        )
+    })?;
+    let row = st.row_bytes();
+    let rows = st.logical_rows().max(if shape.is_empty() { 1 } else { 0 });
+    let out = buf.as_mut_slice();
+    for_chunks(rows, row, |first, chunk| {
+        reader.read_rows(st, first, chunk)?;
+        let at = (first * row) as usize;
+        out[at..at + chunk.len()].copy_from_slice(chunk);
+        Ok(())
+    })?;
+    Ok(Memory::Copied(buf))
 }
