@@ -197,6 +197,10 @@ pub struct Txn {
     prepared: Option<Box<Prepared>>,
     /// The record was applied (its renames and removals done).
     applied: bool,
+    /// Files created under their final names (`place_new`): removed if the commit fails.
+    placed: Vec<String>,
+    /// Files of the old state no new state names, removed once the commit is decided.
+    after: Vec<String>,
 }
 
 impl Txn {
@@ -216,6 +220,8 @@ impl Txn {
             swap: None,
             prepared: None,
             applied: false,
+            placed: Vec::new(),
+            after: Vec::new(),
         }
     }
 
@@ -239,6 +245,52 @@ impl Txn {
         ))?;
         self.staged.push((name, target.to_string()));
         Ok((file, path))
+    }
+
+    /// Creates the file `target` under its own name, for a commit that makes `target` named by
+    /// the catalogue for the first time (a new array's data file): such a commit needs no record,
+    /// only the catalogue's own atomic step. Why that is safe:
+    /// - No committed state names `target` (the caller checked that the current catalogue does
+    ///   not; a decided record of this handle was finished before its write began, and a writer
+    ///   open rolled forward any other one), so no reader of any state looks the name up until
+    ///   the new catalogue is in place, and a reader of an older state that named it (before a
+    ///   drop) finds the catalogue changed and reports the file stale (`Source::still_current`).
+    /// - What sits at `target` now belongs to no state (a crash's orphan): it is unlinked, never
+    ///   truncated, since an old snapshot may still map it, and the new file is created with
+    ///   O_EXCL. The same goes for every name in `clear` (a leftover deletion bitmap would apply
+    ///   to the new array the moment the catalogue names it): unlinked before the commit, and
+    ///   not restored by a failure, as no state had them.
+    /// - A failure before the decision (or dropping the transaction) unlinks the file; a crash
+    ///   leaves it an orphan no state references, which `npk check` notes and the name's next
+    ///   save replaces.
+    pub fn place_new(&mut self, target: &str, clear: &[String]) -> Result<(File, PathBuf)> {
+        self.unstage(target);
+        for name in clear {
+            let path = self.dir.join(name);
+            fsutil::remove_if_exists(&path).ctx(format_args!(
+                "cannot remove the leftover {}",
+                path.display()
+            ))?;
+        }
+        let path = self.dir.join(target);
+        fsutil::remove_if_exists(&path).ctx(format_args!(
+            "cannot remove the leftover {}",
+            path.display()
+        ))?;
+        let file =
+            fsutil::create_new(&path).ctx(format_args!("cannot create {}", path.display()))?;
+        self.placed.push(target.to_string());
+        Ok((file, path))
+    }
+
+    /// Removes `target` once the commit is decided instead of in its record: for a file that the
+    /// new catalogue no longer names and whose presence changes no state (a dropped array's data
+    /// file; not a bitmap, which a later array of the same name made some other way could
+    /// inherit). A crash in between leaves an orphan, as `place_new` may.
+    pub fn remove_after(&mut self, target: &str) {
+        if !self.after.iter().any(|t| t == target) {
+            self.after.push(target.to_string());
+        }
     }
 
     /// Uses an existing file in the store directory, already named with the staging prefix (a
@@ -279,6 +331,10 @@ impl Txn {
 
     /// Forgets and deletes what was staged for `target`, if anything.
     pub fn unstage(&mut self, target: &str) {
+        if let Some(i) = self.placed.iter().position(|t| t == target) {
+            let _ = fsutil::remove_if_exists(&self.dir.join(target));
+            self.placed.swap_remove(i);
+        }
         self.staged.retain(|(staged, to)| {
             if to == target {
                 let _ = fsutil::remove_if_exists(&self.dir.join(staged));
@@ -322,6 +378,12 @@ impl Txn {
     /// store's failed fsync (`is_decided` tells it apart).
     pub fn commit(&mut self, metadata: &[u8]) -> Result<()> {
         let result = self.try_commit(metadata);
+        if self.done {
+            // Best effort: left behind, such a file is an orphan no state references.
+            for target in std::mem::take(&mut self.after) {
+                let _ = fsutil::remove_if_exists(&self.dir.join(target));
+            }
+        }
         if result.is_err() && !self.done {
             self.unstage(METADATA_FILE);
         }
@@ -335,6 +397,17 @@ impl Txn {
     }
 
     fn try_commit(&mut self, metadata: &[u8]) -> Result<()> {
+        if self.durable {
+            // Placed files must be on disk before a catalogue naming them can be; their names
+            // reach disk with the directory fsync after the decision, ordered before the
+            // catalogue's exchange or rename as a record's staged files are before the record.
+            for target in &self.placed {
+                let path = self.dir.join(target);
+                let f =
+                    fsutil::open_read(&path).ctx(format_args!("cannot open {}", path.display()))?;
+                fsutil::sync_all(&f).ctx(format_args!("cannot fsync {}", path.display()))?;
+            }
+        }
         if let (true, true, Some(swap)) =
             (self.staged.is_empty(), self.removals.is_empty(), &self.swap)
         {
@@ -517,6 +590,9 @@ impl Drop for Txn {
         if !self.done {
             for (staged, _) in &self.staged {
                 let _ = fsutil::remove_if_exists(&self.dir.join(staged));
+            }
+            for target in &self.placed {
+                let _ = fsutil::remove_if_exists(&self.dir.join(target));
             }
         }
     }
@@ -1010,6 +1086,79 @@ mod tests {
             Vec::<String>::new(),
             "closed with a spare left"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A new array's save writes its data file under its own name and commits the catalogue
+    /// alone: durable, it makes the append's three fsyncs (the data file, the spare catalogue,
+    /// the directory), and a plain drop two; a failing fsync of the new file before the
+    /// decision removes it and leaves the store as it was.
+    #[test]
+    fn a_durable_new_array_save_makes_three_fsyncs_and_a_failed_one_leaves_no_file() {
+        use crate::format::DType;
+        use crate::layout::Src;
+        use crate::store::fsutil::fail_points::{FSYNCS, FSYNC_FILE_FAILS};
+        use crate::store::{OpenOptions, Store};
+        let dir = tmp("durable-new");
+        let s = Store::open(
+            &dir,
+            OpenOptions {
+                create: true,
+                durable: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let row = [7u8; 8];
+        let src = Src::contiguous(&row, &[1, 2], 4).unwrap();
+        s.save("x", DType::I32, &src).unwrap();
+        for name in ["y", "z"] {
+            FSYNCS.set(0);
+            s.save(name, DType::I32, &src).unwrap();
+            assert_eq!(FSYNCS.get(), 3, "save of {name}");
+        }
+        FSYNCS.set(0);
+        s.drop_arrays(&["z"]).unwrap();
+        assert_eq!(FSYNCS.get(), 2, "drop");
+        assert!(!dir.join("data_z.npkd").exists());
+        let before = names(&dir);
+        FSYNC_FILE_FAILS.set(true);
+        let err = s.save("n", DType::I32, &src).unwrap_err();
+        FSYNC_FILE_FAILS.set(false);
+        assert_eq!(err.kind, ErrorKind::Io, "{err}");
+        assert_eq!(names(&dir), before, "the failed save left a file");
+        assert_eq!(s.list(), vec!["x", "y"]);
+        drop(s);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A transaction dropped undecided removes the files it placed under their own names; a
+    /// leftover at such a name is replaced by a new file, never written into.
+    #[test]
+    fn placed_files_go_with_an_undecided_txn() {
+        let dir = tmp("placed");
+        std::fs::write(dir.join(METADATA_FILE), b"one").unwrap();
+        std::fs::write(dir.join("data_a.npkd"), b"orphan").unwrap();
+        std::fs::write(dir.join("deleted_a.npkb"), b"bits").unwrap();
+        let old = std::fs::File::open(dir.join("data_a.npkd")).unwrap();
+        let mut txn = Txn::new(&dir, false);
+        let (f, _) = txn
+            .place_new("data_a.npkd", &["deleted_a.npkb".to_string()])
+            .unwrap();
+        fsutil::write_all_at(&f, b"new", 0).unwrap();
+        assert_eq!(names(&dir), vec!["data_a.npkd", METADATA_FILE]);
+        let mut was = Vec::new();
+        std::io::Read::read_to_end(&mut &old, &mut was).unwrap();
+        assert_eq!(was, b"orphan");
+        drop(txn);
+        assert_eq!(names(&dir), vec![METADATA_FILE]);
+        let mut txn = Txn::new(&dir, false);
+        let (f, _) = txn.place_new("data_a.npkd", &[]).unwrap();
+        fsutil::write_all_at(&f, b"new", 0).unwrap();
+        txn.commit(b"two").unwrap();
+        drop(txn);
+        assert_eq!(std::fs::read(dir.join("data_a.npkd")).unwrap(), b"new");
+        assert_eq!(names(&dir), vec!["data_a.npkd", METADATA_FILE]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -443,7 +443,17 @@ impl Store {
                 .arrays
                 .remove(name)
                 .ok_or_else(|| Error::not_found(name))?;
-            retire(&mut txn, &st);
+            match &st.data {
+                // Nothing but the catalogue names this file, and a file of a name the catalogue
+                // lacks changes no state: the catalogue's swap alone decides the drop, and the
+                // file goes after it (`Txn::remove_after`). Its snapshot opens it first, as
+                // `retire` does, for older snapshots still in use.
+                DataFiles::Single { file, .. } if st.bitmap.is_none() => {
+                    let _ = file.seal(&st.meta);
+                    txn.remove_after(&data_file_name(name));
+                }
+                _ => retire(&mut txn, &st),
+            }
         }
         self.commit(&w, txn, next)?;
         for name in names {

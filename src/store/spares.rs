@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use parking_lot::Mutex;
 
 use crate::error::Result;
-use crate::format::names::data_file_name;
+use crate::format::names::{bitmap_file_name, data_file_name};
 use crate::store::commit::Txn;
 use crate::store::fsutil;
 use crate::store::snapshot::{DataFiles, Snapshot};
@@ -38,6 +38,12 @@ impl Spares {
         name: &str,
     ) -> Result<(File, PathBuf)> {
         let target = data_file_name(name);
+        if !current.arrays.contains_key(name) {
+            // A new array: written under its own name, committed without a record (see
+            // `Txn::place_new`). A spare of a name no state has is stale: drop it.
+            self.forget(name);
+            return txn.place_new(&target, &[bitmap_file_name(name)]);
+        }
         let keep = current.arrays.get(name).is_some_and(|st| {
             matches!(st.data, DataFiles::Single { .. }) && st.meta.size_bytes >= SPARE_MIN_BYTES
         });
