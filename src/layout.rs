@@ -216,26 +216,48 @@ impl<'a> Src<'a> {
         })
     }
 
+    /// Whether a copy of the whole buffer into C order transposes whole register tiles, whose
+    /// non-temporal stores write each destination line whole (`kernel::tiles`).
+    pub(crate) fn tiles_to_c(&self) -> bool {
+        let l = &self.layout;
+        kernel::tiles(
+            &l.strides,
+            &c_strides(&l.shape, l.itemsize),
+            &l.shape,
+            l.itemsize,
+        )
+    }
+
     /// Copies rows `first..first + out.len() / row_bytes` in C order into `out`.
     /// Panics when the rows lie outside the layout or `out` is not whole rows.
     pub(crate) fn gather_rows(&self, first: u64, out: &mut [u8]) {
-        let Some(rows) = self.layout.row_block(first, out.len()) else {
+        // SAFETY: `out` is a live, exclusively borrowed slice, distinct from `data`.
+        unsafe { self.gather_rows_to(first, out.as_mut_ptr(), out.len(), false) }
+    }
+
+    /// As `gather_rows`, into `len` bytes at `out`: memory no slice may cover, such as a shared
+    /// file mapping. `stream` writes with non-temporal stores where the layout allows.
+    ///
+    /// # Safety
+    /// `out` is writable for `len` bytes and does not overlap the buffer.
+    pub(crate) unsafe fn gather_rows_to(&self, first: u64, out: *mut u8, len: usize, stream: bool) {
+        let Some(rows) = self.layout.row_block(first, len) else {
             return;
         };
         let at = self.layout.row_offset(self.origin, first);
         let c = c_strides(&rows, self.layout.itemsize);
         // SAFETY: `new` checked that `data` holds every element of the layout with element 0
-        // at `origin`; `row_block` checked the rows lie within it, and that `out` holds them in
-        // C order. `out` is a distinct buffer (exclusive borrow).
+        // at `origin`; `row_block` checked the rows lie within it, and that `len` bytes at `out`
+        // hold them in C order; `out` is writable and disjoint from `data` (caller).
         unsafe {
             kernel::copy(
                 self.data.as_ptr().wrapping_offset(at),
                 &self.layout.strides,
-                out.as_mut_ptr(),
+                out,
                 &c,
                 &rows,
                 self.layout.itemsize,
-                false,
+                stream,
             )
         }
     }
@@ -349,12 +371,22 @@ const CHUNK_BYTES: u64 = 8 << 20;
 pub fn for_chunks<E>(
     rows: u64,
     row_bytes: u64,
+    f: impl FnMut(u64, &mut [u8]) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    for_chunks_of(CHUNK_BYTES, rows, row_bytes, f)
+}
+
+/// As `for_chunks`, with chunks of at most `bytes` (at least one row).
+pub fn for_chunks_of<E>(
+    bytes: u64,
+    rows: u64,
+    row_bytes: u64,
     mut f: impl FnMut(u64, &mut [u8]) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
     if rows == 0 || row_bytes == 0 {
         return Ok(());
     }
-    let per = (CHUNK_BYTES / row_bytes).max(1).min(rows);
+    let per = (bytes / row_bytes).max(1).min(rows);
     let mut chunk = vec![0u8; (per * row_bytes) as usize];
     let mut first = 0;
     while first < rows {

@@ -19,7 +19,7 @@ use numpack::batch::CacheBatch;
 use numpack::internals::metadata::{self, ArrayMeta, Catalog, METADATA_FILE};
 use numpack::internals::record::{Op, Record, COMMIT_FILE, SPARE_PREFIX, STAGE_PREFIX};
 use numpack::internals::{self as commit, Txn};
-use numpack::layout::{Dst, Src};
+use numpack::layout::{Dst, Layout, Src};
 use numpack::{DType, ErrorKind, OpenOptions, Store};
 
 const COMMIT_TMP: &str = ".npk.commit.tmp";
@@ -826,9 +826,21 @@ fn sweep_free_space(
     dir: &Path,
     w: &Store,
     what: &str,
+    op: impl FnMut(&Store) -> numpack::Result<()>,
+) -> usize {
+    sweep_free_space_by(mnt, dir, w, what, 1, op)
+}
+
+/// `sweep_free_space` with `step` more pages free each time.
+fn sweep_free_space_by(
+    mnt: &Path,
+    dir: &Path,
+    w: &Store,
+    what: &str,
+    step: u64,
     mut op: impl FnMut(&Store) -> numpack::Result<()>,
 ) -> usize {
-    for free in 0..256 {
+    for free in (0..256).map(|i| i * step) {
         let before_files = file_contents(dir);
         let before = state_of(w);
         fill_leaving(mnt, free);
@@ -977,6 +989,71 @@ fn a_full_disk_during_any_structural_change_keeps_the_previous_state() {
         drop(w);
         assert!(state_of(&writer(&dir)) == want, "reopened after the sweeps");
         eprintln!("ENOSPC failures before success: {failures:?}");
+    });
+    umount(&mnt);
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}
+
+#[test]
+fn a_full_disk_during_a_strided_save_through_a_mapping_is_an_io_error_not_sigbus() {
+    // Large Fortran-order saves transpose straight into a shared mapping of the data file. A
+    // store into a mapped hole on a full disk raises SIGBUS (this test process would die); the
+    // blocks are allocated first, so a full disk is an ENOSPC error leaving the store as it was.
+    let mnt = TempDir::new("enospc-mapped");
+    if !mount_tmpfs(&mnt, 12 * 1024) {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    let dir = mnt.join("store");
+    let result = std::panic::catch_unwind(|| {
+        let w = writer(&dir);
+        // (rows, 512) int32 in Fortran order, element (r, c) = start + 512 r + c: 1 MiB at 512
+        // rows, long enough on both sides for whole tiles.
+        let fortran = |rows: u64, start: i32| -> Vec<u8> {
+            (0..rows * 512)
+                .map(|k| start + (512 * (k % rows) + k / rows) as i32)
+                .flat_map(|v| v.to_le_bytes())
+                .collect()
+        };
+        let sv = |s: &Store, name: &str, rows: u64, start: i32| {
+            let bytes = fortran(rows, start);
+            let layout = Layout::new(&[rows, 512], Some(&[4, 4 * rows as i64]), 4).unwrap();
+            s.save(name, DType::I32, &Src::new(&bytes, 0, layout).unwrap())
+        };
+        let want = |rows: u64, start: i32| -> (Vec<u64>, Vec<i32>) {
+            (
+                vec![rows, 512],
+                (0..(rows * 512) as i32).map(|k| start + k).collect(),
+            )
+        };
+        sv(&w, "a", 512, 0).unwrap();
+        let new = sweep_free_space_by(&mnt, &dir, &w, "strided save of a new array", 32, |s| {
+            sv(s, "c", 512, 1_000_000)
+        });
+        // The first overwrite keeps a's old file as a spare; the second writes into that spare
+        // and must grow it (1 -> 1.5 MiB).
+        sv(&w, "a", 512, 7).unwrap();
+        let over = sweep_free_space_by(&mnt, &dir, &w, "strided save over a spare", 32, |s| {
+            sv(s, "a", 768, 3_000_000)
+        });
+        assert!(
+            new >= 1 && over >= 1,
+            "a sweep needed no free space: {new} {over}"
+        );
+        let expect: State = [
+            ("a".to_string(), want(768, 3_000_000)),
+            ("c".to_string(), want(512, 1_000_000)),
+        ]
+        .into_iter()
+        .collect();
+        assert!(state_of(&w) == expect, "writer after the sweeps");
+        drop(w);
+        assert!(
+            state_of(&reader(&dir)) == expect,
+            "reopened after the sweeps"
+        );
     });
     umount(&mnt);
     if let Err(p) = result {

@@ -125,6 +125,42 @@ fn strided_buffers_are_stored_in_c_order() {
 }
 
 #[test]
+fn large_strided_saves_over_spares_of_any_size_store_exactly_their_bytes() {
+    // Saves of a large Fortran-order array write through a mapping of the data file; over a
+    // spare (the array's previous file) that is longer or shorter than the new array, the file
+    // must end up exactly the new bytes. Narrow arrays (10 columns) take the staging path.
+    let dir = TempDir::new("strided-spare");
+    let s = writer(&dir);
+    for (k, (rows, cols)) in [
+        (600u64, 600u64),
+        (512, 520),
+        (700, 700),
+        (40_000, 10),
+        (30_000, 10),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let start = 1_000_000 * k as i64;
+        let fortran: Vec<f64> = (0..rows * cols)
+            .map(|i| (start + (cols * (i % rows) + i / rows) as i64) as f64)
+            .collect();
+        let bytes = to_bytes(&fortran);
+        let layout = Layout::new(&[rows, cols], Some(&[8, 8 * rows as i64]), 8).unwrap();
+        s.save("f", DType::F64, &Src::new(&bytes, 0, layout).unwrap())
+            .unwrap();
+        let c_order: Vec<f64> = (0..(rows * cols) as i64)
+            .map(|i| (start + i) as f64)
+            .collect();
+        assert!(load::<f64>(&s, "f") == c_order, "{rows}x{cols}: content");
+        assert!(
+            std::fs::read(dir.join("data_f.npkd")).unwrap() == to_bytes(&c_order),
+            "{rows}x{cols}: the file holds exactly the array, C order"
+        );
+    }
+}
+
+#[test]
 fn strided_loads_match_the_c_order_content_with_and_without_dropped_rows() {
     // Large enough to cross the copy's tiles; loads straight from the file's mapping, and,
     // once rows are dropped, through the chunked path that skips them.

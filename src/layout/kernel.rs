@@ -100,12 +100,7 @@ unsafe fn copy_dims(src: *const u8, dst: *mut u8, dims: &[Dim], item: usize, str
             })
         };
     }
-    // The source's innermost dimension: the one with the smallest stride.
-    let a = (0..dims.len())
-        .rev()
-        .min_by_key(|&i| dims[i].s.unsigned_abs())
-        .unwrap_or(outer_len);
-    if a == outer_len || dims[a].s.unsigned_abs() >= last.s.unsigned_abs() {
+    let Some(a) = transposed(dims) else {
         // Both sides are innermost in the same dimension (a sliced or padded buffer): a
         // strided loop along it.
         // SAFETY: each call walks `last.n` elements of the caller's index space.
@@ -114,7 +109,7 @@ unsafe fn copy_dims(src: *const u8, dst: *mut u8, dims: &[Dim], item: usize, str
                 line(item, s, last.s, d, last.d, last.n)
             })
         };
-    }
+    };
     // A transpose of dimensions `a` (innermost in the source) and `last` (innermost in the
     // destination), looped over the others.
     let mut rest = [Dim { n: 0, s: 0, d: 0 }; MAX];
@@ -132,6 +127,51 @@ unsafe fn copy_dims(src: *const u8, dst: *mut u8, dims: &[Dim], item: usize, str
             transpose(item, s, d, pa, pb, stream)
         })
     }
+}
+
+/// The dimension innermost in the source (smallest stride) when it is not the destination's
+/// innermost one (the last of `dims`): the copy is then a transpose of the two.
+fn transposed(dims: &[Dim]) -> Option<usize> {
+    let outer_len = dims.len().checked_sub(1)?;
+    let a = (0..dims.len())
+        .rev()
+        .min_by_key(|&i| dims[i].s.unsigned_abs())
+        .unwrap_or(outer_len);
+    (a != outer_len && dims[a].s.unsigned_abs() < dims[outer_len].s.unsigned_abs()).then_some(a)
+}
+
+/// Whether `copy` with these arguments transposes whole register tiles through an L1 buffer
+/// (both dimensions of the plane long, contiguous on their own side, an item size with a
+/// register transpose, destination rows of whole 16-byte stores): the case where its `stream`
+/// stores write every destination line whole.
+pub(crate) fn tiles(ss: &[i64], ds: &[i64], shape: &[u64], item: usize) -> bool {
+    if item == 0 || shape.contains(&0) || shape.len() > MAX {
+        return false;
+    }
+    let mut dims = [Dim { n: 0, s: 0, d: 0 }; MAX];
+    let mut k = 0;
+    for ((&n, &s), &d) in shape.iter().zip(ss).zip(ds) {
+        if n > 1 {
+            dims[k] = Dim {
+                n: n as usize,
+                s: s as isize,
+                d: d as isize,
+            };
+            k += 1;
+        }
+    }
+    let dims = simplify(&mut dims[..k]);
+    let Some(a) = transposed(dims) else {
+        return false;
+    };
+    let (pa, pb, t) = (dims[a], dims[dims.len() - 1], tile_edge(item));
+    cfg!(target_arch = "x86_64")
+        && matches!(item, 1 | 2 | 4 | 8 | 16)
+        && pa.d.unsigned_abs() % 16 == 0
+        && pa.s == item as isize
+        && pb.d == item as isize
+        && pa.n >= t
+        && pb.n >= t
 }
 
 /// Calls `f` at every index of `dims` (outermost first) with the source and destination
@@ -793,6 +833,40 @@ mod tests {
                 input.clear();
             }
         }
+    }
+
+    #[test]
+    fn tiles_names_the_copies_that_stream_whole_lines() {
+        // What `tiles` says decides whether a save writes through a mapping with non-temporal
+        // stores, which only whole tiles make into whole-line writes.
+        let c = |shape: &[u64], item: usize| crate::layout::c_strides(shape, item);
+        let tiles = |shape: &[u64], src: &[i64], item: usize| {
+            super::tiles(src, &c(shape, item), shape, item)
+        };
+        let want = cfg!(target_arch = "x86_64");
+        assert_eq!(tiles(&[64, 64], &fortran(&[64, 64], 8), 8), want);
+        assert_eq!(tiles(&[64, 3, 96], &fortran(&[64, 3, 96], 4), 4), want);
+        assert!(
+            !tiles(&[3, 64, 96], &fortran(&[3, 64, 96], 4), 4),
+            "a 3-long plane"
+        );
+        assert!(
+            !tiles(&[64, 64], &c(&[64, 64], 8), 8),
+            "C order is no transpose"
+        );
+        assert!(
+            !tiles(&[100_000, 10], &fortran(&[100_000, 10], 4), 4),
+            "a narrow plane"
+        );
+        assert!(
+            !tiles(&[100, 65], &fortran(&[100, 65], 4), 4),
+            "rows of 260 bytes"
+        );
+        assert!(
+            !tiles(&[64, 64], &fortran(&[64, 64], 3), 3),
+            "no register transpose"
+        );
+        assert!(!tiles(&[0, 64], &[8, 0], 8), "nothing to copy");
     }
 
     #[test]
