@@ -152,6 +152,13 @@ SIGNATURES = {
     "npk_version": (ctypes.c_char_p, []),
     "npk_version_number": (ctypes.c_uint32, []),
     "npk_attr_set": (npk_status, [npk_store_p, _cstr, _cstr, ctypes.c_int32, _vp, ctypes.c_uint64]),
+    "npk_attr_delete": (npk_status, [npk_store_p, _cstr, _cstr]),
+    "npk_attr_query": (npk_status, [npk_store_p, _cstr, _cstr, _i32p, _u64p]),
+    "npk_attr_get": (
+        npk_status,
+        [npk_store_p, _cstr, _cstr, ctypes.c_int32, _vp, ctypes.c_uint64, _u64p],
+    ),
+    "npk_attr_list": (npk_status, [npk_store_p, _cstr, ctypes.c_char_p, ctypes.c_uint64, _u64p, _u64p]),
 }
 
 

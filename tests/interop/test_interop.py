@@ -943,6 +943,8 @@ def test_binding_matches_header():
     ctype_of = {
         "npk_status": ctypes.c_int32,
         "npk_dtype": ctypes.c_int32,
+        "npk_attr_type": ctypes.c_int32,
+        "npk_attr_type*": P(ctypes.c_int32),
         "uint32_t": ctypes.c_uint32,
         "uint64_t": ctypes.c_uint64,
         "constchar*": ctypes.c_char_p,
