@@ -248,8 +248,12 @@ fn readers_see_attributes_of_the_same_commit_as_the_arrays() {
         b.attr_set(None, "step", V::Int64(2 * k)).unwrap();
         b.end().unwrap();
         s.attr_set(None, "step", V::Int64(2 * k + 1)).unwrap();
-        // Let the readers make progress between commits (a sign, not a sleep).
-        while rounds.load(std::sync::atomic::Ordering::Acquire) == seen && k % 10 == 0 {
+        // Let the readers make progress between commits (a sign, not a sleep); a reader that
+        // failed ends, and its panic is reported by the join below.
+        while rounds.load(std::sync::atomic::Ordering::Acquire) == seen
+            && k % 10 == 0
+            && !readers.iter().any(|r| r.is_finished())
+        {
             std::thread::yield_now();
         }
     }
