@@ -1,8 +1,11 @@
 /*
  * corrupt: damaged and hostile stores. Each case builds a valid store, closes it, damages one
- * file, then opens it read-only, as a writer and as a writer with NPK_OPEN_CREATE: every open
- * must fail with NPK_CORRUPT and a message naming the damaged file, and must leave every file of
- * the store byte-identical (same inode, same bytes: never written, never replaced).
+ * file, then opens it read-only, as a writer and as a writer with NPK_OPEN_CREATE. Damage to the
+ * store (catalogue, commit record) fails every open with NPK_CORRUPT; damage to one array (its
+ * data file, its bitmap, a name whose files cannot be named safely) lets every open succeed,
+ * the array's reads fail with NPK_CORRUPT, and the other array read as saved. Either way the
+ * message names the damaged file, and every file of the store stays byte-identical (same
+ * inode, same bytes: never written, never replaced).
  *
  * The store is one float32 array "x" of shape (2, 3), so metadata.npkm is the 99-byte file of
  * format.md, with these offsets:
@@ -122,6 +125,65 @@ static void expect_corrupt(const char *dir, const char *needle, const char *labe
             CHECK_MSG(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "npk check%s exited %d, expected 1",
                       modes[i], WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
         }
+    }
+    check_unchanged(&before, dir);
+    free_snapshot(&before);
+}
+
+/* build_store plus a healthy float32 array "y" = {7} (its record follows x's, so the offsets
+ * above still hold): damage to x alone must leave y readable. */
+static char *build_store_y(int with_bitmap)
+{
+    char *dir = build_store(with_bitmap);
+    npk_store *s = NULL;
+    const uint64_t one = 1;
+    const float seven = 7;
+    if (CHECK_OK(npk_open(dir, 0, &s))) {
+        CHECK_OK(npk_save(s, "y", NPK_FLOAT32, 1, &one, &seven, NULL));
+        CHECK_OK(npk_close(s));
+    }
+    return dir;
+}
+
+/* One array's damage: every open succeeds; reading `name` fails with NPK_CORRUPT naming
+ * `needle` (info, or a load with the shape info reports: a writer opens data files on first
+ * use); "y" reads as saved; npk check reports it; nothing is written. */
+static void expect_array_corrupt(const char *dir, const char *name, const char *needle,
+                                 const char *label)
+{
+    snapshot before;
+    static const uint32_t flags[4] = {NPK_OPEN_READ_ONLY, 0, NPK_OPEN_CREATE,
+                                      NPK_OPEN_DURABLE};
+    int i;
+    SECTION(label);
+    take_snapshot(dir, &before);
+    for (i = 0; i < 4; i++) {
+        npk_store *s = NULL;
+        npk_array_info info = NPK_ARRAY_INFO_INIT;
+        const uint64_t one = 1;
+        float y = 0, buf[64];
+        npk_status rc;
+        if (!CHECK_OK(npk_open(dir, flags[i], &s))) {
+            fprintf(stderr, "    (open flags %u)\n", flags[i]);
+            continue;
+        }
+        rc = npk_info(s, name, &info);
+        if (rc == NPK_OK) {
+            CHECK(info.ndim <= 2 && info.nbytes <= sizeof buf);
+            rc = npk_load(s, name, NPK_FLOAT32, info.ndim, info.shape, buf, NULL);
+        }
+        if (!CHECK_ERR(rc, NPK_CORRUPT, needle))
+            fprintf(stderr, "    (open flags %u)\n", flags[i]);
+        CHECK_OK(npk_load(s, "y", NPK_FLOAT32, 1, &one, &y, NULL));
+        CHECK(y == 7);
+        CHECK_OK(npk_close(s));
+    }
+    {
+        char cmd[4096];
+        snprintf(cmd, sizeof cmd, "'%s' check '%s' >/dev/null 2>&1", NPK_BIN, dir);
+        int rc = system(cmd);
+        CHECK_MSG(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "npk check exited %d, expected 1",
+                  WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
     }
     check_unchanged(&before, dir);
     free_snapshot(&before);
@@ -261,29 +323,29 @@ static void test_data_damage(void)
     const char *dir;
 
     /* Shorter than its shape: several lengths. */
-    dir = build_store(0);
+    dir = build_store_y(0);
     truncate_to(path_in(dir, "data_x.npkd"), 23);
-    expect_corrupt(dir, path_in(dir, "data_x.npkd"), "data_x.npkd truncated to 23 bytes");
-    dir = build_store(0);
+    expect_array_corrupt(dir, "x", path_in(dir, "data_x.npkd"), "data_x.npkd truncated to 23 bytes");
+    dir = build_store_y(0);
     truncate_to(path_in(dir, "data_x.npkd"), 0);
-    expect_corrupt(dir, path_in(dir, "data_x.npkd"), "data_x.npkd truncated to 0 bytes");
+    expect_array_corrupt(dir, "x", path_in(dir, "data_x.npkd"), "data_x.npkd truncated to 0 bytes");
     /* The metadata claims more rows than the file holds (shape and size both patched). */
-    dir = build_store(0);
+    dir = build_store_y(0);
     patch_u64(path_in(dir, "metadata.npkm"), OFF_SHAPE0, 4);
     patch_u64(path_in(dir, "metadata.npkm"), OFF_SIZE, 48);
-    expect_corrupt(dir, path_in(dir, "data_x.npkd"), "shape larger than data_x.npkd");
+    expect_array_corrupt(dir, "x", path_in(dir, "data_x.npkd"), "shape larger than data_x.npkd");
     /* Missing altogether. */
-    dir = build_store(0);
+    dir = build_store_y(0);
     CHECK(unlink(path_in(dir, "data_x.npkd")) == 0);
-    expect_corrupt(dir, "data_x.npkd", "data_x.npkd missing");
+    expect_array_corrupt(dir, "x", "data_x.npkd", "data_x.npkd missing");
     /* A symlink (to a perfectly good copy) or a directory. */
-    dir = build_store(0);
+    dir = build_store_y(0);
     replace_by_symlink(path_in(dir, "data_x.npkd"));
-    expect_corrupt(dir, path_in(dir, "data_x.npkd"), "data_x.npkd is a symlink");
-    dir = build_store(0);
+    expect_array_corrupt(dir, "x", path_in(dir, "data_x.npkd"), "data_x.npkd is a symlink");
+    dir = build_store_y(0);
     CHECK(unlink(path_in(dir, "data_x.npkd")) == 0);
     CHECK(mkdir(path_in(dir, "data_x.npkd"), 0755) == 0);
-    expect_corrupt(dir, path_in(dir, "data_x.npkd"), "data_x.npkd is a directory");
+    expect_array_corrupt(dir, "x", path_in(dir, "data_x.npkd"), "data_x.npkd is a directory");
 
     /* Longer than its shape is fine (an interrupted append, see crash_recovery). */
 }
@@ -309,7 +371,7 @@ static void test_bitmap_damage(void)
     }
 
     for (i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
-        dir = build_store(1);
+        dir = build_store_y(1);
         if (lengths[i] > 24) {
             const unsigned char z = 0;
             CHECK(patch_file(path_in(dir, "deleted_x.npkb"), 24, &z, 1) == 0);
@@ -317,20 +379,56 @@ static void test_bitmap_damage(void)
             truncate_to(path_in(dir, "deleted_x.npkb"), lengths[i]);
         }
         snprintf(label, sizeof label, "deleted_x.npkb of %ld bytes", lengths[i]);
-        expect_corrupt(dir, path_in(dir, "deleted_x.npkb"), label);
+        expect_array_corrupt(dir, "x", path_in(dir, "deleted_x.npkb"), label);
     }
     /* A bit set for a row past the end (row 5 of 2). */
-    dir = build_store(1);
+    dir = build_store_y(1);
     patch_u64(path_in(dir, "deleted_x.npkb"), 16, 0x22);
-    expect_corrupt(dir, path_in(dir, "deleted_x.npkb"), "bitmap bit past the last row");
+    expect_array_corrupt(dir, "x", path_in(dir, "deleted_x.npkb"), "bitmap bit past the last row");
     /* A header for another row count. */
-    dir = build_store(1);
+    dir = build_store_y(1);
     patch_u64(path_in(dir, "deleted_x.npkb"), 0, 3);
-    expect_corrupt(dir, path_in(dir, "deleted_x.npkb"), "bitmap header for 3 rows");
+    expect_array_corrupt(dir, "x", path_in(dir, "deleted_x.npkb"), "bitmap header for 3 rows");
     /* A symlink. */
-    dir = build_store(1);
+    dir = build_store_y(1);
     replace_by_symlink(path_in(dir, "deleted_x.npkb"));
-    expect_corrupt(dir, path_in(dir, "deleted_x.npkb"), "deleted_x.npkb is a symlink");
+    expect_array_corrupt(dir, "x", path_in(dir, "deleted_x.npkb"), "deleted_x.npkb is a symlink");
+}
+
+/* Names numpack accepts and we would not create, with their data file named to match. */
+static void test_odd_names(void)
+{
+    const char *dir;
+    npk_store *s = NULL;
+    const uint64_t shape[2] = {2, 3};
+    float v[6];
+    int i;
+
+    /* A control character: the data file is one plain name in the store, and it reads. */
+    dir = build_store_y(0);
+    patch_u8(path_in(dir, "metadata.npkm"), OFF_NAME, '\n');
+    patch_u8(path_in(dir, "metadata.npkm"), OFF_DATAFILE + 5, '\n');
+    CHECK(rename(path_in(dir, "data_x.npkd"), path_in(dir, "data_\n.npkd")) == 0);
+    SECTION("array name \"\\n\" reads");
+    if (CHECK_OK(npk_open(dir, NPK_OPEN_READ_ONLY, &s))) {
+        CHECK_OK(npk_load(s, "\n", NPK_FLOAT32, 2, shape, v, NULL));
+        for (i = 0; i < 6; i++)
+            CHECK(v[i] == (float)i);
+        /* Writes to it are refused; the name is one we would not create. */
+        CHECK_OK(npk_close(s));
+    }
+    if (CHECK_OK(npk_open(dir, 0, &s))) {
+        CHECK_ERR(npk_save(s, "\n", NPK_FLOAT32, 2, shape, v, NULL), NPK_INVALID_ARGUMENT,
+                  "control character");
+        CHECK_OK(npk_load(s, "\n", NPK_FLOAT32, 2, shape, v, NULL));
+        CHECK_OK(npk_close(s));
+    }
+
+    /* A '/': its files would not be a plain name in the store, so they are never opened. */
+    dir = build_store_y(0);
+    patch_u8(path_in(dir, "metadata.npkm"), OFF_NAME, '/');
+    patch_u8(path_in(dir, "metadata.npkm"), OFF_DATAFILE + 5, '/');
+    expect_array_corrupt(dir, "/", "array \"/\" cannot be read", "array name \"/\"");
 }
 
 static void test_commit_record_damage(void)
@@ -403,8 +501,10 @@ static void test_damage_while_open(void)
               "\"x\"");
     CHECK_ERR(npk_read_block(s, "x", NPK_FLOAT32, 2, off, shape13, back, NULL), NPK_CORRUPT,
               "\"x\"");
-    /* refresh re-reads the store and notices. */
-    CHECK_ERR(npk_refresh(s), NPK_CORRUPT, path_in(dir, "data_x.npkd"));
+    /* refresh re-reads the store: one array's damage is that array's, reported on access. */
+    CHECK_OK(npk_refresh(s));
+    CHECK_ERR(npk_load(s, "x", NPK_FLOAT32, 2, shape, back, NULL), NPK_CORRUPT,
+              path_in(dir, "data_x.npkd"));
     CHECK_OK(npk_close(s));
 }
 
@@ -417,6 +517,7 @@ int main(int argc, char **argv)
     test_metadata_damage();
     test_data_damage();
     test_bitmap_damage();
+    test_odd_names();
     test_commit_record_damage();
     test_not_a_store();
     test_damage_while_open();

@@ -188,14 +188,21 @@ fn compaction_still_consolidates_segments_into_one_file() {
     assert_eq!(load::<i32>(&s, "x"), expect);
 }
 
-fn open_read_only_err(dir: &std::path::Path) -> numpack::Error {
+/// The store opens read-only; the damaged segmented array reports its damage on access.
+fn access_err(dir: &std::path::Path) -> numpack::Error {
     let read_only = OpenOptions {
         read_only: true,
         ..Default::default()
     };
-    Store::open(dir, read_only)
-        .err()
-        .expect("the open should fail")
+    let s = Store::open(dir, read_only).expect("one damaged array does not fail the open");
+    let info = s.info("x").expect_err("info of the damaged array fails");
+    let mut out = vec![0u8; 48];
+    let mut dst = Dst::contiguous(&mut out, &[4, 3], 4).unwrap();
+    let loaded = s
+        .load("x", DType::I32, &mut dst)
+        .expect_err("load of the damaged array fails");
+    assert_eq!(info, loaded);
+    info
 }
 
 #[test]
@@ -203,7 +210,7 @@ fn a_manifest_that_disagrees_with_the_metadata_is_corrupt() {
     let dir = TempDir::new("corrupt");
     segmented_store(&dir, &[2, 2]);
     std::fs::write(dir.join("data_x_segments/seg_000001.npkd"), [0u8; 5]).unwrap();
-    let err = open_read_only_err(&dir);
+    let err = access_err(&dir);
     assert_eq!(err.kind, ErrorKind::Corrupt);
     assert!(err.message.contains("seg_000001"), "{}", err.message);
 
@@ -214,8 +221,9 @@ fn a_manifest_that_disagrees_with_the_metadata_is_corrupt() {
         manifest.replace("data_x_segments/seg_000000", "../../etc/passwd"),
     )
     .unwrap();
-    let err = open_read_only_err(&dir);
+    let err = access_err(&dir);
     assert_eq!(err.kind, ErrorKind::Corrupt);
+    assert!(err.message.contains("\"x\""), "{}", err.message);
 }
 
 /// Segments of 1,024 rows of 12 bytes are 3 pages each, so a writable batch maps them side by

@@ -482,7 +482,7 @@ pub extern "C" fn npk_has(
     guard(|| {
         let s = store_arg(store)?;
         let name = str_arg(name, "name")?;
-        crate::store::check_name(name)?;
+        crate::store::check_read_name(name, || s.has(name))?;
         *out(out_exists, "out_exists")? = s.has(name) as i32;
         Ok(())
     })

@@ -96,6 +96,15 @@ impl Bitmap {
         }
     }
 
+    /// The row count a headed bitmap file states for itself, when its size agrees with it:
+    /// how a stale bitmap (written for an earlier shape of its array) is told from a damaged
+    /// one. None for anything else.
+    pub fn stated_rows(bytes: &[u8]) -> Option<u64> {
+        let total = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+        let words = word_count(total)?.checked_mul(8)?.checked_add(HEADER_LEN)?;
+        (words == bytes.len()).then_some(total)
+    }
+
     /// physical_rows = the array's shape[0] from metadata. The file must be the headed or the
     /// headerless form for exactly that many rows and have no bits set past the last row. The
     /// header's deleted count is not trusted (see below). Never panics.

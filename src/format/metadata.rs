@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::names::{data_file_name, segment_manifest_name, validate_name};
+use super::names::{data_file_name, segment_manifest_name};
 use super::reader::Reader;
 use super::{DType, FormatError, MAX_DIMS};
 
@@ -163,10 +163,10 @@ pub fn decode(bytes: &[u8]) -> Result<Catalog, FormatError> {
 
 /// One record; `detail` builds the context and field names its errors need (see `decode`).
 fn decode_record(r: &mut Reader<'_>, detail: bool) -> Result<ArrayMeta, FormatError> {
+    // Any UTF-8 name is kept (numpack validates none): the store loader decides per array
+    // whether its files may be opened (`names::readable_name`), so one odd name costs only its
+    // own array. The data file must still be the one derived from the name.
     let name = r.string("name")?;
-    if let Err(msg) = validate_name(&name) {
-        return Err(r.err(format_args!("invalid array name: {msg}")));
-    }
     if detail {
         r.ctx = format!("{} (array {name:?})", r.ctx);
     }
@@ -663,17 +663,21 @@ mod tests {
         );
     }
 
+    /// numpack creates arrays under any name; the catalogue keeps them, byte for byte, and the
+    /// loader decides which it opens. The data file must still be derived from the name.
     #[test]
-    fn rejects_invalid_names() {
-        for bad in ["", ".", "..", "a/b", "a\\b", "a\0b", "a\nb"] {
+    fn keeps_odd_names_byte_for_byte() {
+        for odd in ["", ".", "..", "a/b", "a\\b", "a\0b", "a\nb"] {
             let mut r = Rec::new("x", DType::U8, &[1]);
-            r.name = bad.as_bytes().to_vec();
-            r.data_file = data_file_name(bad).into_bytes();
-            assert_err_contains(&file(&[r]), &["invalid array name", "record 1 of 1"]);
+            r.name = odd.as_bytes().to_vec();
+            r.data_file = data_file_name(odd).into_bytes();
+            let bytes = file(&[r.clone()]);
+            let cat = decode(&bytes).unwrap();
+            assert_eq!(cat.arrays[odd].name, odd);
+            assert_eq!(encode(&cat), bytes, "{odd:?}");
+            r.data_file = b"data_x.npkd".to_vec();
+            assert_err_contains(&file(&[r]), &["data file name", "record 1 of 1"]);
         }
-        let long = "n".repeat(240);
-        let r = Rec::new(&long, DType::U8, &[1]);
-        assert_err_contains(&file(&[r]), &["240 bytes"]);
     }
 
     #[test]
@@ -870,7 +874,10 @@ mod tests {
                     // Whatever survives must be internally consistent.
                     for m in cat.arrays.values() {
                         assert_eq!(byte_size(&m.shape, m.dtype), Some(m.size_bytes));
-                        assert!(validate_name(&m.name).is_ok());
+                        assert!(
+                            m.data_file == data_file_name(&m.name)
+                                || m.data_file == segment_manifest_name(&m.name)
+                        );
                     }
                 }
             }

@@ -45,6 +45,29 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether an existing array (one a catalogue lists; numpack validates no name) may be read
+/// through its files: its name passes `validate_name`, or it fails only by a control character
+/// other than NUL or a backslash. Such names still make each derived file name one plain entry
+/// of the store directory. '' / '.' / '..', a '/' (a path into or out of another directory), a
+/// NUL (no file can be named with it) and over-long names are never opened.
+/// Err says why, with the (escaped) name.
+pub fn readable_name(name: &str) -> Result<(), String> {
+    let why = match validate_name(name) {
+        Ok(()) => return Ok(()),
+        Err(why) => why,
+    };
+    let plain = name.len() <= MAX_NAME_BYTES
+        && name != "."
+        && name != ".."
+        && !name.is_empty()
+        && !name.contains(['/', '\0']);
+    if plain {
+        Ok(())
+    } else {
+        Err(why)
+    }
+}
+
 /// `data_<name>.npkd`: the raw C-order bytes of one array.
 pub fn data_file_name(name: &str) -> String {
     format!("data_{name}.npkd")
@@ -113,6 +136,28 @@ mod tests {
         for n in ["\x7f", "tab\there", "\u{85}x", "\u{1b}[31m"] {
             assert!(validate_name(n).is_err(), "{n:?}");
         }
+    }
+
+    #[test]
+    fn odd_names_are_readable_only_as_one_plain_file_name() {
+        for n in ["a\\b", "tab\there", "\u{1b}[31m", "\\", "a\nb"] {
+            assert!(validate_name(n).is_err(), "{n:?}");
+            assert_eq!(readable_name(n), Ok(()), "{n:?}");
+        }
+        for n in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "../x",
+            "/",
+            "a\0b",
+            &"a".repeat(MAX_NAME_BYTES + 1),
+        ] {
+            let e = readable_name(n).unwrap_err();
+            assert_eq!(Err(e), validate_name(n), "{n:?}");
+        }
+        assert_eq!(readable_name("x"), Ok(()));
     }
 
     #[test]

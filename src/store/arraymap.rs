@@ -281,6 +281,7 @@ mod tests {
     fn state(name: &str, rows: u64, time: u64) -> ArrayState {
         ArrayState {
             meta: ArrayMeta::new(name, DType::F32, vec![rows, 2], time),
+            damage: None,
             bitmap: None,
             data: DataFiles::Single {
                 path: PathBuf::from("/dev/null"),

@@ -40,7 +40,7 @@ use snapshot::Snapshot;
 use spares::Spares;
 use swap::CatalogueSwap;
 
-pub(crate) use checks::{check_dtype, check_itemsize, check_name, untruncated};
+pub(crate) use checks::{check_dtype, check_itemsize, check_name, check_read_name, untruncated};
 pub(crate) use gate::{BatchOpen, WriteGuard};
 
 #[derive(Copy, Clone, Debug)]

@@ -185,8 +185,8 @@ fn check_record_result(dir: &Path, record: &commit::Record) -> Result<()> {
 /// A writer that crashed mid-append leaves bytes past an array's end (for a segmented array,
 /// past its last segment's end): cut them off, so the file size matches the shape (the
 /// manifest) again for NumPack too, which appends at the file's end and maps whole segment
-/// files. One stat per single-file array, without opening it; it also reports a missing or
-/// short data file at open, as before files were opened on first use. Runs after recovery,
+/// files. One stat per single-file array, without opening it; a missing or short file is left
+/// for the array's first use to report (one array's damage does not stop the open). Runs after recovery,
 /// under the writer's lock, so every file is at its final name.
 fn trim_interrupted_appends(snap: &Snapshot) -> Result<()> {
     let trim = |file: &std::fs::File, path: &std::path::Path, size: u64| -> Result<()> {
@@ -200,7 +200,8 @@ fn trim_interrupted_appends(snap: &Snapshot) -> Result<()> {
         }
         Ok(())
     };
-    for st in snap.arrays.values() {
+    // A damaged array's files are not touched (its name may not even name one safely).
+    for st in snap.arrays.values().filter(|st| st.damage.is_none()) {
         match &st.data {
             DataFiles::Segmented { segments } => {
                 if let Some(last) = segments.last() {
@@ -208,24 +209,15 @@ fn trim_interrupted_appends(snap: &Snapshot) -> Result<()> {
                 }
             }
             DataFiles::Single { path, .. } => {
-                let Some(meta) = fsutil::regular_file_meta(path)? else {
-                    return Err(Error::corrupt(format!(
-                        "array {:?}: {} is missing",
-                        st.meta.name,
-                        path.display()
-                    )));
+                // A missing or short file is that array's damage, reported when it is used
+                // (`DataFile::get`); the store opens for the others.
+                let meta = match fsutil::regular_file_meta(path) {
+                    Ok(Some(meta)) => meta,
+                    Ok(None) => continue,
+                    Err(e) if e.kind == ErrorKind::Corrupt => continue,
+                    Err(e) => return Err(e),
                 };
                 let need = st.meta.size_bytes;
-                if meta.len() < need {
-                    return Err(Error::corrupt(format!(
-                        "array {:?}: {} holds {} bytes but shape {:?} of {} needs {need}",
-                        st.meta.name,
-                        path.display(),
-                        meta.len(),
-                        st.meta.shape,
-                        st.meta.dtype.name()
-                    )));
-                }
                 if meta.len() > need {
                     let file = fsutil::open_rw(path)
                         .ctx(format_args!("cannot open {}", path.display()))?;

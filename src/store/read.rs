@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::block::{self, Block, BlockDst};
 use super::checks::{
-    check_dtype, check_itemsize, check_len, check_name, check_rows, check_rows_shape, physical_row,
+    check_dtype, check_itemsize, check_len, check_read_name, check_rows, check_rows_shape,
+    physical_row,
 };
 use super::data::{self, DataReader};
 use super::files;
@@ -38,7 +39,7 @@ impl Store {
     }
 
     pub fn info(&self, name: &str) -> Result<ArrayInfo> {
-        check_name(name)?;
+        check_read_name(name, || self.snapshot().arrays.contains_key(name))?;
         if self.inner.read_only {
             // A reader opens the array's file first: the shape it reports is then the one its
             // later reads of this array see (opened late, after a commit, the handle moves on
@@ -70,7 +71,7 @@ impl Store {
         name: &str,
         f: impl FnOnce(&ArrayState, &DataReader) -> Result<T>,
     ) -> Result<T> {
-        check_name(name)?;
+        check_read_name(name, || self.snapshot().arrays.contains_key(name))?;
         let mut tries = 0;
         loop {
             let snap = self.snapshot();
@@ -114,7 +115,7 @@ impl Store {
         name: &str,
         f: impl FnOnce(&ArrayState, &DataReader) -> Result<T>,
     ) -> Result<T> {
-        check_name(name)?;
+        check_read_name(name, || self.snapshot().arrays.contains_key(name))?;
         let mut tries = 0;
         loop {
             let snap = self.inner.snap.read();
@@ -364,7 +365,7 @@ impl Store {
     /// layout before `read_block` sees it: a count that fails there is explained here, naming
     /// the dimension).
     pub(crate) fn check_block(&self, name: &str, offset: &[u64], count: &[u64]) -> Result<()> {
-        check_name(name)?;
+        check_read_name(name, || self.snapshot().arrays.contains_key(name))?;
         let snap = self.snapshot();
         block::check_bounds(name, &snap.get(name)?.logical_shape(), offset, count)
     }

@@ -243,6 +243,7 @@ impl crate::store::Store {
         Ok(ArrayState {
             map: Default::default(),
             meta,
+            damage: None,
             bitmap: None,
             data: DataFiles::Segmented { segments: out },
         })

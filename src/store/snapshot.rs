@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::arraymap::ArrayMap;
 use crate::error::{Error, ErrorKind, IoContext, Result};
 use crate::format::metadata::{self, byte_size, ArrayMeta, Catalog, METADATA_FILE};
-use crate::format::names::{bitmap_file_name, data_file_name};
+use crate::format::names::{self, bitmap_file_name, data_file_name};
 use crate::format::segments::{self, Segment};
 use crate::format::Bitmap;
 use crate::store::commit::{self, Resolver};
@@ -50,6 +50,10 @@ pub struct ArrayState {
     pub data: DataFiles,
     /// A mapping of the single data file, made on first use by row operations.
     pub map: MapSlot,
+    /// Why this array cannot be used (a name whose files cannot be named safely, a bitmap for
+    /// another row count, a broken manifest): the store still opens, and every access to this
+    /// array reports it (NPK_CORRUPT) while its entry is carried through commits unchanged.
+    pub damage: Option<Error>,
 }
 
 /// Shared by the states of one data file across commits: an append keeps the file, so the
@@ -174,8 +178,16 @@ impl Snapshot {
         }
     }
 
+    /// The array's state; a damaged array reports its damage (see `ArrayState::damage`).
     pub fn get(&self, name: &str) -> Result<&ArrayState> {
-        self.arrays.get(name).ok_or_else(|| Error::not_found(name))
+        let st = self
+            .arrays
+            .get(name)
+            .ok_or_else(|| Error::not_found(name))?;
+        match &st.damage {
+            Some(e) => Err(e.clone()),
+            None => Ok(st),
+        }
     }
 
     /// The catalogue file's bytes, exactly `metadata::encode(&self.catalog())`, built from the
@@ -433,10 +445,30 @@ fn read_with(
         .arrays
         .into_iter()
         .map(|(name, meta)| {
-            let state = read_array(&source, &listed, meta)?;
-            if pin {
+            let mut state = match names::readable_name(&name) {
+                Ok(()) => match read_files(&source, &listed, &meta) {
+                    Ok((data, bitmap)) => ArrayState {
+                        meta,
+                        bitmap,
+                        data,
+                        map: MapSlot::default(),
+                        damage: None,
+                    },
+                    Err(e) => damaged(&source, meta, e)?,
+                },
+                Err(why) => damaged(
+                    &source,
+                    meta,
+                    Error::corrupt(format!(
+                        "array {name:?} cannot be read: {why}; its files are not opened (see npk check)"
+                    )),
+                )?,
+            };
+            if pin && state.damage.is_none() {
                 if let DataFiles::Single { file, .. } = &state.data {
-                    file.pin_in_load(&state.meta)?;
+                    if let Err(e) = file.pin_in_load(&state.meta) {
+                        state = damaged(&source, state.meta.clone(), e)?;
+                    }
                 }
             }
             Ok((name, state))
@@ -451,11 +483,32 @@ fn read_with(
     })
 }
 
-fn read_array(
+/// The state of an array the store opens without: `e` is reported on every access to it. Only
+/// the array's own damage is kept this way; anything else (an I/O error, a file that changed
+/// under a reader) still fails the load as before.
+fn damaged(source: &Arc<Source>, meta: ArrayMeta, e: Error) -> Result<ArrayState> {
+    if e.kind != ErrorKind::Corrupt || files::is_stale(&e) {
+        return Err(e);
+    }
+    Ok(ArrayState {
+        // Never opened: every access stops at `Snapshot::get`.
+        data: DataFiles::Single {
+            path: source.dir.clone(),
+            file: DataFile::lazy(source.clone()),
+        },
+        meta,
+        bitmap: None,
+        map: MapSlot::default(),
+        damage: Some(e),
+    })
+}
+
+/// An array's data files (the single one unopened) and its bitmap.
+fn read_files(
     source: &Arc<Source>,
     listed: &HashSet<String>,
-    meta: ArrayMeta,
-) -> Result<ArrayState> {
+    meta: &ArrayMeta,
+) -> Result<(DataFiles, Option<Arc<Bitmap>>)> {
     let dir = &source.dir;
     let resolver = &source.resolver;
     let name = meta.name.clone();
@@ -550,24 +603,36 @@ fn read_array(
                     path.display()
                 )));
             }
-            let b = Bitmap::decode(&bytes, meta.shape[0])
-                .map_err(|e| Error::corrupt(format!("array {name:?}: {}: {e}", path.display())))?;
+            let rows = meta.shape[0];
+            let b =
+                Bitmap::decode(&bytes, rows).map_err(|e| match Bitmap::stated_rows(&bytes) {
+                    Some(stated) if stated != rows => {
+                        Error::corrupt(stale_bitmap(&name, &path, stated, rows))
+                    }
+                    _ => Error::corrupt(format!("array {name:?}: {}: {e}", path.display())),
+                })?;
             Some(Arc::new(b))
         }
     };
-    Ok(ArrayState {
-        meta,
-        bitmap,
-        data,
-        map: MapSlot::default(),
-    })
+    Ok((data, bitmap))
+}
+
+/// What a stale bitmap means and what to do about it (see README, "Damaged stores").
+pub fn stale_bitmap(name: &str, path: &Path, stated: u64, rows: u64) -> String {
+    format!(
+        "array {name:?}: its deletion bitmap {} is stale: it is for {stated} rows, the array has {rows} \
+         (numpack 0.5.0 keeps the bitmap when an array is saved again after rows were dropped, and then \
+         shows only the rows it marks alive); the data file holds all {rows} rows, and \
+         `npk check --repair` removes the stale bitmap",
+        path.display()
+    )
 }
 
 impl Snapshot {
     /// Opens every data file now (a commit record's result is checked whole before recovery
     /// applies it): a missing or short file is reported here rather than on first use.
     pub fn open_all(&self) -> Result<()> {
-        for st in self.arrays.values() {
+        for st in self.arrays.values().filter(|st| st.damage.is_none()) {
             if let DataFiles::Single { file, .. } = &st.data {
                 file.get(&st.meta)?;
             }
@@ -823,16 +888,22 @@ mod tests {
         std::fs::write(dir.join("data_a.npkd"), &long).unwrap();
         assert_eq!(load(&dir).unwrap().get("a").unwrap().meta.size_bytes, 16);
 
+        // The store opens; the array reports its file on access (a small store's reader
+        // opens every file at load, so the damage is found there and kept for the array).
+        let corrupt = |dir: &Path| {
+            let s = load(dir).unwrap();
+            s.get("a").unwrap_err()
+        };
         std::fs::write(dir.join("data_a.npkd"), [1u8; 15]).unwrap();
-        let e = load(&dir).unwrap_err();
+        let e = corrupt(&dir);
         assert_eq!(e.kind, ErrorKind::Corrupt, "{e}");
         assert!(e.message.contains("15 bytes"), "{e}");
 
         std::fs::remove_file(dir.join("data_a.npkd")).unwrap();
-        assert_eq!(load(&dir).unwrap_err().kind, ErrorKind::Corrupt);
+        assert_eq!(corrupt(&dir).kind, ErrorKind::Corrupt);
 
         std::os::unix::fs::symlink("/etc/hostname", dir.join("data_a.npkd")).unwrap();
-        assert_eq!(load(&dir).unwrap_err().kind, ErrorKind::Corrupt);
+        assert_eq!(corrupt(&dir).kind, ErrorKind::Corrupt);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -978,9 +1049,98 @@ mod tests {
         let st = s.get("a").unwrap();
         assert_eq!((st.physical_rows(), st.logical_rows()), (5, 3));
         assert_eq!(st.logical_shape(), vec![3, 2]);
-        // A bitmap for another row count is corrupt.
+        // A bitmap for another row count (numpack 0.5.0 leaves one when an array is saved
+        // again after rows were dropped) makes that array corrupt, not the store.
         std::fs::write(dir.join("deleted_a.npkb"), Bitmap::all_alive(70).encode()).unwrap();
-        assert_eq!(load(&dir).unwrap_err().kind, ErrorKind::Corrupt);
+        let e = load(&dir).unwrap().get("a").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Corrupt, "{e}");
+        assert!(
+            e.message.contains("\"a\"") && e.message.contains("70"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// One odd array costs only itself: names numpack accepts but we would not create, a stale
+    /// bitmap, a short data file, a broken manifest. The catalogue's bytes are kept as they were.
+    #[test]
+    fn one_damaged_array_leaves_the_others_readable() {
+        let dir = tmp("damage");
+        let odd: &[(&str, &[u64], u8)] = &[
+            ("ok", &[3], 1),
+            ("back\\slash", &[2], 2),
+            ("tab\tname", &[1], 3),
+            ("stale", &[5], 4),
+            ("short", &[4], 5),
+            ("seg", &[2], 6),
+        ];
+        store(&dir, odd);
+        // Names whose files would not be one plain name in the store directory: listed, never
+        // opened (a file they might name is planted to prove it).
+        let unsafe_names = ["", ".", "..", "sub/x", "../out"];
+        let mut c = metadata::decode(&std::fs::read(dir.join(METADATA_FILE)).unwrap()).unwrap();
+        for n in unsafe_names {
+            c.arrays
+                .insert(n.into(), ArrayMeta::new(n, DType::I32, vec![1], 1));
+        }
+        let mut seg = ArrayMeta::new("seg", DType::I32, vec![2], 1);
+        seg.data_file = "data_seg.npkseg".into();
+        c.arrays.insert("seg".into(), seg);
+        let bytes = metadata::encode(&c);
+        std::fs::write(dir.join(METADATA_FILE), &bytes).unwrap();
+        std::fs::write(dir.join("data_..npkd"), [7u8; 4]).unwrap();
+        std::fs::write(dir.join("data_seg.npkseg"), b"not json").unwrap();
+        std::fs::write(
+            dir.join("deleted_stale.npkb"),
+            Bitmap::all_alive(15).encode(),
+        )
+        .unwrap();
+        std::fs::write(dir.join("data_short.npkd"), [5u8; 3]).unwrap();
+
+        for writable in [false, true] {
+            let s = load_with(&dir, writable).unwrap();
+            assert_eq!(s.arrays.keys().len(), 6 + unsafe_names.len());
+            for (name, shape, fill) in &odd[..3] {
+                let st = s.get(name).unwrap();
+                assert_eq!(st.meta.shape, shape.to_vec());
+                let DataFiles::Single { file, path } = &st.data else {
+                    panic!()
+                };
+                assert_eq!(path, &dir.join(data_file_name(name)));
+                let f = file.get(&st.meta).unwrap();
+                let mut buf = vec![0u8; st.meta.size_bytes as usize];
+                std::os::unix::fs::FileExt::read_exact_at(&*f, &mut buf, 0).unwrap();
+                assert!(buf.iter().all(|b| b == fill), "{name:?}");
+            }
+            for (name, needle) in [
+                ("stale", "15"),
+                ("seg", "data_seg.npkseg"),
+                ("short", "3 bytes"),
+            ] {
+                // A writer's snapshot opens files on first use: the short file is found there.
+                let e = match s.get(name) {
+                    Err(e) => e,
+                    Ok(st) => {
+                        let DataFiles::Single { file, .. } = &st.data else {
+                            panic!()
+                        };
+                        file.get(&st.meta).unwrap_err()
+                    }
+                };
+                assert_eq!(e.kind, ErrorKind::Corrupt, "{name}: {e}");
+                assert!(e.message.contains(&format!("{name:?}")), "{e}");
+                assert!(e.message.contains(needle), "{e}");
+            }
+            for n in unsafe_names {
+                let e = s.get(n).unwrap_err();
+                assert_eq!(e.kind, ErrorKind::Corrupt, "{n:?}: {e}");
+                assert!(
+                    e.message.contains(&format!("array {n:?} cannot be read")),
+                    "{e}"
+                );
+            }
+            assert_eq!(s.encode_catalog(), bytes);
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

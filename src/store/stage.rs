@@ -46,6 +46,7 @@ impl Store {
         Ok(ArrayState {
             map: Default::default(),
             meta: ArrayMeta::new(name, dtype, shape.to_vec(), fsutil::now_micros()),
+            damage: None,
             bitmap: None,
             data: DataFiles::Single {
                 path: self.inner.dir.join(&file_name),
@@ -99,6 +100,14 @@ impl Store {
 /// One that cannot be opened cannot be read by that snapshot either.
 pub(crate) fn retire(txn: &mut Txn, st: &ArrayState) {
     let name = &st.meta.name;
+    if st.damage.is_some() {
+        // Replaced by a save (a valid name): its stale bitmap goes with it, so the new array
+        // is not read through it, and its data file or manifest (never opened; a commit's
+        // removals stay inside the store). A broken manifest's segments stay unreferenced.
+        txn.remove(&bitmap_file_name(name));
+        txn.remove(&st.meta.data_file);
+        return;
+    }
     if st.bitmap.is_some() {
         txn.remove(&bitmap_file_name(name));
     }
