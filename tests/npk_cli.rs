@@ -236,3 +236,72 @@ fn check_reports_and_repairs_bytes_past_the_last_segment() {
     let r = common::reader(&dir);
     assert_eq!(common::load::<i32>(&r, "x"), values);
 }
+
+/// A store numpack 0.5.0 can leave: "stale" had 10 rows, 2 dropped, then was saved again with
+/// 15 (its bitmap kept); ".." and "a\\b" are names numpack accepts and we would not create.
+#[test]
+fn check_reports_damaged_arrays_and_repairs_a_stale_bitmap() {
+    use numpack::internals::metadata::{self, ArrayMeta, METADATA_FILE};
+    let _serial = serial();
+    let dir = TempDir::new("damaged");
+    {
+        let s = writer(&dir);
+        save::<i32>(&s, "ok", &[2], &[1, 2]);
+        save::<i32>(&s, "stale", &[10], &(0..10).collect::<Vec<_>>());
+        s.drop_rows("stale", &[0, 1]).unwrap();
+    }
+    let meta = dir.join(METADATA_FILE);
+    let mut c = metadata::decode(&std::fs::read(&meta).unwrap()).unwrap();
+    c.arrays.insert(
+        "stale".into(),
+        ArrayMeta::new("stale", DType::I32, vec![15], 1),
+    );
+    for n in ["..", "a\\b"] {
+        c.arrays
+            .insert(n.into(), ArrayMeta::new(n, DType::I32, vec![1], 1));
+    }
+    std::fs::write(&meta, metadata::encode(&c)).unwrap();
+    let rows: Vec<i32> = (100..115).collect();
+    std::fs::write(dir.join("data_stale.npkd"), common::to_bytes(&rows)).unwrap();
+    std::fs::write(dir.join("data_a\\b.npkd"), common::to_bytes(&[5i32])).unwrap();
+    let d = dir.to_str().unwrap();
+
+    let (code, out, _) = npk(&["ls", d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("ok\tint32\t[2]")
+            && out.contains("\"a\\\\b\"\tint32\t[1]")
+            && out.contains("\"..\"\tCORRUPT: array \"..\" cannot be read")
+            && out.contains("stale\tCORRUPT: array \"stale\": its deletion bitmap"),
+        "{out}"
+    );
+    let (code, out, _) = npk(&["check", d]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("REPAIRABLE")
+            && out.contains(
+                "stale deletion bitmap of array \"stale\": it is for 10 rows, the array has 15"
+            )
+            && out.contains("CORRUPT array \"..\" cannot be read")
+            && out.contains("NOTE array \"a\\\\b\": a name libnumpack would not create"),
+        "{out}"
+    );
+    assert!(
+        dir.join("deleted_stale.npkb").exists(),
+        "check alone changes nothing"
+    );
+    let (code, out, _) = npk(&["check", d, "--repair"]);
+    // ".." stays (only numpack can drop it), so the store still has a problem.
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("REPAIRED") && !out.contains("REPAIRABLE"),
+        "{out}"
+    );
+    assert!(!dir.join("deleted_stale.npkb").exists());
+    let r = common::reader(&dir);
+    assert_eq!(common::load::<i32>(&r, "stale"), rows);
+    assert_eq!(common::load::<i32>(&r, "ok"), vec![1, 2]);
+    assert_eq!(common::load::<i32>(&r, "a\\b"), vec![5]);
+    let after = metadata::decode(&std::fs::read(&meta).unwrap()).unwrap();
+    assert_eq!(after, c, "the repair commits the catalogue unchanged");
+}

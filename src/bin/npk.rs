@@ -12,9 +12,13 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use numpack::internals::names::{bitmap_file_name, data_file_name, segment_manifest_name};
+use numpack::internals::metadata::{self, METADATA_FILE};
+use numpack::internals::names::{
+    bitmap_file_name, data_file_name, readable_name, segment_manifest_name, validate_name,
+};
 use numpack::internals::record::{COMMIT_FILE, STAGE_PREFIX};
 use numpack::internals::segments::parse_manifest;
+use numpack::internals::{Bitmap, Txn};
 use numpack::layout::{for_chunks, Dst};
 use numpack::{ArrayInfo, AttrValue, DType, Error, ErrorKind, OpenOptions, Store};
 
@@ -66,8 +70,17 @@ fn open_ro(path: &str) -> Result<Store, Error> {
 
 fn ls(s: &Store) {
     for name in s.list() {
-        if let Ok(i) = s.info(&name) {
+        // A damaged array is listed with why it cannot be read (the others read as usual).
+        let i = match s.info(&name) {
+            Ok(i) => i,
+            Err(e) => {
+                println!("{}\tCORRUPT: {e}", shown(&name));
+                continue;
+            }
+        };
+        {
             let n = s.attr_keys(Some(&name)).map(|k| k.len()).unwrap_or(0);
+            let name = shown(&name);
             let attrs = match n {
                 0 => String::new(),
                 1 => "\t1 attribute".into(),
@@ -82,6 +95,15 @@ fn ls(s: &Store) {
         }
     }
     print_attrs(s, None, "store attributes:");
+}
+
+/// An array name as `ls` prints it: as is, or escaped and quoted when it is one libnumpack
+/// would not create (a control character would garble the listing).
+fn shown(name: &str) -> String {
+    match validate_name(name) {
+        Ok(()) => name.to_string(),
+        Err(_) => format!("{name:?}"),
+    }
 }
 
 /// The attributes of `array` (None: the store's) under `title`, one per line; nothing when
@@ -283,6 +305,24 @@ struct Findings {
     problems: Vec<String>,
     repairable: Vec<String>,
     notes: Vec<String>,
+    /// Bitmap files a repair removes: stale ones (see `stale_bitmap`).
+    stale_bitmaps: Vec<String>,
+}
+
+/// A bitmap numpack 0.5.0 left when the array was saved again after rows were dropped: it is
+/// for another row count than the catalogue's (its own header says which). The save meant every
+/// row of the new data file, so removing the bitmap is the repair. Some(message) for one.
+fn stale_bitmap(dir: &Path, name: &str, shape: &[u64]) -> Option<String> {
+    let rows = *shape.first()?;
+    let path = dir.join(bitmap_file_name(name));
+    let bytes = std::fs::read(&path).ok()?;
+    let stated = Bitmap::stated_rows(&bytes)?;
+    (stated != rows).then(|| {
+        format!(
+            "{}: stale deletion bitmap of array {name:?}: it is for {stated} rows, the array has {rows} (numpack 0.5.0 keeps it when an array is saved again after rows were dropped); --repair removes it, so all {rows} rows are read, as the save meant",
+            path.display()
+        )
+    })
 }
 
 fn inspect(dir: &Path, s: &Store) -> Findings {
@@ -290,12 +330,35 @@ fn inspect(dir: &Path, s: &Store) -> Findings {
         problems: Vec::new(),
         repairable: Vec::new(),
         notes: Vec::new(),
+        stale_bitmaps: Vec::new(),
     };
     if let Err(e) = s.attr_keys(None) {
         f.problems.push(e.message);
     }
+    // The catalogue as the store read it (it opened), for the shapes of damaged arrays.
+    let catalog = std::fs::read(dir.join(METADATA_FILE))
+        .ok()
+        .and_then(|b| metadata::decode(&b).ok())
+        .unwrap_or_default();
     let names = s.list();
     for name in &names {
+        if readable_name(name).is_ok() {
+            if let Err(e) = validate_name(name) {
+                f.notes.push(format!(
+                    "array {name:?}: a name libnumpack would not create ({e}); it reads, writes to it are refused (NPK_INVALID_ARGUMENT), it can be dropped"
+                ));
+            }
+        }
+        let stale = catalog
+            .arrays
+            .get(name)
+            .filter(|_| readable_name(name).is_ok())
+            .and_then(|m| stale_bitmap(dir, name, &m.shape));
+        if let Some(stale) = stale {
+            f.repairable.push(stale);
+            f.stale_bitmaps.push(bitmap_file_name(name));
+            continue;
+        }
         if let Err(e) = read_all(s, name) {
             f.problems.push(e.message);
         }
@@ -379,6 +442,25 @@ fn past_last_segment(dir: &Path, name: &str) -> Option<String> {
     })
 }
 
+/// Removes `files` (stale bitmaps) in one commit that rewrites the catalogue unchanged: the
+/// removal is atomic and recovered like any other. The caller holds the writer's lock.
+fn remove_stale_bitmaps(dir: &Path, files: &[String]) -> Result<(), Error> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let catalogue = std::fs::read(dir.join(METADATA_FILE)).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("cannot read {}: {e}", dir.join(METADATA_FILE).display()),
+        )
+    })?;
+    let mut txn = Txn::new(dir, true);
+    for f in files {
+        txn.remove(f);
+    }
+    txn.commit(&catalogue)
+}
+
 fn check(dir: &Path, repair: bool) -> ExitCode {
     let store = match Store::open(
         dir,
@@ -403,14 +485,26 @@ fn check(dir: &Path, repair: bool) -> ExitCode {
     };
     let mut found = inspect(dir, &store);
     drop(store);
-    if repair && found.problems.is_empty() && !found.repairable.is_empty() {
-        // A writer open completes decided commits, sweeps staging files and trims appends.
-        match Store::open(dir, OpenOptions::default()) {
-            Ok(writer) => {
+    // One array's damage is that array's: what can be repaired is repaired all the same.
+    if repair && !found.repairable.is_empty() {
+        // A writer open completes decided commits, sweeps staging files and trims appends;
+        // under its lock, stale bitmaps are removed in a commit of the same catalogue.
+        match Store::open(dir, OpenOptions::default()).and_then(|writer| {
+            remove_stale_bitmaps(dir, &found.stale_bitmaps)?;
+            drop(writer);
+            Store::open(
+                dir,
+                OpenOptions {
+                    read_only: true,
+                    ..Default::default()
+                },
+            )
+        }) {
+            Ok(again) => {
                 for r in &found.repairable {
                     println!("REPAIRED {r}");
                 }
-                found = inspect(dir, &writer);
+                found = inspect(dir, &again);
             }
             Err(e) => {
                 eprintln!("npk check: cannot repair: {e}");

@@ -460,7 +460,7 @@ fn read_with(
                     &source,
                     meta,
                     Error::corrupt(format!(
-                        "array {name:?} cannot be read: {why}; its files are not opened (see npk check)"
+                        "array {name:?} cannot be read: {why}; its files are not opened (the other arrays are unaffected; numpack can drop it)"
                     )),
                 )?,
             };
