@@ -608,6 +608,164 @@ pub fn store_dir(data: &[u8]) -> StoreOutcome {
     out
 }
 
+// ---- one damaged array ------------------------------------------------------------------------
+
+/// What one damage did: whether the damaged array still read (it may, e.g. bytes past its end).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OneArrayOutcome {
+    pub victim_read: bool,
+}
+
+fn load_i32(s: &Store, name: &str) -> Result<Vec<i32>, numpack::Error> {
+    let info = s.info(name)?;
+    let mut buf = vec![0u8; info.nbytes as usize];
+    s.load(
+        name,
+        DType::I32,
+        &mut Dst::contiguous(&mut buf, &info.shape, 4)?,
+    )?;
+    Ok(buf
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+/// Whatever one array's files hold, the store opens and the other arrays read as saved.
+/// A store of int32 arrays "a" (4 rows), "v" (6 rows, row 2 dropped) and "z" (3 rows, row 0
+/// dropped); the first input byte picks what of "v" is damaged, the rest is the damage:
+///   0 data_v.npkd's bytes, 1 deleted_v.npkb's bytes, 2 v's name in the catalogue (any UTF-8,
+///   its data file renamed to match when that is one plain name), 3 data_v.npkd removed, made
+///   a folder or a symlink out of the store.
+/// Read-only and writer opens must succeed and read "a" and "z" exactly; "v" reads or fails
+/// with an error, never a panic; a writer's commit (save "b") carries v's catalogue record
+/// unchanged; a reader then sees a, b, z.
+pub fn one_array(data: &[u8]) -> OneArrayOutcome {
+    let root = fresh_root();
+    let dir = root.join("store");
+    let create = OpenOptions {
+        create: true,
+        ..Default::default()
+    };
+    let a: Vec<i32> = (0..4).collect();
+    let z_alive: Vec<i32> = vec![21, 22];
+    {
+        let s = Store::open(&dir, create).expect("create the store");
+        let save = |name: &str, v: &[i32]| {
+            let bytes = i32_src(v);
+            s.save(
+                name,
+                DType::I32,
+                &Src::contiguous(&bytes, &[v.len() as u64], 4).unwrap(),
+            )
+            .expect("save");
+        };
+        save("a", &a);
+        save("v", &[10, 11, 12, 13, 14, 15]);
+        save("z", &[20, 21, 22]);
+        s.drop_rows("v", &[2]).expect("drop a row of v");
+        s.drop_rows("z", &[0]).expect("drop a row of z");
+    }
+    let (mode, rest) = data
+        .split_first()
+        .map_or((0, &[][..]), |(m, r)| (*m % 4, r));
+    let mut victim = "v".to_string();
+    match mode {
+        0 => fs::write(dir.join("data_v.npkd"), rest).expect("damage data_v.npkd"),
+        1 => fs::write(dir.join("deleted_v.npkb"), rest).expect("damage deleted_v.npkb"),
+        2 => {
+            let name = String::from_utf8_lossy(&rest[..rest.len().min(300)]).into_owned();
+            let meta_path = dir.join(metadata::METADATA_FILE);
+            let mut c = metadata::decode(&fs::read(&meta_path).unwrap()).unwrap();
+            if !["a", "b", "z"].contains(&name.as_str()) {
+                let mut m = c.arrays.remove("v").unwrap();
+                m.data_file = format!("data_{name}.npkd");
+                m.name = name.clone();
+                c.arrays.insert(name.clone(), m);
+                fs::write(&meta_path, metadata::encode(&c)).unwrap();
+                if numpack::internals::names::readable_name(&name).is_ok() {
+                    let _ = fs::rename(
+                        dir.join("data_v.npkd"),
+                        dir.join(format!("data_{name}.npkd")),
+                    );
+                    let _ = fs::rename(
+                        dir.join("deleted_v.npkb"),
+                        dir.join(format!("deleted_{name}.npkb")),
+                    );
+                }
+                victim = name;
+            }
+        }
+        _ => {
+            let path = dir.join("data_v.npkd");
+            fs::remove_file(&path).unwrap();
+            match rest.first().map(|b| b % 3) {
+                Some(1) => fs::create_dir(&path).unwrap(),
+                Some(2) => std::os::unix::fs::symlink(root.join("outside"), &path).unwrap(),
+                _ => {}
+            }
+        }
+    }
+    fs::create_dir_all(root.join("outside")).unwrap();
+    let outside_before = tree(&root.join("outside"));
+    let catalogue_before = metadata::decode(&fs::read(dir.join(metadata::METADATA_FILE)).unwrap())
+        .expect("the damage keeps the catalogue valid");
+
+    let healthy = |s: &Store, how: &str| {
+        assert_eq!(
+            load_i32(s, "a").unwrap_or_else(|e| panic!("{how}: a: {e}")),
+            a
+        );
+        assert_eq!(
+            load_i32(s, "z").unwrap_or_else(|e| panic!("{how}: z: {e}")),
+            z_alive
+        );
+    };
+    let ro = OpenOptions {
+        read_only: true,
+        ..Default::default()
+    };
+    let mut out = OneArrayOutcome::default();
+    {
+        let r = Store::open(&dir, ro).unwrap_or_else(|e| panic!("read-only open: {e}"));
+        healthy(&r, "reader");
+        out.victim_read = load_i32(&r, &victim).is_ok();
+        let _ = r.view(&victim);
+        let _ = r.get_rows(
+            &victim,
+            &[0],
+            DType::I32,
+            &mut Dst::contiguous(&mut [0u8; 4], &[1], 4).unwrap(),
+        );
+    }
+    {
+        let w = Store::open(&dir, OpenOptions::default())
+            .unwrap_or_else(|e| panic!("writer open: {e}"));
+        healthy(&w, "writer");
+        let _ = load_i32(&w, &victim);
+        let b = i32_src(&[7, 8]);
+        w.save("b", DType::I32, &Src::contiguous(&b, &[2], 4).unwrap())
+            .unwrap_or_else(|e| panic!("save beside a damaged array: {e}"));
+        healthy(&w, "writer after save");
+    }
+    let after = metadata::decode(&fs::read(dir.join(metadata::METADATA_FILE)).unwrap()).unwrap();
+    assert_eq!(
+        after.arrays.get(&victim),
+        catalogue_before.arrays.get(&victim),
+        "the damaged array's record is carried unchanged"
+    );
+    let r = Store::open(&dir, ro).unwrap_or_else(|e| panic!("reopen: {e}"));
+    healthy(&r, "reopened");
+    assert_eq!(load_i32(&r, "b").unwrap(), vec![7, 8]);
+    drop(r);
+    assert_eq!(
+        tree(&root.join("outside")),
+        outside_before,
+        "a file outside the store changed"
+    );
+    fs::remove_dir_all(&root).expect("remove the fuzz directory");
+    out
+}
+
 // ---- seeds written by this library ------------------------------------------------------------
 
 /// The files of a store directory (one folder deep), as archive entries.

@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 secs=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(store_dir metadata bitmap manifest attributes)
+[ ${#targets[@]} -gt 0 ] || targets=(store_dir metadata bitmap manifest attributes one_array)
 export RUSTC_BOOTSTRAP=1 # cargo-fuzz needs nightly flags; the stable toolchain accepts them so
 # A failed allocation must reach the library as an error (try_reserve), as it would without ASan.
 export ASAN_OPTIONS="allocator_may_return_null=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"

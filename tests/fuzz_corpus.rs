@@ -43,6 +43,10 @@ fn run(target: &str, data: &[u8]) -> bool {
             let o = harness::store_dir(data);
             o.read_only_opened || o.writer_opened
         }
+        "one_array" => {
+            harness::one_array(data);
+            true
+        }
         _ => unreachable!("unknown target {target}"),
     }
 }
@@ -177,5 +181,71 @@ fn library_seeds_are_in_the_corpus() {
     assert!(
         missing.is_empty(),
         "seeds missing from fuzz/corpus (rerun with NPK_BLESS=1): {missing:?}"
+    );
+}
+
+/// Whatever one array's files hold, the other arrays stay readable (issue #15 point 3): the
+/// seed corpus of `one_array`, then random damage of each kind (xorshift, fixed seed): random
+/// bytes, the intact file cut short or with bytes flipped, names built from random characters
+/// (control characters, '/', '\\', '.' and NUL among them).
+#[test]
+fn one_damaged_array_leaves_the_others_readable() {
+    let (n, _) = replay("one_array");
+    assert!(n >= 4, "one_array corpus has {n} inputs");
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let alphabet: &[u8] = b"ab./\\\0\n\t\x7f \x1b";
+    let (mut read, mut refused) = (0, 0);
+    for i in 0..240u64 {
+        let mode = (i % 4) as u8;
+        let len = (next() % 64) as usize;
+        let rest: Vec<u8> = match mode {
+            2 => (0..len % 6)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect(),
+            // The real 6-row data file or 6-row bitmap, flipped or cut: mostly near-valid.
+            0 | 1 => {
+                let mut b: Vec<u8> = if mode == 0 {
+                    [10i32, 11, 12, 13, 14, 15]
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect()
+                } else {
+                    let mut h = 6u64.to_le_bytes().to_vec();
+                    h.extend_from_slice(&1u64.to_le_bytes());
+                    h.extend_from_slice(&0b11_1011u64.to_le_bytes());
+                    h
+                };
+                match next() % 3 {
+                    0 => b.truncate(len.min(b.len())),
+                    1 => {
+                        let at = (next() % b.len() as u64) as usize;
+                        b[at] ^= 1 << (next() % 8);
+                    }
+                    _ => b = (0..len).map(|_| next() as u8).collect(),
+                }
+                b
+            }
+            _ => vec![next() as u8],
+        };
+        let mut input = vec![mode];
+        input.extend_from_slice(&rest);
+        let o = std::panic::catch_unwind(|| harness::one_array(&input))
+            .unwrap_or_else(|_| panic!("one_array fails on input {input:?}"));
+        if o.victim_read {
+            read += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    // Both outcomes occur, so the damage is neither always fatal to the array nor ignored.
+    assert!(
+        read >= 20 && refused >= 20,
+        "{read} read, {refused} refused"
     );
 }
