@@ -1614,7 +1614,8 @@ typedef struct {
     long old_[OP_KINDS], new_[OP_KINDS], same[OP_KINDS], returned[OP_KINDS];
     long append_trials;
     long before_first, finished, ops, durable, reader_trials, reader_checks, reader_distinct,
-        reader_reopens, lock_probes, npk_checks, records, big_in_flight, mixed, torn, lost;
+        reader_reopens, lock_probes, npk_checks, records, big_in_flight, mixed, torn, lost,
+        orphans;
 } stats;
 
 static int leftovers(const char *dir, int after_writer_close, char *out, size_t n)
@@ -1922,6 +1923,31 @@ static int trial(const char *dir, long t, uint64_t base_seed, model *cur, stats 
               k, desc, why);
     CHECK_MSG(data_files_ok(dir, chosen, 1, why, sizeof why), "trial %ld op %ld %s: %s", t, k,
               desc, why);
+    /* Orphans: data files of arrays the state lacks. A new array's data file is written under
+     * its own name before the catalogue names it, and a drop unlinks its file after the catalogue
+     * drops it, so a kill in flight may leave one, which nothing reads and the name's next save
+     * replaces. A new orphan must be a name the op in flight creates or drops. */
+    {
+        static unsigned prev_orphans;
+        unsigned orphans = 0, fresh;
+        for (i = 0; i < NSLOT; i++) {
+            char fname[64];
+            snprintf(fname, sizeof fname, "data_%s.npkd", NAMES[i]);
+            if (!chosen->a[i].used && path_exists(path_in(dir, fname)))
+                orphans |= 1u << i;
+        }
+        fresh = orphans & ~prev_orphans;
+        prev_orphans = orphans;
+        if (fresh) {
+            int may = k >= 0 && !ret &&
+                      (op.kind == OP_SAVE_NEW || op.kind == OP_CLONE || op.kind == OP_DROP ||
+                       op.kind == OP_BATCH);
+            S->orphans++;
+            CHECK_MSG(may && (fresh & ~touched(&op)) == 0,
+                      "trial %ld op %ld %s: orphan data file(s) (slots %#x) the op cannot leave", t,
+                      k, desc, fresh);
+        }
+    }
     if (t % CHECK_EVERY == CHECK_EVERY - 1) {
         int rc = run_npk_check(dir);
         CHECK_MSG(rc == 0, "trial %ld: npk check %s exited %d", t, dir, rc);
@@ -2032,8 +2058,10 @@ int main(int argc, char **argv)
            "killed writers (%ld trials durable, %ld append trials)\n",
            t, trials, now_s() - t0, (unsigned long long)seed, S.ops, S.durable, S.append_trials);
     printf("  killed before the first op: %ld; with the op in flight writing >= 1 MiB: %ld; "
-           "commit record found after the kill (rolled forward by the writer open): %ld\n",
-           S.before_first, S.big_in_flight, S.records);
+           "commit record found after the kill (rolled forward by the writer open): %ld; "
+           "orphan data files left by an op in flight (a new array's before its commit, a "
+           "dropped one's after): %ld\n",
+           S.before_first, S.big_in_flight, S.records, S.orphans);
     printf("  %-10s %6s %6s %6s %9s\n", "op", "old", "new", "same", "returned");
     for (k = 0; k < OP_KINDS; k++)
         printf("  %-10s %6ld %6ld %6ld %9ld\n", OP_NAMES[k], S.old_[k], S.new_[k], S.same[k],
