@@ -187,6 +187,7 @@ fn writes_to_healthy_arrays_carry_odd_entries_unchanged() {
             s.save(n, DType::I32, &src).unwrap_err(),
         ] {
             assert_eq!(e.kind, ErrorKind::InvalidArgument, "{n:?}: {e}");
+            assert!(e.message.contains("numpack wrote it"), "{e}");
         }
     }
     for n in UNSAFE {

@@ -15,6 +15,21 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
     names::validate_name(name).map_err(Error::invalid)
 }
 
+/// `check_name` for writes: a name we would not create that the store already has (numpack
+/// wrote it) is refused all the same, saying why.
+pub(crate) fn check_write_name(name: &str, listed: impl FnOnce() -> bool) -> Result<()> {
+    check_name(name).map_err(|e| {
+        if listed() {
+            Error::invalid(format!(
+                "{}; the store has such an array (numpack wrote it): libnumpack reads it but does not write it",
+                e.message
+            ))
+        } else {
+            e
+        }
+    })
+}
+
 /// `check_name` for reads: a name we would not create is still looked up when the catalogue
 /// lists it (numpack wrote it), so its array is read or reports its damage.
 pub(crate) fn check_read_name(name: &str, listed: impl FnOnce() -> bool) -> Result<()> {

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::block::{Block, BlockSrc};
-use super::checks::{check_dtype, check_itemsize, check_name, physical_rows, zero_d};
+use super::checks::{
+    check_dtype, check_itemsize, check_name, check_write_name, physical_rows, zero_d,
+};
 use super::data;
 use super::fsutil;
 use super::segwrite;
@@ -23,7 +25,7 @@ use crate::layout::{for_chunks, Layout, Src};
 impl Store {
     /// Creates or replaces an array.
     pub fn save(&self, name: &str, dtype: DType, src: &Src) -> Result<()> {
-        check_name(name)?;
+        check_write_name(name, || self.has(name))?;
         check_itemsize(dtype, &src.layout)?;
         let w = self.structural_writer("save")?;
         self.save_locked(&w, name, dtype, src)
@@ -64,7 +66,7 @@ impl Store {
         shape: &[u64],
         fill: Option<&[u8]>,
     ) -> Result<()> {
-        check_name(name)?;
+        check_write_name(name, || self.has(name))?;
         // The shape rules of save: rank and byte size.
         Layout::new(shape, None, dtype.size())?;
         let fill = check_fill(name, dtype, fill)?;
@@ -109,7 +111,7 @@ impl Store {
     /// the new catalogue is the commit, and an interrupted append leaves only bytes past the
     /// array's end, which readers ignore and the next writer trims.
     pub fn append(&self, name: &str, dtype: DType, src: &Src) -> Result<()> {
-        check_name(name)?;
+        check_write_name(name, || self.has(name))?;
         check_itemsize(dtype, &src.layout)?;
         let w = self.structural_writer("append")?;
         let current = self.snapshot();
@@ -216,7 +218,7 @@ impl Store {
 
     /// Overwrites rows in place (not atomic: a crash may leave some of them written).
     pub fn replace_rows(&self, name: &str, indices: &[i64], dtype: DType, src: &Src) -> Result<()> {
-        check_name(name)?;
+        check_write_name(name, || self.has(name))?;
         check_itemsize(dtype, &src.layout)?;
         let w = self.in_place_writer()?;
         let current = self.snapshot();
@@ -336,7 +338,7 @@ impl Store {
         count: &[u64],
         data: BlockSrc,
     ) -> Result<()> {
-        check_name(name)?;
+        check_write_name(name, || self.has(name))?;
         let w = self.in_place_writer()?;
         let current = self.snapshot();
         let st = current.get(name)?;
@@ -471,7 +473,7 @@ impl Store {
     /// An empty `indices` is refused like an empty `drop_arrays`: a structural change of nothing
     /// is usually a bug, and it must not commit a bitmap that changes nothing.
     pub fn drop_rows(&self, name: &str, indices: &[i64]) -> Result<()> {
-        check_name(name)?;
+        check_write_name(name, || self.has(name))?;
         if indices.is_empty() {
             return Err(Error::invalid(format!(
                 "no row indices given to drop from array {name:?}"
@@ -511,7 +513,7 @@ impl Store {
     /// With nothing to compact it writes nothing.
     pub fn compact(&self, name: Option<&str>) -> Result<()> {
         if let Some(n) = name {
-            check_name(n)?;
+            check_write_name(n, || self.has(n))?;
         }
         let w = self.structural_writer("compact")?;
         self.compact_locked(&w, name)
@@ -554,7 +556,7 @@ impl Store {
 
     /// Copies an array's logical content (dropped rows left out) to a new name.
     pub fn clone_array(&self, src: &str, dst: &str) -> Result<()> {
-        check_name(src)?;
+        check_write_name(src, || self.has(src))?;
         check_name(dst)?;
         let w = self.structural_writer("clone")?;
         let current = self.snapshot();
