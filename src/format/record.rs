@@ -16,7 +16,7 @@ pub const CATALOGUE_SPARE_PREFIX: &str = ".npk-spare-cat-";
 const RECORD_MAGIC: &[u8; 4] = b"NPKC";
 const RECORD_VERSION: u32 = 1;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     /// Move a staged file over its target (done when the staged file is gone).
     Rename { from: String, to: String },

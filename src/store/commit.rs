@@ -10,6 +10,7 @@
 //! last → apply removals → (durable: fsync dir) → unlink the record. The record's byte format
 //! is `format::record`; this module writes, applies and resolves it.
 
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -185,9 +186,14 @@ pub struct Txn {
     n: u64,
     durable: bool,
     staged: Vec<(String, String)>,
+    /// Every target in `staged` or `placed`: a batch stages one file per array, and a scan of
+    /// the lists per stage made a batch of k arrays cost O(k²) (100,000 arrays: minutes).
+    targets: HashSet<String>,
     removals: Vec<Op>,
+    /// `removals` again, for the same reason.
+    scheduled: HashSet<Op>,
     /// target -> spare name for the file the commit replaces (see RenameKeepingOld).
-    keeps: Vec<(String, String)>,
+    keeps: HashMap<String, String>,
     seq: u64,
     done: bool,
     unfinished: bool,
@@ -200,7 +206,7 @@ pub struct Txn {
     /// Files created under their final names (`place_new`): removed if the commit fails.
     placed: Vec<String>,
     /// Files of the old state no new state names, removed once the commit is decided.
-    after: Vec<String>,
+    after: HashSet<String>,
 }
 
 impl Txn {
@@ -212,8 +218,10 @@ impl Txn {
             n,
             durable,
             staged: Vec::new(),
+            targets: HashSet::new(),
             removals: Vec::new(),
-            keeps: Vec::new(),
+            scheduled: HashSet::new(),
+            keeps: HashMap::new(),
             seq: 0,
             done: false,
             unfinished: false,
@@ -221,7 +229,7 @@ impl Txn {
             prepared: None,
             applied: false,
             placed: Vec::new(),
-            after: Vec::new(),
+            after: HashSet::new(),
         }
     }
 
@@ -244,6 +252,7 @@ impl Txn {
             path.display()
         ))?;
         self.staged.push((name, target.to_string()));
+        self.targets.insert(target.to_string());
         Ok((file, path))
     }
 
@@ -280,6 +289,7 @@ impl Txn {
         let file =
             fsutil::create_new(&path).ctx(format_args!("cannot create {}", path.display()))?;
         self.placed.push(target.to_string());
+        self.targets.insert(target.to_string());
         Ok((file, path))
     }
 
@@ -288,9 +298,7 @@ impl Txn {
     /// file; not a bitmap, which a later array of the same name made some other way could
     /// inherit). A crash in between leaves an orphan, as `place_new` may.
     pub fn remove_after(&mut self, target: &str) {
-        if !self.after.iter().any(|t| t == target) {
-            self.after.push(target.to_string());
-        }
+        self.after.insert(target.to_string());
     }
 
     /// Uses an existing file in the store directory, already named with the staging prefix (a
@@ -308,6 +316,7 @@ impl Txn {
                 ))
             })?;
         self.staged.push((name, target.to_string()));
+        self.targets.insert(target.to_string());
         Ok(())
     }
 
@@ -316,8 +325,7 @@ impl Txn {
     pub fn keep_old(&mut self, target: &str) -> PathBuf {
         self.seq += 1;
         let name = format!("{SPARE_PREFIX}{}-{}", self.id(), self.seq);
-        self.keeps.retain(|(t, _)| t != target);
-        self.keeps.push((target.to_string(), name.clone()));
+        self.keeps.insert(target.to_string(), name.clone());
         self.dir.join(name)
     }
 
@@ -331,6 +339,9 @@ impl Txn {
 
     /// Forgets and deletes what was staged for `target`, if anything.
     pub fn unstage(&mut self, target: &str) {
+        if !self.targets.remove(target) {
+            return;
+        }
         if let Some(i) = self.placed.iter().position(|t| t == target) {
             let _ = fsutil::remove_if_exists(&self.dir.join(target));
             self.placed.swap_remove(i);
@@ -365,7 +376,7 @@ impl Txn {
     }
 
     fn schedule(&mut self, removal: Op) {
-        if !self.removals.contains(&removal) {
+        if self.scheduled.insert(removal.clone()) {
             self.removals.push(removal);
         }
     }
@@ -450,8 +461,8 @@ impl Txn {
         let mut asides = Vec::new();
         let mut ops: Vec<Op> = Vec::new();
         for (from, to) in self.staged.clone() {
-            ops.push(match self.keeps.iter().find(|(t, _)| *t == to) {
-                Some((_, keep)) => Op::RenameKeepingOld {
+            ops.push(match self.keeps.get(&to) {
+                Some(keep) => Op::RenameKeepingOld {
                     from,
                     to,
                     keep: keep.clone(),
@@ -478,11 +489,12 @@ impl Txn {
             });
         }
         // A file replaced by a rename in this commit must not then be removed.
+        let renamed_onto: HashSet<&str> = self.staged.iter().map(|(_, to)| to.as_str()).collect();
         ops.extend(
             self.removals
                 .iter()
                 .filter(|r| match r {
-                    Op::Remove { path } => !self.staged.iter().any(|(_, to)| to == path),
+                    Op::Remove { path } => !renamed_onto.contains(path.as_str()),
                     _ => true,
                 })
                 .cloned(),
