@@ -3,7 +3,7 @@
 # numpack (Python), HDF5 and .npy, and stores of 10 to 10,000 small arrays (bench_many, issue
 # #14), and prints one table (also written to benches/results.md).
 #
-#   benches/run.sh            full run (~7 minutes on the 2-core dev VM)
+#   benches/run.sh            full run (~10 minutes on the 2-core dev VM)
 #   benches/run.sh --quick    40 MB only, 5 runs, 10 plain rounds: for iterating (~1 minute);
 #                             writes benches/results-quick.md
 #   benches/run.sh --parallel [--quick]   issue #11's parallel slab and row-range benchmark
