@@ -427,3 +427,49 @@ fn read_views_map_page_sized_segments_side_by_side() {
     let got = unsafe { std::slice::from_raw_parts(view.as_ptr().cast::<i32>(), values.len()) };
     assert_eq!(got, values.as_slice());
 }
+
+/// numpack 0.7.0 segments arrays under any name it accepts. One whose name we would not create
+/// but can name files for (a tab here) reads whole, segments and all; writes to it are refused
+/// with a clear code, and the store stays as it was.
+#[test]
+fn a_segmented_array_with_an_odd_name_reads() {
+    let dir = TempDir::new("odd-seg");
+    let values = segmented_store(&dir, &[2, 3]);
+    let name = "tab\there";
+    std::fs::rename(
+        dir.join("data_x_segments"),
+        dir.join(format!("data_{name}_segments")),
+    )
+    .unwrap();
+    let manifest = std::fs::read_to_string(dir.join("data_x.npkseg")).unwrap();
+    std::fs::remove_file(dir.join("data_x.npkseg")).unwrap();
+    // JSON writes the tab as \t.
+    let manifest = manifest.replace("data_x_segments", "data_tab\\there_segments");
+    std::fs::write(dir.join(format!("data_{name}.npkseg")), manifest).unwrap();
+    let mut meta = numpack::internals::metadata::ArrayMeta::new(name, DType::I32, vec![5, 3], 1);
+    meta.data_file = format!("data_{name}.npkseg");
+    let mut catalog = numpack::internals::metadata::Catalog::default();
+    catalog.arrays.insert(name.into(), meta);
+    let bytes = numpack::internals::metadata::encode(&catalog);
+    std::fs::write(dir.join("metadata.npkm"), &bytes).unwrap();
+
+    let s = reader(&dir);
+    assert!(s.info(name).unwrap().segmented);
+    assert_eq!(load::<i32>(&s, name), values);
+    drop(s);
+
+    let s = Store::open(&dir, OpenOptions::default()).unwrap();
+    assert_eq!(load::<i32>(&s, name), values);
+    let row = rows_of(&[1, 2, 3]);
+    let err = s
+        .append(
+            name,
+            DType::I32,
+            &Src::contiguous(&row, &[1, 3], 4).unwrap(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidArgument, "{err}");
+    drop(s);
+    assert_eq!(std::fs::read(dir.join("metadata.npkm")).unwrap(), bytes);
+    assert_eq!(load::<i32>(&reader(&dir), name), values);
+}

@@ -6,7 +6,7 @@
 //! every segment path pinned to `data_<name>_segments/<basename>` with nothing in the basename
 //! that could leave that directory.
 
-use super::names::validate_name;
+use super::names::readable_name;
 use super::FormatError;
 
 /// One segment file, relative to the store directory, in row order.
@@ -377,7 +377,9 @@ pub fn parse_manifest(text: &str, array_name: &str) -> Result<Vec<Segment>, Form
             "corrupt segment manifest for array {array_name:?}: {msg}"
         ))
     };
-    validate_name(array_name).map_err(err)?;
+    // The names numpack accepted and we read (a backslash, a control character) still make
+    // `data_<name>_segments` one plain entry of the store directory.
+    readable_name(array_name).map_err(err)?;
     let root = parse_json(text).map_err(err)?;
     let Value::Object(members) = &root else {
         return Err(err(format!(
@@ -778,6 +780,31 @@ mod tests {
             bytes: 4,
         }];
         assert_eq!(parse_manifest(&encode_manifest(&odd), "a\"b").unwrap(), odd);
+    }
+
+    /// numpack 0.7.0 segments arrays whose names we would not create but do read (a backslash,
+    /// a tab): their manifests parse; names whose files cannot be named safely still do not.
+    #[test]
+    fn manifests_of_oddly_named_arrays_that_we_read_parse() {
+        for name in ["back\\slash", "tab\there"] {
+            let segs = vec![Segment {
+                file: format!("data_{name}_segments/seg_000000.npkd"),
+                rows: 1,
+                bytes: 4,
+            }];
+            assert_eq!(parse_manifest(&encode_manifest(&segs), name).unwrap(), segs);
+        }
+        for name in ["..", "", "a/b"] {
+            let segs = vec![Segment {
+                file: format!("data_{name}_segments/seg_000000.npkd"),
+                rows: 1,
+                bytes: 4,
+            }];
+            assert!(
+                parse_manifest(&encode_manifest(&segs), name).is_err(),
+                "{name:?}"
+            );
+        }
     }
 
     #[test]
