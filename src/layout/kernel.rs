@@ -38,18 +38,7 @@ pub(crate) unsafe fn copy(
         return;
     }
     let mut dims = [Dim { n: 0, s: 0, d: 0 }; MAX];
-    let mut k = 0;
-    for ((&n, &s), &d) in shape.iter().zip(ss).zip(ds) {
-        if n > 1 {
-            dims[k] = Dim {
-                n: n as usize,
-                s: s as isize,
-                d: d as isize,
-            };
-            k += 1;
-        }
-    }
-    let dims = simplify(&mut dims[..k]);
+    let dims = simplified(&mut dims, ss, ds, shape);
     // SAFETY: forwarded from the caller; `simplify` keeps the set of offsets visited.
     unsafe { copy_dims(src, dst, dims, item, stream) }
 }
@@ -140,15 +129,9 @@ fn transposed(dims: &[Dim]) -> Option<usize> {
     (a != outer_len && dims[a].s.unsigned_abs() < dims[outer_len].s.unsigned_abs()).then_some(a)
 }
 
-/// Whether `copy` with these arguments transposes whole register tiles through an L1 buffer
-/// (both dimensions of the plane long, contiguous on their own side, an item size with a
-/// register transpose, destination rows of whole 16-byte stores): the case where its `stream`
-/// stores write every destination line whole.
-pub(crate) fn tiles(ss: &[i64], ds: &[i64], shape: &[u64], item: usize) -> bool {
-    if item == 0 || shape.contains(&0) || shape.len() > MAX {
-        return false;
-    }
-    let mut dims = [Dim { n: 0, s: 0, d: 0 }; MAX];
+/// The dimensions of a copy that move anything (length above 1), in `dims`, then `simplify`d:
+/// what both `copy` and `tiles` decide on. `shape.len() <= MAX`.
+fn simplified<'a>(dims: &'a mut [Dim; MAX], ss: &[i64], ds: &[i64], shape: &[u64]) -> &'a [Dim] {
     let mut k = 0;
     for ((&n, &s), &d) in shape.iter().zip(ss).zip(ds) {
         if n > 1 {
@@ -160,7 +143,19 @@ pub(crate) fn tiles(ss: &[i64], ds: &[i64], shape: &[u64], item: usize) -> bool 
             k += 1;
         }
     }
-    let dims = simplify(&mut dims[..k]);
+    simplify(&mut dims[..k])
+}
+
+/// Whether `copy` with these arguments transposes whole register tiles through an L1 buffer
+/// (both dimensions of the plane long, contiguous on their own side, an item size with a
+/// register transpose, destination rows of whole 16-byte stores): the case where its `stream`
+/// stores write every destination line whole.
+pub(crate) fn tiles(ss: &[i64], ds: &[i64], shape: &[u64], item: usize) -> bool {
+    if item == 0 || shape.contains(&0) || shape.len() > MAX {
+        return false;
+    }
+    let mut dims = [Dim { n: 0, s: 0, d: 0 }; MAX];
+    let dims = simplified(&mut dims, ss, ds, shape);
     let Some(a) = transposed(dims) else {
         return false;
     };
